@@ -1,0 +1,130 @@
+"""Built-in cases by name, coupled specs and case files.
+
+``load_case(spec)`` accepts
+
+- a built-in network name (``ieee30``, ``ieee33``, ...; see ``list_cases``);
+- a named coupled study system of the papers (``ieee30+ieee33@6``, ...);
+- any coupled spec ``T+F@BUS+F@BUS...`` where T is a transmission case and
+  each F a feeder hung on transmission bus BUS; ``F@BUSxN`` hangs N copies;
+- a path to a MATPOWER ``.m`` file, a pandapower JSON file or a tdcoord JSON
+  file.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Union
+
+from tdcoord.cases import coupled_cases, standard
+from tdcoord.cases.info import CaseInfo
+from tdcoord.errors import UnknownCaseError
+from tdcoord.network.coupled import CoupledSystem
+from tdcoord.network.network import Network
+
+System = Union[Network, CoupledSystem]
+
+
+NETWORKS: dict[str, CaseInfo] = {
+    c.name: c
+    for c in [
+        CaseInfo("ieee9", "transmission", standard.ieee9, "WSCC 9-bus (MATPOWER case9)"),
+        CaseInfo("ieee14", "transmission", standard.ieee14, "IEEE 14-bus (MATPOWER case14, voltage levels assigned)"),
+        CaseInfo("ieee30", "transmission", standard.ieee30, "IEEE 30-bus (MATPOWER case_ieee30), 4 synchronous condensers"),
+        CaseInfo("case30", "transmission", standard.case30, "MATPOWER case30 (Alsac-Stott 30-bus, OPF reference)"),
+        CaseInfo("ieee118", "transmission", standard.ieee118, "IEEE 118-bus (MATPOWER case118)"),
+        CaseInfo("ieee33", "distribution", standard.ieee33, "Baran-Wu 33-bus feeder, 12.66 kV (MATPOWER case33bw)"),
+        CaseInfo("ieee13", "distribution", standard.ieee13, "IEEE 13-node feeder, balanced positive-sequence equivalent, 4.16 kV"),
+        CaseInfo("ieee123", "distribution", standard.ieee123, "IEEE 123-node feeder, balanced positive-sequence equivalent, 4.16 kV"),
+    ]
+}
+ALIASES = {"case9": "ieee9", "case14": "ieee14", "case118": "ieee118", "case33bw": "ieee33", "case_ieee30": "ieee30"}
+
+COUPLED: dict[str, CaseInfo] = {c.name: c for c in coupled_cases.CASES}
+
+_TERM = re.compile(r"^(?P<feeder>[A-Za-z_][\w\-]*)@(?P<bus>[^x@+\s]+)(?:x(?P<copies>\d+))?$")
+
+
+def list_cases() -> list[CaseInfo]:
+    return list(NETWORKS.values()) + list(COUPLED.values())
+
+
+def _network(name: str) -> Network:
+    key = ALIASES.get(name, name)
+    if key not in NETWORKS:
+        raise UnknownCaseError(
+            f"unknown case {name!r}; built-in networks: {', '.join(NETWORKS)} (see `tdcoord cases`), "
+            "or give a path to a .m / .json file"
+        )
+    return NETWORKS[key].build()
+
+
+def build_coupled(spec: str) -> CoupledSystem:
+    """A coupled system from ``T+F@BUS[xN]+...`` built from plain cases."""
+    parts = [p.strip() for p in spec.split("+")]
+    if len(parts) < 2 or not all(parts):
+        raise UnknownCaseError(f"coupled spec {spec!r}: expected 'T+FEEDER@BUS[+FEEDER@BUS...]'")
+    trans = _network(parts[0])
+    if trans.kind != "transmission":
+        raise UnknownCaseError(f"coupled spec {spec!r}: {parts[0]!r} is a {trans.kind} network, not a transmission network")
+    cs = CoupledSystem(trans, name=spec)
+    cache: dict[str, Network] = {}
+    for term in parts[1:]:
+        m = _TERM.match(term)
+        if not m:
+            raise UnknownCaseError(f"coupled spec {spec!r}: term {term!r} is not of the form FEEDER@BUS or FEEDER@BUSxN")
+        fname = m.group("feeder")
+        if fname not in cache:
+            feeder = _network(fname)
+            if feeder.kind != "distribution":
+                raise UnknownCaseError(f"coupled spec {spec!r}: {fname!r} is a {feeder.kind} network, not a feeder")
+            cache[fname] = feeder
+        copies = int(m.group("copies") or 1)
+        if copies < 1:
+            raise UnknownCaseError(f"coupled spec {spec!r}: term {term!r} asks for {copies} copies")
+        for _ in range(copies):
+            cs.attach(cache[fname].copy(), m.group("bus"))
+    return cs
+
+
+def _read_file(path: Path) -> System:
+    from tdcoord.io.json_io import read_json
+
+    if not path.exists():
+        raise UnknownCaseError(f"case file {str(path)!r} does not exist")
+    suffix = path.suffix.lower()
+    if suffix == ".m":
+        from tdcoord.io.matpower import read_matpower
+
+        return read_matpower(path)
+    if suffix == ".json":
+        import json
+
+        try:
+            head = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            from tdcoord.errors import FileFormatError
+
+            raise FileFormatError(f"{path}: not valid JSON ({exc})") from exc
+        if isinstance(head, dict) and str(head.get("format", "")).startswith("tdcoord"):
+            return read_json(path)
+        from tdcoord.io.pandapower_io import read_pandapower_json
+
+        return read_pandapower_json(path)
+    raise UnknownCaseError(f"case file {str(path)!r}: unknown type {suffix!r}; expected .m or .json")
+
+
+def load_case(spec: str) -> System:
+    """A network or coupled system from a name, a coupled spec or a file path."""
+    spec = spec.strip()
+    key = re.sub(r"\s+", "", spec)
+    if key in COUPLED:
+        return COUPLED[key].build()
+    if key in coupled_cases.ALIASES:
+        return COUPLED[coupled_cases.ALIASES[key]].build()
+    looks_like_path = any(spec.lower().endswith(s) for s in (".m", ".json")) or "/" in spec or "\\" in spec
+    if looks_like_path:
+        return _read_file(Path(spec))
+    if "+" in key:
+        return build_coupled(key)
+    return _network(key)

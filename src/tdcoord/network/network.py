@@ -1,0 +1,247 @@
+"""The :class:`Network`: element tables of one grid, in engineering units."""
+
+from __future__ import annotations
+
+import copy as _copy
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from tdcoord.errors import SchemaError
+from tdcoord.network.schema import TABLES, Column, dtype_of
+
+
+def _empty_table(name: str) -> pd.DataFrame:
+    cols = TABLES[name]
+    df = pd.DataFrame({c.name: pd.Series(dtype=dtype_of(c)) for c in cols})
+    if name == "bus":
+        df.index = pd.Index([], dtype=object, name="bus")
+    else:
+        df.index = pd.RangeIndex(0, name=name)
+    return df
+
+
+def element_id(table: str, index: Any) -> str:
+    """How an element is named in messages: ``line 5``, ``bus '18'``."""
+    if isinstance(index, np.generic):
+        index = index.item()
+    return f"{table} {index!r}" if isinstance(index, str) else f"{table} {index}"
+
+
+def _coerce(table: str, col: Column, values: pd.Series) -> pd.Series:
+    """Cast a column to its schema type, naming the first bad row on failure."""
+    if col.kind == "bus":
+        return values.map(_label)
+    if col.kind == "str":
+        return values.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+    if col.kind == "bool":
+        bad = values[~values.map(lambda v: isinstance(v, (bool, np.bool_)) or v in (0, 1))]
+        if len(bad):
+            raise SchemaError(
+                f"{element_id(table, bad.index[0])}: field '{col.name}' must be true/false, got {bad.iloc[0]!r}"
+            )
+        return values.astype(bool)
+    numeric = pd.to_numeric(values, errors="coerce")
+    bad = values[numeric.isna() & ~values.isna()]
+    if len(bad):
+        raise SchemaError(
+            f"{element_id(table, bad.index[0])}: field '{col.name}' must be a number, got {bad.iloc[0]!r}"
+        )
+    if col.kind == "int":
+        if numeric.isna().any():
+            raise SchemaError(
+                f"{element_id(table, numeric[numeric.isna()].index[0])}: field '{col.name}' must be an integer"
+            )
+        frac = numeric[numeric != np.round(numeric)]
+        if len(frac):
+            raise SchemaError(
+                f"{element_id(table, frac.index[0])}: field '{col.name}' must be an integer, got {frac.iloc[0]!r}"
+            )
+        return numeric.astype(np.int64)
+    return numeric.astype(np.float64)
+
+
+def _label(value: Any) -> str:
+    """Bus labels are strings; integral numbers become '12', not '12.0'."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    return str(value)
+
+
+class Network:
+    """One grid: buses, branches and devices as pandas tables.
+
+    Quantities are in engineering units (kV, MW, Mvar, ohm); the network's
+    ``sn_mva`` is the base of every per-unit computation on it. Buses are
+    indexed by string labels (``"6"``, ``"18"``); all other tables have an
+    integer index that result tables (``res_*``) reuse.
+
+    ``kind`` is ``"transmission"`` (meshed, solved by Newton) or
+    ``"distribution"`` (radial, may be solved by the sweep). ``notes`` lists
+    every modification made to the source data, in words.
+    """
+
+    TABLE_NAMES = tuple(TABLES)
+
+    def __init__(
+        self,
+        name: str = "network",
+        sn_mva: float = 100.0,
+        f_hz: float = 50.0,
+        kind: str = "transmission",
+        source: str = "",
+    ) -> None:
+        if not sn_mva > 0:
+            raise SchemaError(f"network {name!r}: field 'sn_mva' must be > 0, got {sn_mva!r}")
+        if kind not in ("transmission", "distribution"):
+            raise SchemaError(
+                f"network {name!r}: field 'kind' must be 'transmission' or 'distribution', got {kind!r}"
+            )
+        self.name = name
+        self.sn_mva = float(sn_mva)
+        self.f_hz = float(f_hz)
+        self.kind = kind
+        self.source = source
+        self.notes: list[str] = []
+        for t in self.TABLE_NAMES:
+            setattr(self, t, _empty_table(t))
+
+    # ------------------------------------------------------------------ tables
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return {t: getattr(self, t) for t in self.TABLE_NAMES}
+
+    def add(self, table: str, rows: pd.DataFrame | Mapping[str, Any] | Iterable[Mapping[str, Any]], index: Any = None) -> pd.Index:
+        """Append rows to ``table``; missing optional columns take their defaults.
+
+        ``rows`` is one mapping of scalars (one row), a mapping of columns
+        (arrays), a list of mappings or a DataFrame. For the
+        bus table, ``index`` (or a ``label`` column) gives the bus labels.
+        Returns the index of the new rows.
+        """
+        if table not in TABLES:
+            raise SchemaError(f"unknown table {table!r}; expected one of {', '.join(TABLES)}")
+        if isinstance(rows, Mapping):
+            columnwise = any(isinstance(v, (list, tuple, np.ndarray, pd.Series, pd.Index)) for v in rows.values())
+            df = pd.DataFrame({k: list(v) if isinstance(v, (pd.Series, pd.Index)) else v for k, v in rows.items()}) if columnwise else pd.DataFrame([rows])
+        else:
+            df = pd.DataFrame(rows) if not isinstance(rows, pd.DataFrame) else rows.copy()
+        cols = TABLES[table]
+        known = {c.name for c in cols}
+        if table == "bus":
+            if "label" in df.columns:
+                df.index = df.pop("label")
+            elif index is not None:
+                df.index = pd.Index(index)
+            else:
+                raise SchemaError("bus rows need labels: pass index= or a 'label' column")
+            df.index = pd.Index([_label(v) for v in df.index], dtype=object, name="bus")
+        else:
+            start = 0 if getattr(self, table).empty else int(getattr(self, table).index.max()) + 1
+            df.index = pd.RangeIndex(start, start + len(df), name=table) if index is None else pd.Index(index, name=table)
+        unknown = [c for c in df.columns if c not in known]
+        if unknown:
+            raise SchemaError(
+                f"{table}: unknown field(s) {', '.join(map(repr, unknown))}; "
+                f"expected some of {', '.join(sorted(known))}"
+            )
+        for c in cols:
+            if c.name not in df.columns:
+                if c.required:
+                    raise SchemaError(f"{table}: field '{c.name}' is required ({c.doc})")
+                df[c.name] = [c.default] * len(df)
+            elif c.required and df[c.name].isna().any():
+                first = df.index[df[c.name].isna()][0]
+                raise SchemaError(f"{element_id(table, first)}: field '{c.name}' is required ({c.doc})")
+            df[c.name] = _coerce(table, c, df[c.name])
+        df = df[[c.name for c in cols]]
+        current = getattr(self, table)
+        if table == "bus":
+            dup = df.index[df.index.duplicated()].tolist() + [b for b in df.index if b in current.index]
+            if dup:
+                raise SchemaError(f"{element_id('bus', dup[0])}: label used twice; bus labels must be unique")
+        merged = df if current.empty else pd.concat([current, df])
+        setattr(self, table, merged)
+        return df.index
+
+    def add_bus(self, label: Any, vn_kv: float, **fields: Any) -> str:
+        return self.add("bus", {"vn_kv": vn_kv, **fields}, index=[label])[0]
+
+    def add_line(self, from_bus: Any, to_bus: Any, r_ohm: float, x_ohm: float, **fields: Any) -> int:
+        return int(self.add("line", {"from_bus": from_bus, "to_bus": to_bus, "r_ohm": r_ohm, "x_ohm": x_ohm, **fields})[0])
+
+    def add_trafo(self, from_bus: Any, to_bus: Any, sn_mva: float, r_pu: float, x_pu: float, **fields: Any) -> int:
+        return int(self.add("trafo", {"from_bus": from_bus, "to_bus": to_bus, "sn_mva": sn_mva, "r_pu": r_pu, "x_pu": x_pu, **fields})[0])
+
+    def add_ext_grid(self, bus: Any, **fields: Any) -> int:
+        return int(self.add("ext_grid", {"bus": bus, **fields})[0])
+
+    def add_gen(self, bus: Any, **fields: Any) -> int:
+        return int(self.add("gen", {"bus": bus, **fields})[0])
+
+    def add_load(self, bus: Any, p_mw: float, q_mvar: float = 0.0, **fields: Any) -> int:
+        return int(self.add("load", {"bus": bus, "p_mw": p_mw, "q_mvar": q_mvar, **fields})[0])
+
+    def add_shunt(self, bus: Any, **fields: Any) -> int:
+        return int(self.add("shunt", {"bus": bus, **fields})[0])
+
+    def add_sgen(self, bus: Any, **fields: Any) -> int:
+        return int(self.add("sgen", {"bus": bus, **fields})[0])
+
+    def add_svc(self, bus: Any, q_min_mvar: float, q_max_mvar: float, **fields: Any) -> int:
+        return int(self.add("svc", {"bus": bus, "q_min_mvar": q_min_mvar, "q_max_mvar": q_max_mvar, **fields})[0])
+
+    # ----------------------------------------------------------------- helpers
+    def copy(self) -> "Network":
+        new = _copy.copy(self)
+        new.notes = list(self.notes)
+        for t in self.TABLE_NAMES:
+            setattr(new, t, getattr(self, t).copy())
+        return new
+
+    def note(self, text: str) -> None:
+        """Record a modification of the source data."""
+        self.notes.append(text)
+
+    @property
+    def bus_labels(self) -> list[str]:
+        return list(self.bus.index)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "buses": len(self.bus),
+            "lines": len(self.line),
+            "trafos": len(self.trafo),
+            "gens": len(self.gen),
+            "loads": len(self.load),
+            "p_load_mw": float(self.load.loc[self.load.in_service, "p_mw"].sum()),
+            "q_load_mvar": float(self.load.loc[self.load.in_service, "q_mvar"].sum()),
+        }
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        return (
+            f"Network({s['name']!r}, {s['kind']}, {s['buses']} buses, {s['lines']} lines, "
+            f"{s['trafos']} trafos, {s['gens']} gens, load {s['p_load_mw']:.3f} MW)"
+        )
+
+    def equals(self, other: "Network", rtol: float = 0.0) -> bool:
+        """Table-by-table equality (used by round-trip tests)."""
+        if (self.name, self.sn_mva, self.f_hz, self.kind) != (other.name, other.sn_mva, other.f_hz, other.kind):
+            return False
+        for t in self.TABLE_NAMES:
+            a, b = getattr(self, t), getattr(other, t)
+            if a.shape != b.shape or list(a.index) != list(b.index):
+                return False
+            for c in TABLES[t]:
+                x, y = a[c.name], b[c.name]
+                if c.kind == "float":
+                    if not np.allclose(x.to_numpy(float), y.to_numpy(float), rtol=rtol, atol=0.0, equal_nan=True):
+                        return False
+                elif not (x.to_numpy() == y.to_numpy()).all():
+                    return False
+        return True

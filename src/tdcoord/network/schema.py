@@ -1,0 +1,192 @@
+"""Element tables of a :class:`~tdcoord.network.Network`, defined once.
+
+Each table is a list of :class:`Column` with its type, default, unit and
+meaning. Units are in the column names, as in pandapower. Sign convention:
+an injection into the network is positive, loads are positive consumption.
+
+Per-unit quantities (``*_pu``) of a transformer are on the transformer's own
+``sn_mva`` and on the nominal voltages of the buses it connects; off-nominal
+ratios are in ``tap_pu``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+REQUIRED = object()
+"""Marker for columns without a default: the user must give them."""
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str  # "float", "int", "bool", "str", "bus"
+    default: Any
+    doc: str
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+
+def _c(name: str, kind: str, default: Any, doc: str) -> Column:
+    return Column(name, kind, default, doc)
+
+
+NAN = float("nan")
+
+BUS = [
+    _c("vn_kv", "float", REQUIRED, "nominal line-to-line voltage, kV"),
+    _c("vm_min_pu", "float", 0.9, "lower voltage limit, p.u."),
+    _c("vm_max_pu", "float", 1.1, "upper voltage limit, p.u."),
+    _c("in_service", "bool", True, "bus in service"),
+    _c("name", "str", "", "free-text name"),
+    _c("zone", "str", "", "area or zone tag"),
+]
+
+LINE = [
+    _c("from_bus", "bus", REQUIRED, "sending-end bus label"),
+    _c("to_bus", "bus", REQUIRED, "receiving-end bus label"),
+    _c("r_ohm", "float", REQUIRED, "series resistance, ohm (whole line)"),
+    _c("x_ohm", "float", REQUIRED, "series reactance, ohm (whole line)"),
+    _c("b_us", "float", 0.0, "total shunt charging susceptance, microsiemens"),
+    _c("rate_mva", "float", NAN, "thermal rating, MVA (NaN: unlimited)"),
+    _c("ang_min_deg", "float", -360.0, "lower limit of the angle difference from - to, degrees"),
+    _c("ang_max_deg", "float", 360.0, "upper limit of the angle difference from - to, degrees"),
+    _c("in_service", "bool", True, "line in service (closed)"),
+    _c("name", "str", "", "free-text name"),
+]
+
+TRAFO = [
+    _c("from_bus", "bus", REQUIRED, "tap-side bus label"),
+    _c("to_bus", "bus", REQUIRED, "other-side bus label"),
+    _c("sn_mva", "float", REQUIRED, "rating, MVA; also the base of r_pu, x_pu, g_pu, b_pu"),
+    _c("r_pu", "float", REQUIRED, "series resistance, p.u. on sn_mva"),
+    _c("x_pu", "float", REQUIRED, "series reactance, p.u. on sn_mva"),
+    _c("g_pu", "float", 0.0, "magnetizing conductance, p.u. on sn_mva"),
+    _c("b_pu", "float", 0.0, "magnetizing/charging susceptance, p.u. on sn_mva"),
+    _c("tap_pu", "float", 1.0, "off-nominal turns ratio at from_bus, p.u."),
+    _c("shift_deg", "float", 0.0, "phase shift, degrees (from_bus leads)"),
+    _c("tap_min_pu", "float", NAN, "OLTC lower tap limit, p.u. (NaN: fixed tap)"),
+    _c("tap_max_pu", "float", NAN, "OLTC upper tap limit, p.u. (NaN: fixed tap)"),
+    _c("tap_step_pu", "float", NAN, "OLTC tap step, p.u. (NaN: continuous)"),
+    _c("rate_mva", "float", NAN, "thermal rating, MVA (NaN: unlimited)"),
+    _c("ang_min_deg", "float", -360.0, "lower limit of the angle difference from - to, degrees"),
+    _c("ang_max_deg", "float", 360.0, "upper limit of the angle difference from - to, degrees"),
+    _c("in_service", "bool", True, "transformer in service"),
+    _c("name", "str", "", "free-text name"),
+]
+
+EXT_GRID = [
+    _c("bus", "bus", REQUIRED, "bus label of the slack source"),
+    _c("vm_pu", "float", 1.0, "voltage magnitude set-point, p.u."),
+    _c("va_deg", "float", 0.0, "voltage angle set-point, degrees"),
+    _c("in_service", "bool", True, "source in service"),
+    _c("name", "str", "", "free-text name"),
+]
+
+GEN = [
+    _c("bus", "bus", REQUIRED, "bus label"),
+    _c("p_mw", "float", 0.0, "active power set-point, MW (injection)"),
+    _c("vm_pu", "float", 1.0, "voltage set-point, p.u."),
+    _c("va_deg", "float", 0.0, "voltage angle set-point of a slack machine, degrees"),
+    _c("q_min_mvar", "float", -1e9, "lower reactive limit, Mvar"),
+    _c("q_max_mvar", "float", 1e9, "upper reactive limit, Mvar"),
+    _c("p_min_mw", "float", 0.0, "lower active limit, MW"),
+    _c("p_max_mw", "float", 1e9, "upper active limit, MW"),
+    _c("slack", "bool", False, "reference (slack) machine"),
+    _c("kind", "str", "thermal", "thermal | hydro | condenser (synchronous condenser)"),
+    _c("cost_c2", "float", 0.0, "active cost, $/MW^2h"),
+    _c("cost_c1", "float", 0.0, "active cost, $/MWh"),
+    _c("cost_c0", "float", 0.0, "active cost, $/h"),
+    _c("q_cost", "float", NAN, "reactive dispatch cost, $/Mvar^2h (NaN: device default)"),
+    _c("response_ms", "float", NAN, "reactive response time, ms (NaN: device default)"),
+    _c("in_service", "bool", True, "machine in service"),
+    _c("name", "str", "", "free-text name"),
+]
+
+LOAD = [
+    _c("bus", "bus", REQUIRED, "bus label"),
+    _c("p_mw", "float", REQUIRED, "active consumption, MW"),
+    _c("q_mvar", "float", 0.0, "reactive consumption, Mvar"),
+    _c("in_service", "bool", True, "load in service"),
+    _c("name", "str", "", "free-text name"),
+]
+
+SHUNT = [
+    _c("bus", "bus", REQUIRED, "bus label"),
+    _c("bs_mvar", "float", 0.0, "reactive injection per step at 1.0 p.u., Mvar (capacitive > 0)"),
+    _c("gs_mw", "float", 0.0, "active consumption per step at 1.0 p.u., MW"),
+    _c("step", "int", 1, "steps in service"),
+    _c("max_step", "int", 1, "number of steps installed"),
+    _c("controllable", "bool", False, "steps may be switched by optimization"),
+    _c("q_cost", "float", NAN, "reactive dispatch cost, $/Mvar^2h (NaN: device default)"),
+    _c("response_ms", "float", NAN, "switching time, ms (NaN: device default)"),
+    _c("in_service", "bool", True, "shunt in service"),
+    _c("name", "str", "", "free-text name"),
+]
+
+SGEN = [
+    _c("bus", "bus", REQUIRED, "bus label"),
+    _c("p_mw", "float", 0.0, "active injection, MW"),
+    _c("q_mvar", "float", 0.0, "reactive injection, Mvar"),
+    _c("sn_mva", "float", NAN, "inverter apparent-power rating, MVA (NaN: no limit)"),
+    _c("pf_min", "float", NAN, "minimum power factor |p|/s, e.g. 0.9 (NaN: none)"),
+    _c("kind", "str", "dg", "wind | pv | dg: the primary source behind the inverter"),
+    _c("controllable", "bool", False, "reactive power may be dispatched by optimization"),
+    _c("q_cost", "float", NAN, "reactive dispatch cost, $/Mvar^2h (NaN: device default)"),
+    _c("response_ms", "float", NAN, "reactive response time, ms (NaN: device default)"),
+    _c("in_service", "bool", True, "unit in service"),
+    _c("name", "str", "", "free-text name"),
+]
+
+SVC = [
+    _c("bus", "bus", REQUIRED, "bus label"),
+    _c("q_mvar", "float", 0.0, "reactive injection set-point, Mvar"),
+    _c("q_min_mvar", "float", REQUIRED, "lower reactive limit, Mvar"),
+    _c("q_max_mvar", "float", REQUIRED, "upper reactive limit, Mvar"),
+    _c("kind", "str", "svg", "svg | statcom | svc"),
+    _c("controllable", "bool", True, "reactive power may be dispatched by optimization"),
+    _c("q_cost", "float", NAN, "reactive dispatch cost, $/Mvar^2h (NaN: device default)"),
+    _c("response_ms", "float", NAN, "reactive response time, ms (NaN: device default)"),
+    _c("in_service", "bool", True, "device in service"),
+    _c("name", "str", "", "free-text name"),
+]
+
+TABLES: dict[str, list[Column]] = {
+    "bus": BUS,
+    "line": LINE,
+    "trafo": TRAFO,
+    "ext_grid": EXT_GRID,
+    "gen": GEN,
+    "load": LOAD,
+    "shunt": SHUNT,
+    "sgen": SGEN,
+    "svc": SVC,
+}
+
+BRANCH_TABLES = ("line", "trafo")
+BUS_REF_FIELDS: dict[str, tuple[str, ...]] = {
+    name: tuple(c.name for c in cols if c.kind == "bus") for name, cols in TABLES.items()
+}
+
+
+def column_names(table: str) -> list[str]:
+    return [c.name for c in TABLES[table]]
+
+
+def default_row(table: str) -> dict[str, Any]:
+    return {c.name: c.default for c in TABLES[table] if not c.required}
+
+
+def dtype_of(col: Column) -> Any:
+    return {
+        "float": np.float64,
+        "int": np.int64,
+        "bool": bool,
+        "str": object,
+        "bus": object,
+    }[col.kind]

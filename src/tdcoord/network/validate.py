@@ -1,0 +1,170 @@
+"""Checks that a :class:`Network` describes a grid that can be computed.
+
+Every failure raises a :class:`~tdcoord.errors.TdcoordError` subclass naming
+the element, the field and what was expected. Nothing is clipped or dropped.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from tdcoord.errors import IslandError, RadialityError, SchemaError, TopologyError, UnknownBusError
+from tdcoord.network.network import Network, element_id
+from tdcoord.network.schema import BUS_REF_FIELDS
+from tdcoord.network.topology import components, first_loop_branch
+
+LINE_KV_TOLERANCE = 0.01
+"""Relative difference of the end buses' nominal voltages tolerated on a line."""
+
+
+def _first(mask: pd.Series) -> object:
+    return mask.index[mask.to_numpy()][0]
+
+
+def _check(df: pd.DataFrame, table: str, mask: pd.Series, field: str, expected: str) -> None:
+    if mask.any():
+        idx = _first(mask)
+        raise SchemaError(f"{element_id(table, idx)}: field '{field}' = {df.at[idx, field]!r}; expected {expected}")
+
+
+def check_references(net: Network) -> None:
+    buses = set(net.bus.index)
+    for table, fields in BUS_REF_FIELDS.items():
+        df = getattr(net, table)
+        for field in fields:
+            missing = ~df[field].isin(buses)
+            if missing.any():
+                idx = _first(missing)
+                raise UnknownBusError(
+                    f"{element_id(table, idx)}: field '{field}' refers to bus {df.at[idx, field]!r}, "
+                    f"which is not in network {net.name!r}"
+                )
+
+
+def check_values(net: Network) -> None:
+    b = net.bus
+    _check(b, "bus", ~(b.vn_kv > 0), "vn_kv", "a nominal voltage > 0 kV")
+    inv = b.vm_min_pu > b.vm_max_pu
+    if inv.any():
+        idx = _first(inv)
+        raise SchemaError(
+            f"{element_id('bus', idx)}: voltage limits inverted: vm_min_pu = {b.at[idx, 'vm_min_pu']} "
+            f"> vm_max_pu = {b.at[idx, 'vm_max_pu']}"
+        )
+    _check(b, "bus", ~(b.vm_min_pu >= 0), "vm_min_pu", "a lower voltage limit >= 0 p.u.")
+
+    ln = net.line
+    _check(ln, "line", ~(ln.r_ohm >= 0), "r_ohm", "a resistance >= 0 ohm")
+    _check(ln, "line", (ln.r_ohm == 0) & (ln.x_ohm == 0), "x_ohm", "a non-zero impedance (r_ohm and x_ohm are both 0)")
+    _check(ln, "line", ln.from_bus == ln.to_bus, "to_bus", "a bus other than from_bus")
+    if len(ln):
+        vf = b.vn_kv.reindex(ln.from_bus).to_numpy()
+        vt = b.vn_kv.reindex(ln.to_bus).to_numpy()
+        bad = pd.Series(np.abs(vf - vt) > LINE_KV_TOLERANCE * np.maximum(vf, vt), index=ln.index)
+        if bad.any():
+            idx = _first(bad)
+            raise SchemaError(
+                f"{element_id('line', idx)}: connects bus {ln.at[idx, 'from_bus']!r} ({vf[ln.index.get_loc(idx)]} kV) "
+                f"and bus {ln.at[idx, 'to_bus']!r} ({vt[ln.index.get_loc(idx)]} kV); "
+                "expected equal nominal voltages (use a trafo between voltage levels)"
+            )
+
+    tr = net.trafo
+    _check(tr, "trafo", ~(tr.sn_mva > 0), "sn_mva", "a rating > 0 MVA")
+    _check(tr, "trafo", ~(tr.r_pu >= 0), "r_pu", "a resistance >= 0 p.u.")
+    _check(tr, "trafo", (tr.r_pu == 0) & (tr.x_pu == 0), "x_pu", "a non-zero impedance (r_pu and x_pu are both 0)")
+    _check(tr, "trafo", ~(tr.tap_pu > 0), "tap_pu", "a turns ratio > 0 p.u.")
+    _check(tr, "trafo", tr.from_bus == tr.to_bus, "to_bus", "a bus other than from_bus")
+    oltc = tr.tap_min_pu.notna() | tr.tap_max_pu.notna()
+    _check(tr, "trafo", oltc & ~(tr.tap_min_pu <= tr.tap_max_pu), "tap_max_pu", "tap_min_pu <= tap_max_pu, both given")
+    _check(tr, "trafo", oltc & ~((tr.tap_pu >= tr.tap_min_pu - 1e-12) & (tr.tap_pu <= tr.tap_max_pu + 1e-12)),
+           "tap_pu", "a tap within [tap_min_pu, tap_max_pu]")
+
+    g = net.gen
+    _check(g, "gen", g.q_min_mvar > g.q_max_mvar, "q_min_mvar", "q_min_mvar <= q_max_mvar")
+    _check(g, "gen", g.p_min_mw > g.p_max_mw, "p_min_mw", "p_min_mw <= p_max_mw")
+    _check(g, "gen", ~(g.vm_pu > 0), "vm_pu", "a voltage set-point > 0 p.u.")
+    _check(g, "gen", ~g.kind.isin(["thermal", "hydro", "condenser"]), "kind", "'thermal', 'hydro' or 'condenser'")
+    e = net.ext_grid
+    _check(e, "ext_grid", ~(e.vm_pu > 0), "vm_pu", "a voltage set-point > 0 p.u.")
+    sh = net.shunt
+    _check(sh, "shunt", (sh.step < 0) | (sh.step > sh.max_step), "step", "0 <= step <= max_step")
+    s = net.sgen
+    _check(s, "sgen", s.sn_mva.notna() & ~(s.sn_mva > 0), "sn_mva", "a rating > 0 MVA or NaN")
+    _check(s, "sgen", s.sn_mva.notna() & (s.p_mw.abs() > s.sn_mva * (1 + 1e-9)), "p_mw", "|p_mw| <= sn_mva")
+    _check(s, "sgen", s.pf_min.notna() & ~((s.pf_min > 0) & (s.pf_min <= 1)), "pf_min", "a power factor in (0, 1]")
+    _check(s, "sgen", ~s.kind.isin(["wind", "pv", "dg"]), "kind", "'wind', 'pv' or 'dg'")
+    v = net.svc
+    _check(v, "svc", v.q_min_mvar > v.q_max_mvar, "q_min_mvar", "q_min_mvar <= q_max_mvar")
+    _check(v, "svc", ~v.kind.isin(["svg", "statcom", "svc"]), "kind", "'svg', 'statcom' or 'svc'")
+
+
+def slack_buses(net: Network) -> list[str]:
+    e = net.ext_grid[net.ext_grid.in_service]
+    g = net.gen[net.gen.in_service & net.gen.slack]
+    out: list[str] = []
+    for b in list(e.bus) + list(g.bus):
+        if b not in out and net.bus.at[b, "in_service"]:
+            out.append(b)
+    return out
+
+
+def branch_endpoints(net: Network) -> tuple[np.ndarray, np.ndarray, list[tuple[str, object]]]:
+    """In-service branches between in-service buses as bus positions."""
+    pos = {b: i for i, b in enumerate(net.bus.index)}
+    live = net.bus.in_service
+    f, t, ids = [], [], []
+    for table in ("line", "trafo"):
+        df = getattr(net, table)
+        ok = df.in_service & df.from_bus.map(live).fillna(False).astype(bool) & df.to_bus.map(live).fillna(False).astype(bool)
+        for idx, a, c in zip(df.index[ok], df.from_bus[ok], df.to_bus[ok]):
+            f.append(pos[a])
+            t.append(pos[c])
+            ids.append((table, idx))
+    return np.asarray(f, dtype=int), np.asarray(t, dtype=int), ids
+
+
+def check_islands(net: Network, slacks: list[str] | None = None) -> None:
+    slacks = slack_buses(net) if slacks is None else slacks
+    live = net.bus.in_service.to_numpy()
+    if not live.any():
+        raise TopologyError(f"network {net.name!r} has no bus in service")
+    if not slacks:
+        raise TopologyError(
+            f"network {net.name!r} has no slack: add an ext_grid or set slack=True on one in-service gen"
+        )
+    f, t, _ = branch_endpoints(net)
+    comp = components(len(net.bus), f, t)
+    pos = {b: i for i, b in enumerate(net.bus.index)}
+    fed = set(comp[[pos[s] for s in slacks]].tolist())
+    island = live & ~np.isin(comp, list(fed))
+    if island.any():
+        labels = net.bus.index[island].tolist()
+        shown = ", ".join(repr(x) for x in labels[:8]) + (" ..." if len(labels) > 8 else "")
+        raise IslandError(
+            f"network {net.name!r}: {len(labels)} in-service bus(es) not connected to any slack: {shown}; "
+            "connect them or set their in_service to false"
+        )
+
+
+def check_radial(net: Network) -> None:
+    f, t, ids = branch_endpoints(net)
+    k = first_loop_branch(len(net.bus), f, t)
+    if k is not None:
+        table, idx = ids[k]
+        raise RadialityError(
+            f"network {net.name!r} is not radial: {element_id(table, idx)} "
+            f"({getattr(net, table).at[idx, 'from_bus']!r} - {getattr(net, table).at[idx, 'to_bus']!r}) closes a loop; "
+            "a feeder must be a tree (open a switch, or solve the merged network with Newton)"
+        )
+
+
+def validate(net: Network, *, radial: bool | None = None, need_slack: bool = True) -> None:
+    """Run every check; ``radial=None`` checks radiality for distribution networks."""
+    check_references(net)
+    check_values(net)
+    if need_slack:
+        check_islands(net)
+    if radial or (radial is None and net.kind == "distribution"):
+        check_radial(net)

@@ -1,0 +1,99 @@
+"""AC power flow of one network by Newton-Raphson, with optional Q limits."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from tdcoord.network.compiled import PQ, PV, CompiledNetwork, compile_network
+from tdcoord.network.network import Network
+from tdcoord.network.validate import validate
+from tdcoord.pf.flows import build_result, bus_sets, initial_voltage, machine_dispatch
+from tdcoord.pf.newton import NewtonOutcome, newton_pf
+from tdcoord.results.powerflow import PowerFlowResult
+
+DEFAULT_TOL = 1e-10
+"""Newton tolerance: largest power mismatch, p.u. on the network's base."""
+
+
+def solve_compiled(
+    cn: CompiledNetwork,
+    v0: np.ndarray | None = None,
+    *,
+    tol: float = DEFAULT_TOL,
+    max_iter: int = 30,
+    enforce_q_lims: bool = False,
+) -> tuple[NewtonOutcome, list[str]]:
+    """Newton on compiled arrays; with Q limits, PV buses switch to PQ.
+
+    Generators at a PV bus whose reactive output leaves its limits are held
+    at the violated limit and the bus becomes PQ; the power flow is solved
+    again until no limit is violated (MATPOWER's ``enforce_q_lims`` = 1).
+    """
+    messages: list[str] = []
+    bus_type = cn.bus_type.copy()
+    extra_q = np.zeros(cn.n_bus)
+    v = initial_voltage(cn) if v0 is None else v0
+    total_it = 0
+    while True:
+        ref, pv, pq = bus_sets_of(bus_type)
+        s = cn.s_spec() + cn.gen_p_bus() + 1j * extra_q
+        out = newton_pf(cn.ybus()[0], s, v, ref, pv, pq, tol=tol, max_iter=max_iter)
+        total_it += out.iterations
+        out.iterations = total_it
+        if not (enforce_q_lims and out.converged):
+            return out, messages
+        _, gen_q, _, _ = machine_dispatch(cn, out.v)
+        viol = []
+        for k, b in enumerate(cn.gen_bus):
+            if bus_type[b] != PV:
+                continue
+            if gen_q[k] > cn.gen_qmax[k] + 1e-9:
+                viol.append((b, cn.gen_qmax[k]))
+            elif gen_q[k] < cn.gen_qmin[k] - 1e-9:
+                viol.append((b, cn.gen_qmin[k]))
+        if not viol:
+            return out, messages
+        for b, _ in viol:
+            bus_type[b] = PQ
+        for b in {b for b, _ in viol}:
+            at_bus = cn.gen_bus == b
+            q = np.clip(gen_q[at_bus], cn.gen_qmin[at_bus], cn.gen_qmax[at_bus])
+            extra_q[b] = q.sum()
+            messages.append(f"bus {cn.labels[b]!r}: generator reactive limit reached ({q.sum() * cn.base_mva:.3f} Mvar); bus switched PV -> PQ")
+        v = out.v
+
+
+def bus_sets_of(bus_type: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from tdcoord.network.compiled import REF
+
+    return (np.flatnonzero(bus_type == REF), np.flatnonzero(bus_type == PV), np.flatnonzero(bus_type == PQ))
+
+
+def run_newton(
+    net: Network,
+    *,
+    tol: float = DEFAULT_TOL,
+    max_iter: int = 30,
+    enforce_q_lims: bool = False,
+    check: bool = True,
+) -> PowerFlowResult:
+    """AC power flow of ``net`` by Newton-Raphson.
+
+    The result is returned whether or not Newton converged; ``converged``,
+    ``iterations`` and ``max_mismatch_pu`` say how it ended.
+    """
+    t0 = time.perf_counter()
+    if check:
+        validate(net, radial=False)
+    cn = compile_network(net)
+    out, messages = solve_compiled(cn, tol=tol, max_iter=max_iter, enforce_q_lims=enforce_q_lims)
+    res = build_result(net, cn, out.v, converged=out.converged, iterations=out.iterations,
+                       max_mismatch=out.max_mismatch, method="newton")
+    res.messages = messages
+    res.time_s = time.perf_counter() - t0
+    return res
+
+
+__all__ = ["run_newton", "solve_compiled", "bus_sets", "DEFAULT_TOL"]
