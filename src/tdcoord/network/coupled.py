@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tdcoord.errors import SchemaError, TopologyError, UnknownBusError
+from tdcoord.errors import RadialityError, SchemaError, TopologyError, UnknownBusError
 from tdcoord.network.network import Network
 from tdcoord.network.schema import BUS_REF_FIELDS, TABLES
 from tdcoord.network.validate import check_islands, check_radial, check_references, check_values, slack_buses
@@ -175,22 +175,67 @@ class CoupledSystem:
     def closed_ties(self) -> pd.DataFrame:
         return self.tie[self.tie.in_service]
 
-    def validate(self) -> None:
+    def validate(self) -> MergedSystem:
+        """Check everything; returns the merged system (reuse it to avoid merging twice).
+
+        The checks run once over the merged tables; when one fails, it is run
+        again on the offending part so that the message names the feeder and
+        its own element (``feeder 'ieee33@6': line 12 ...``).
+        """
+        from tdcoord.errors import TdcoordError
         from tdcoord.network.validate import validate
 
         validate(self.transmission, radial=False)
-        for fname, f in self.feeders.items():
-            check_references(f)
-            check_values(f)
-            if f.kind == "distribution":
-                check_radial(f)
         labels = self.all_labels()
         for idx, row in self.tie.iterrows():
             for fld in ("from_bus", "to_bus"):
                 if row[fld] not in labels:
                     raise UnknownBusError(f"tie line {idx}: field '{fld}' refers to bus {row[fld]!r}, which does not exist")
-        merged = self.merge().network
-        check_islands(merged)
+        ms = self.merge()
+        try:
+            check_references(ms.network)
+            check_values(ms.network)
+        except TdcoordError:
+            for fname, f in self.feeders.items():
+                try:
+                    check_references(f)
+                    check_values(f)
+                except TdcoordError as exc:
+                    raise type(exc)(f"feeder {fname!r}: {exc}") from exc
+            raise
+        self._check_feeders_radial(ms)
+        check_islands(ms.network)
+        return ms
+
+    def _check_feeders_radial(self, ms: MergedSystem) -> None:
+        net = ms.network
+        pos = {b: i for i, b in enumerate(net.bus.index)}
+        owner_of_bus = np.array([b.split(":", 1)[0] if ":" in b else "" for b in net.bus.index], dtype=object)
+        f_all, t_all, ids = [], [], []
+        for tab in ("line", "trafo"):
+            df = getattr(net, tab)
+            live = df.in_service.to_numpy(bool)
+            fb = np.fromiter((pos[b] for b in df.from_bus), dtype=int, count=len(df))
+            tb = np.fromiter((pos[b] for b in df.to_bus), dtype=int, count=len(df))
+            same = (owner_of_bus[fb] == owner_of_bus[tb]) & (owner_of_bus[fb] != "")
+            keep = live & same
+            f_all.append(fb[keep])
+            t_all.append(tb[keep])
+            ids.extend((tab, i) for i in df.index[keep])
+        f_all, t_all = np.concatenate(f_all), np.concatenate(t_all)
+        from tdcoord.network.topology import first_loop_branch
+
+        k = first_loop_branch(len(net.bus), f_all, t_all)
+        if k is None:
+            return
+        tab, merged_idx = ids[k]
+        owner = owner_of_bus[f_all[k]]
+        if self.feeders[owner].kind != "distribution":
+            return
+        own = ms.element_map[owner][tab]
+        orig = own.index[own.to_numpy() == merged_idx][0]
+        check_radial(self.feeders[owner])  # raises with the feeder's own names
+        raise RadialityError(f"feeder {owner!r}: {tab} {orig} closes a loop; a feeder must be a tree")
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -238,10 +283,10 @@ class CoupledSystem:
             if not frames[tab]:
                 continue
             big = pd.concat(frames[tab])
-            if tab == "bus":
-                out.add("bus", big, index=big.index)
-                continue
-            out.add(tab, big.reset_index(drop=True))
+            if tab != "bus":
+                big = big.reset_index(drop=True)
+                big.index.name = tab
+            out.set_table(tab, big)
         element_map: dict[str, dict[str, pd.Series]] = {o: {} for o, _ in parts}
         for tab in TABLES:
             if tab == "bus":
@@ -271,4 +316,7 @@ class CoupledSystem:
         if len(self.tie):
             new = out.add("line", self.tie.reset_index(drop=True))
             tl = pd.Series(np.asarray(new), index=self.tie.index)
+        if out.bus.index.has_duplicates:
+            dup = out.bus.index[out.bus.index.duplicated()][0]
+            raise SchemaError(f"bus label {dup!r} occurs twice in the coupled system")
         return MergedSystem(network=out, element_map=element_map, boundary_trafo=bt, tie_line=tl, owners=[o for o, _ in parts])

@@ -166,6 +166,18 @@ class Network:
         setattr(self, table, merged)
         return df.index
 
+    def set_table(self, table: str, df: pd.DataFrame) -> None:
+        """Replace a table by rows that already follow the schema (no coercion).
+
+        For internal use on tables taken from other Networks (merging,
+        slicing); user data goes through :meth:`add`.
+        """
+        cols = [c.name for c in TABLES[table]]
+        missing = [c for c in cols if c not in df.columns]
+        if missing:
+            raise SchemaError(f"{table}: field(s) {', '.join(missing)} missing")
+        setattr(self, table, df[cols])
+
     def add_bus(self, label: Any, vn_kv: float, **fields: Any) -> str:
         return self.add("bus", {"vn_kv": vn_kv, **fields}, index=[label])[0]
 

@@ -10,7 +10,7 @@ from tdcoord.network.compiled import PQ, PV, CompiledNetwork, compile_network
 from tdcoord.network.network import Network
 from tdcoord.network.validate import validate
 from tdcoord.pf.flows import build_result, bus_sets, initial_voltage, machine_dispatch
-from tdcoord.pf.newton import NewtonOutcome, newton_pf
+from tdcoord.pf.newton import JacobianPattern, NewtonOutcome, newton_pf
 from tdcoord.results.powerflow import PowerFlowResult
 
 DEFAULT_TOL = 1e-10
@@ -39,7 +39,10 @@ def solve_compiled(
     while True:
         ref, pv, pq = bus_sets_of(bus_type)
         s = cn.s_spec() + cn.gen_p_bus() + 1j * extra_q
-        out = newton_pf(cn.ybus()[0], s, v, ref, pv, pq, tol=tol, max_iter=max_iter)
+        key = ("jacobian", bus_type.tobytes())
+        if key not in cn._cache:
+            cn._cache[key] = JacobianPattern(cn.ybus()[0], np.r_[pv, pq].astype(int), pq)
+        out = newton_pf(cn.ybus()[0], s, v, ref, pv, pq, tol=tol, max_iter=max_iter, pattern=cn._cache[key])
         total_it += out.iterations
         out.iterations = total_it
         if not (enforce_q_lims and out.converged):

@@ -89,9 +89,7 @@ def boundary_table(cs: CoupledSystem, trafo_res: pd.DataFrame, bus_res: pd.DataF
 def run_merged(cs: CoupledSystem, *, tol: float = DEFAULT_TOL, max_iter: int = 30,
                enforce_q_lims: bool = False, check: bool = True) -> CoupledPowerFlowResult:
     t0 = time.perf_counter()
-    if check:
-        cs.validate()
-    ms = cs.merge()
+    ms = cs.validate() if check else cs.merge()
     cn = compile_network(ms.network)
     out, messages = solve_compiled(cn, tol=tol, max_iter=max_iter, enforce_q_lims=enforce_q_lims)
     res = build_result(ms.network, cn, out.v, converged=out.converged, iterations=out.iterations,
