@@ -1,0 +1,5 @@
+"""``python -m tdcoord`` runs the command line."""
+
+from tdcoord.cli import main
+
+main()

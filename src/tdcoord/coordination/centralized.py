@@ -1,0 +1,48 @@
+"""Centralized strategy: one NLP over the transmission grid and every feeder."""
+
+from __future__ import annotations
+
+import time
+
+from tdcoord.coordination.common import finish, start_point
+from tdcoord.coordination.discrete import solve_discrete
+from tdcoord.coordination.problem import AreaProblem
+from tdcoord.network.coupled import CoupledSystem
+from tdcoord.problems.rpo import RpoConfig
+from tdcoord.results.optimization import StrategyResult
+
+
+def solve_centralized(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, starts=None,
+                      discrete: str = "search") -> StrategyResult:
+    t0 = time.perf_counter()
+    if starts is None:
+        from tdcoord.coordination.common import base_case
+
+        starts = start_point(cs, base_pf or base_case(cs))
+    names = ["T"] + list(cs.boundary.index[cs.boundary.in_service])
+    problem = AreaProblem(cs, cfg, names, coupling="equal", starts=starts, name="centralized")
+    sol, info = solve_discrete(problem, discrete)
+    t_solve = time.perf_counter() - t0
+    if not sol.ok:
+        return StrategyResult("centralized", False, sol.solver_status, iterations=sol.iterations, time_s=t_solve,
+                              messages=[f"IPOPT: {sol.solver_status}"], discrete=info)
+    n = problem.n_floats()
+    res = finish(cs, "centralized", problem.solutions(sol), status=sol.solver_status, converged=True,
+                 time_s=t_solve, iterations=sol.iterations, weights=cfg.weights.as_dict(), report_optimizer_vm=True,
+                 floats_per_iteration=n, floats_total=n, solver_objective=problem.weighted_terms(sol), discrete=info,
+                 band=cfg.vm_band or (0.95, 1.05))
+    res.soc_gap = soc_gaps(problem, sol) if cfg.feeder_formulation == "soc_bf" else {}
+    return res
+
+
+def soc_gaps(problem: AreaProblem, sol) -> dict:
+    """Exactness gap of the SOC relaxation in every feeder area."""
+    from tdcoord.formulations.branch_flow import soc_gap
+
+    out = {}
+    for a in problem.areas:
+        if a.kind != "feeder":
+            continue
+        x = sol.x
+        out[a.name] = soc_gap(a.model.o, x[f"{a.name}.vm"], x[f"{a.name}.p"], x[f"{a.name}.q"], x[f"{a.name}.l"])
+    return out

@@ -1,0 +1,158 @@
+"""Pieces shared by the strategies: starting points, dispatch, re-check.
+
+A strategy's result is a *dispatch*: the set-points of every controllable
+device (machine voltages, inverter/SVC reactive power, capacitor steps).
+:func:`apply_dispatch` writes it into a copy of the coupled system, and the
+integrated power flow of that copy is the independent re-check of the
+operating point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tdcoord.network.compiled import compile_network
+from tdcoord.network.coupled import CoupledSystem
+from tdcoord.pf.flows import branch_flows
+from tdcoord.pf.integrated import HV_BUS, run_coupled
+from tdcoord.problems.rpo import AreaSolution, device_free_network
+from tdcoord.formulations.branch_flow import orient
+from tdcoord.results.powerflow import CoupledPowerFlowResult
+
+
+@dataclass
+class Dispatch:
+    """Device set-points per area: table -> DataFrame (index = element index)."""
+
+    areas: dict[str, dict[str, pd.DataFrame]] = field(default_factory=dict)
+    vm: dict[str, pd.Series] = field(default_factory=dict)  # optimizer's bus voltages by label
+
+
+def start_point(cs: CoupledSystem, pf: CoupledPowerFlowResult) -> dict[str, dict[str, np.ndarray]]:
+    """Starting values of every area's variables from a power flow."""
+    starts: dict[str, dict[str, np.ndarray]] = {}
+    t = cs.transmission
+    cn_t = compile_network(device_free_network(t))
+    rb = pf.transmission.res_bus
+    starts["T"] = {
+        "vm": rb.vm_pu.reindex(cn_t.labels).to_numpy(),
+        "va": np.deg2rad(rb.va_deg.reindex(cn_t.labels).to_numpy()),
+    }
+    names = list(cs.boundary.index[cs.boundary.in_service])
+    bnd = pf.res_boundary
+    starts["T"]["boundary_p"] = bnd.p_mw.reindex(names).to_numpy() / t.sn_mva
+    starts["T"]["boundary_q"] = bnd.q_mvar.reindex(names).to_numpy() / t.sn_mva
+    from tdcoord.pf.integrated import feeder_with_boundary
+
+    for f in names:
+        net = feeder_with_boundary(cs, f)
+        cn = compile_network(device_free_network(net))
+        fr = pf.feeders[f].res_bus
+        tb = cs.boundary.at[f, "bus"]
+        vm = np.array([rb.at[tb, "vm_pu"] if lab == HV_BUS else fr.at[lab, "vm_pu"] for lab in cn.labels])
+        va = np.deg2rad(np.array([rb.at[tb, "va_deg"] if lab == HV_BUS else fr.at[lab, "va_deg"] for lab in cn.labels]))
+        v = vm * np.exp(1j * va)
+        o = orient(cn, cn.position()[HV_BUS])
+        sf, st = branch_flows(cn, v)
+        s = np.where(o.tap_at_parent, sf, st)
+        u = vm[o.parent] ** 2 * np.where(o.tap_at_parent, 1 / o.t2, 1.0)
+        starts[f] = {"vm": vm, "p": s.real, "q": s.imag, "l": np.abs(s) ** 2 / u}
+    return starts
+
+
+def apply_dispatch(cs: CoupledSystem, dispatch: Dispatch) -> CoupledSystem:
+    """A copy of ``cs`` with the dispatch's set-points written into its tables."""
+    out = cs.copy()
+    for area, tables in dispatch.areas.items():
+        net = out.transmission if area == "T" else out.feeders[area]
+        for table, df in tables.items():
+            if table == "gen":
+                net.gen.loc[df.index, "vm_pu"] = df.vm_pu.to_numpy()
+                if "p_mw" in df:
+                    fixed = ~net.gen.loc[df.index, "slack"].to_numpy(bool)
+                    net.gen.loc[df.index[fixed], "p_mw"] = df.p_mw.to_numpy()[fixed]
+            elif table == "ext_grid":
+                if area == "T":
+                    net.ext_grid.loc[df.index, "vm_pu"] = df.vm_pu.to_numpy()
+            elif table == "sgen":
+                net.sgen.loc[df.index, "q_mvar"] = df.q_mvar.to_numpy()
+            elif table == "svc":
+                net.svc.loc[df.index, "q_mvar"] = df.q_mvar.to_numpy()
+            elif table == "shunt":
+                steps = np.round(df.step.to_numpy()).astype(int)
+                net.shunt.loc[df.index, "step"] = steps
+    return out
+
+
+def dispatch_of(solutions: list[AreaSolution]) -> Dispatch:
+    d = Dispatch()
+    for s in solutions:
+        d.areas[s.name] = s.devices
+        d.vm[s.name] = pd.Series(s.vm, index=s.bus_labels)
+    return d
+
+
+def recheck(cs: CoupledSystem, dispatch: Dispatch) -> tuple[CoupledSystem, CoupledPowerFlowResult, float]:
+    """Integrated power flow at the dispatch, and the largest |V_opt - V_pf| (p.u.)."""
+    applied = apply_dispatch(cs, dispatch)
+    pf = run_coupled(applied, "merged", check=False)
+    dv = 0.0
+    if pf.converged:
+        res = pf.res_bus.vm_pu
+        for area, vm in dispatch.vm.items():
+            common = vm.index.intersection(res.index)
+            if len(common):
+                dv = max(dv, float(np.max(np.abs(vm[common].to_numpy() - res[common].to_numpy()))))
+    else:
+        dv = float("inf")
+    return applied, pf, dv
+
+
+def base_case(cs: CoupledSystem) -> CoupledPowerFlowResult:
+    return run_coupled(cs, "merged")
+
+
+__all__ = ["Dispatch", "apply_dispatch", "base_case", "dispatch_of", "recheck", "start_point", "Any"]
+
+
+def finish(cs: CoupledSystem, strategy: str, solutions: list, *, status: str, converged: bool,
+           time_s: float, iterations: int, weights: dict[str, float], report_optimizer_vm: bool,
+           floats_per_iteration: int, floats_total: int, solver_objective: float,
+           discrete: dict | None = None, messages: list[str] | None = None, band=(0.95, 1.05)):
+    """Re-check a strategy's dispatch by power flow and fill its StrategyResult."""
+    from tdcoord.problems.evaluate import evaluate
+    from tdcoord.results.optimization import StrategyResult
+
+    dispatch = dispatch_of(solutions)
+    applied, pf, dv_opt = recheck(cs, dispatch)
+    res = StrategyResult(strategy=strategy, converged=converged and pf.converged, status=status,
+                         solver_objective=solver_objective, weights=dict(weights), iterations=iterations, time_s=time_s,
+                         floats_per_iteration=floats_per_iteration, floats_total=floats_total, dispatch=dispatch, pf=pf,
+                         discrete=discrete or {}, messages=list(messages or []))
+    if not pf.converged:
+        res.messages.append(f"re-check power flow did not converge ({pf.iterations} iterations)")
+        res.converged = False
+        return res
+    ev = evaluate(applied, pf, weights, band=band)
+    res.objective = ev.objective
+    res.terms = ev.terms
+    res.p_loss_mw = ev.p_loss_mw
+    res.q_reserve_t_mvar = ev.q_reserve_t_mvar
+    res.q_reserve_d_mvar = ev.q_reserve_d_mvar
+    res.vm_min_pu, res.vm_max_pu = ev.vm_min_pu, ev.vm_max_pu
+    res.n_violations = ev.n_violations
+    res.dv_max_pu, res.dv_max_t_pu, res.dv_max_d_pu = ev.dv_max_pu, ev.dv_max_t_pu, ev.dv_max_d_pu
+    res.devices = ev.devices
+    res.extra["vm_min_bus"], res.extra["vm_max_bus"] = ev.vm_min_bus, ev.vm_max_bus
+    if report_optimizer_vm:
+        res.pf_mismatch_pu = dv_opt
+    else:
+        # the strategy's operating point is its evaluation by the integrated power flow
+        res.pf_mismatch_pu = float(pf.max_mismatch_pu)
+        res.extra["assumption_error_pu"] = dv_opt
+    res.extra["applied"] = applied
+    return res

@@ -1,0 +1,136 @@
+"""One NLP holding some areas of a coupled system and their boundary coupling.
+
+``coupling`` says what happens at each boundary of the areas held:
+
+- ``equal``: both sides are in this problem; V, P and Q are equated;
+- ``fixed``: the other side is outside; the boundary quantities it would
+  decide are frozen (``fixed_boundary``: feeder -> (vm, p, q), T base p.u.):
+  a transmission area keeps the feeder's P and Q, a feeder keeps the
+  transmission bus voltage;
+- ``admm``: the other side is outside; the objective gets
+  ``lam . (x - z) + sum_i rho_i/2 (x_i - z_i)^2`` with parameters z, lam,
+  rho (one penalty per component), on the
+  boundary values in engineering units (:data:`ADMM_UNITS`): voltage in
+  percent, P in MW and Q in Mvar, so that one penalty parameter weighs
+  comparable deviations and rho has a physical meaning (objective units per
+  MW^2, per Mvar^2, per %^2).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import casadi as ca
+import numpy as np
+
+from tdcoord.backends.casadi_nlp import NlpBuilder, NlpSolution
+from tdcoord.network.coupled import CoupledSystem
+from tdcoord.problems.rpo import Area, AreaSolution, RpoConfig, boundary_values, build_feeder, build_transmission, extract
+
+
+ADMM_UNITS = ("V %", "MW", "Mvar")
+
+
+class AreaProblem:
+    def __init__(self, cs: CoupledSystem, cfg: RpoConfig, areas: list[str], coupling: str = "equal",
+                 starts: dict[str, dict] | None = None, fixed_boundary: dict[str, np.ndarray] | None = None,
+                 name: str = "nlp") -> None:
+        self.cs = cs
+        self.cfg = cfg
+        self.coupling = coupling
+        starts = starts or {}
+        self.b = NlpBuilder(name)
+        self.areas: list[Area] = []
+        for a in areas:
+            if a == "T":
+                self.areas.append(build_transmission(self.b, cs, cfg, start=starts.get("T")))
+            else:
+                self.areas.append(build_feeder(self.b, cs, a, cfg, start=starts.get(a)))
+        self.boundary_names: list[str] = []
+        if coupling == "equal":
+            t = next(a for a in self.areas if a.kind == "transmission")
+            for f in self.areas:
+                if f.kind != "feeder":
+                    continue
+                tv, fv = t.boundary[f.name], f.boundary[f.name]
+                self.b.eq(f"couple.{f.name}", ca.vertcat(*[tv[i] - fv[i] for i in range(3)]))
+        elif coupling == "fixed":
+            for a in self.areas:
+                for fname, (vm, p, q) in a.boundary.items():
+                    val = fixed_boundary[fname]
+                    if a.kind == "transmission":
+                        self.b.eq(f"fix.{fname}", ca.vertcat(p, q), val[1:3])
+                    else:
+                        self.b.eq(f"fix.{fname}", vm, val[0])
+        elif coupling == "admm":
+            xs = []
+            for a in self.areas:
+                for fname, hs in a.boundary.items():
+                    self.boundary_names.append(fname)
+                    xs.extend(hs)
+            n = len(xs)
+            self.x_scale = np.tile(self.unit_scale(cs), n // 3)
+            self.x_expr = ca.vertcat(*xs) * self.x_scale
+            z = self.b.param("admm.z", np.zeros(n))
+            lam = self.b.param("admm.lam", np.zeros(n))
+            rho = self.b.param("admm.rho", np.ones(n))
+            self.b.cost("admm.penalty", ca.dot(lam, self.x_expr - z) + ca.dot(rho, (self.x_expr - z) ** 2) / 2)
+        else:
+            raise ValueError(f"unknown coupling {coupling!r}")
+        self.last: NlpSolution | None = None
+
+    # ------------------------------------------------------------- solving
+    def shunt_blocks(self) -> list[str]:
+        return [k for k in self.b.blocks if k.endswith(".shunt_step")]
+
+    def solve(self, warm: NlpSolution | None = None, solver: str = "ipopt") -> NlpSolution:
+        sol = self.b.solve(warm=warm if warm is not None else self.last, solver=solver)
+        if sol.ok or self.last is None:
+            self.last = sol
+        return sol
+
+    @staticmethod
+    def unit_scale(cs: CoupledSystem) -> np.ndarray:
+        """Factors from (V p.u., P p.u., Q p.u.) on the T base to (V %, MW, Mvar)."""
+        base = cs.transmission.sn_mva
+        return np.array([100.0, base, base])
+
+    def boundary_vector(self, sol: NlpSolution, engineering: bool = False) -> np.ndarray:
+        out = []
+        for a in self.areas:
+            vals = boundary_values(self.b, a, sol)
+            for fname in a.boundary:
+                out.extend(vals[fname])
+        x = np.asarray(out)
+        return x * np.tile(self.unit_scale(self.cs), len(x) // 3) if engineering else x
+
+    def solutions(self, sol: NlpSolution) -> list[AreaSolution]:
+        return [extract(self.b, a, sol) for a in self.areas]
+
+    def weighted_terms(self, sol: NlpSolution) -> float:
+        """The optimized objective without ADMM's augmentation."""
+        return self.b.weighted_objective(sol, skip=("admm.",))
+
+    def n_floats(self) -> int:
+        """Numbers describing the model's data (what a central operator must receive)."""
+        return int(sum(len(b.lb) for b in self.b.blocks.values()) * 3 + sum(len(v) for _, v in self.b.params.values()))
+
+
+def fix_steps(problem: AreaProblem, steps: dict[str, np.ndarray] | None) -> None:
+    """Fix capacitor steps (``None`` frees them to their continuous ranges)."""
+    for blk in problem.shunt_blocks():
+        b = problem.b.blocks[blk]
+        if steps is None or blk not in steps:
+            b.lb[:] = 0.0
+            b.ub[:] = problem.b.__dict__.setdefault("_step_ub", {}).setdefault(blk, b.ub.copy())
+        else:
+            problem.b.__dict__.setdefault("_step_ub", {}).setdefault(blk, b.ub.copy())
+            b.lb[:] = steps[blk]
+            b.ub[:] = steps[blk]
+
+
+def current_steps(problem: AreaProblem, sol: NlpSolution) -> dict[str, np.ndarray]:
+    return {blk: sol.x[blk].copy() for blk in problem.shunt_blocks()}
+
+
+__all__ = ["AreaProblem", "fix_steps", "current_steps", "Any"]

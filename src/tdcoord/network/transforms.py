@@ -1,0 +1,40 @@
+"""Transformations of networks that keep their physics exact."""
+
+from __future__ import annotations
+
+from tdcoord.errors import SchemaError
+from tdcoord.network.network import Network
+
+
+def aggregate(net: Network, k: float, name: str | None = None) -> Network:
+    """The equivalent of ``k`` identical copies of ``net`` operated in parallel.
+
+    Powers (loads, generation, shunts, device ranges, ratings) are multiplied
+    by k and series impedances divided by k (line charging multiplied by k),
+    so every bus voltage is the same as in one copy while every current and
+    power is k times larger. Used to let one modelled feeder stand for k
+    identical feeders under the same substation. Recorded in ``notes``.
+    """
+    if not k > 0:
+        raise SchemaError(f"aggregate: the number of copies k must be > 0, got {k!r}")
+    n = net.copy()
+    n.name = name or f"{net.name}x{k:g}"
+    n.line["r_ohm"] /= k
+    n.line["x_ohm"] /= k
+    n.line["b_us"] *= k
+    n.line["rate_mva"] *= k
+    n.trafo["sn_mva"] *= k  # per-unit impedances on a k times larger base
+    n.trafo["rate_mva"] *= k
+    for col in ("p_mw", "q_mvar"):
+        n.load[col] *= k
+    n.shunt["bs_mvar"] *= k
+    n.shunt["gs_mw"] *= k
+    for col in ("p_mw", "q_mvar", "sn_mva"):
+        n.sgen[col] *= k
+    for col in ("q_mvar", "q_min_mvar", "q_max_mvar"):
+        n.svc[col] *= k
+    for col in ("p_mw", "q_min_mvar", "q_max_mvar", "p_min_mw", "p_max_mw"):
+        n.gen[col] *= k
+    n.sn_mva = net.sn_mva * k
+    n.note(f"aggregate of {k:g} identical copies in parallel: powers x{k:g}, series impedances /{k:g}")
+    return n
