@@ -193,31 +193,208 @@ def pf(
     guarded(body, debug)
 
 
-# ------------------------------------------------------------------------- run
+# ----------------------------------------------------------------- strategies
+Weights_ = Annotated[str, typer.Option("--weights", help="entropy | equal | alpha=..,beta=..,gamma=..")]
+Formulation = Annotated[str, typer.Option("--feeder-formulation", help="branch_flow (exact) | soc_bf (SOC relaxation)")]
+Discrete = Annotated[str, typer.Option("--discrete", help="capacitor steps: search (relax + neighbourhood search) | bonmin")]
+ExecutorOpt = Annotated[str, typer.Option("--executor", help="where ADMM subproblems run: serial | process")]
+Workers = Annotated[Optional[int], typer.Option("--workers", help="worker processes for --executor process")]
+Penalty = Annotated[str, typer.Option("--penalty", help="ADMM penalty rule: spectral | residual | fixed")]
+Rho0 = Annotated[float, typer.Option("--rho0", help="ADMM initial penalty")]
+MaxIter = Annotated[int, typer.Option("--max-iter", help="ADMM iteration limit")]
+Tol = Annotated[float, typer.Option("--tol", help="ADMM tolerance on primal and dual residuals (% V, MW, Mvar)")]
+Band = Annotated[str, typer.Option("--vm-band", help="voltage band enforced and counted, 'LOW,HIGH' in p.u.")]
+
+
+def _band(text: str) -> tuple[float, float]:
+    from tdcoord.errors import InputError
+
+    try:
+        lo, hi = (float(x) for x in text.split(","))
+    except ValueError as exc:
+        raise InputError(f"--vm-band {text!r}: expected two numbers 'LOW,HIGH', e.g. 0.95,1.05") from exc
+    if not 0 < lo < hi:
+        raise InputError(f"--vm-band {text!r}: expected 0 < LOW < HIGH")
+    return lo, hi
+
+
+def _admm_settings(penalty: str, rho0: float, max_iter: int, tol: float):
+    from tdcoord.coordination.admm import AdmmSettings
+    from tdcoord.errors import InputError
+
+    if rho0 <= 0 or max_iter < 1 or tol <= 0:
+        raise InputError("--rho0 and --tol must be > 0 and --max-iter >= 1")
+    return AdmmSettings(rho0=rho0, max_iter=max_iter, tol_primal=tol, tol_dual=tol, penalty=penalty)
+
+
+def _executor(kind: str, workers: int | None):
+    from tdcoord.execution import make_executor
+
+    return make_executor(kind, workers)
+
+
+def _coupled(spec: str):
+    from tdcoord.cases import load_case
+    from tdcoord.errors import InputError
+    from tdcoord.network.coupled import CoupledSystem
+
+    system = load_case(spec)
+    if not isinstance(system, CoupledSystem):
+        raise InputError(f"{spec!r} is a single network; optimization strategies need a coupled spec 'T+FEEDER@BUS...'")
+    if not len(system.feeders):
+        raise InputError(f"{spec!r} has no feeders")
+    return system
+
+
+def _fmt(v: Any, digits: int = 4) -> str:
+    if isinstance(v, bool):
+        return "yes" if v else "NO"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if v != v:
+            return "-"
+        return f"{v:.{digits}f}" if abs(v) >= 1e-3 or v == 0 else f"{v:.1e}"
+    return str(v)
+
+
+def print_comparison(comp: Any) -> None:
+    rows = [("objective", "objective", 4), ("loss (MW)", "p_loss_mw", 3), ("Q reserve T (Mvar)", "q_reserve_t_mvar", 1),
+            ("Q reserve D (Mvar)", "q_reserve_d_mvar", 1), ("V min (p.u.)", "vm_min_pu", 4), ("V max (p.u.)", "vm_max_pu", 4),
+            ("buses outside band", "n_violations", 0), ("max |V-1| (p.u.)", "dv_max_pu", 4), ("iterations", "iterations", 0),
+            ("time (s)", "time_s", 3), ("floats / iteration", "floats_per_iteration", 0),
+            ("PF mismatch (p.u.)", "pf_mismatch_pu", -1), ("converged", "converged", 0)]
+    t = Table(title=f"strategies on {comp.case}, re-checked by integrated power flow")
+    t.add_column("")
+    t.add_column("base case", justify="right", style="dim")
+    names = list(comp.results)
+    for n in names:
+        t.add_column(n, justify="right")
+    b = comp.base
+    base_vals = {"objective": b.objective, "p_loss_mw": b.p_loss_mw, "q_reserve_t_mvar": b.q_reserve_t_mvar,
+                 "q_reserve_d_mvar": b.q_reserve_d_mvar, "vm_min_pu": b.vm_min_pu, "vm_max_pu": b.vm_max_pu,
+                 "n_violations": b.n_violations, "dv_max_pu": b.dv_max_pu}
+    sums = {n: comp.results[n].summary() for n in names}
+    for label, key, digits in rows:
+        cells = [label, _fmt(base_vals[key], digits) if key in base_vals else "-"]
+        for n in names:
+            v = sums[n].get(key)
+            cells.append(f"{v:.1e}" if digits < 0 and isinstance(v, float) else _fmt(v, digits))
+        t.add_row(*cells)
+    console.print(t)
+    w = comp.weights
+    console.print(f"weights ({w.method}): alpha = {w.alpha:.4g} /MW, beta = {w.beta:.4g} per $/h, gamma = {w.gamma:.4g} /p.u.^2")
+    c = comp.comparisons()
+    if c:
+        parts = []
+        if "admm_objective_gap" in c:
+            parts.append(f"ADMM vs centralized: objective {c['admm_objective_gap']:+.2e}, loss {c['admm_loss_gap']:+.2e}, "
+                         f"time {c['admm_time_ratio']:.2f}x (critical path {c.get('admm_parallel_time_ratio', float('nan')):.2f}x)")
+        if "loss_change_vs_independent-t" in c:
+            parts.append(f"loss vs independent-t {c['loss_change_vs_independent-t']:+.1%}")
+        console.print("; ".join(parts))
+    for name, r in comp.results.items():
+        for m in r.messages:
+            console.print(f"[yellow]{name}:[/] {m}")
+
+
 @app.command()
 def run(
     case: Annotated[str, typer.Option(help="coupled case to study")] = DEFAULT_CASE,
     out: Annotated[Path, typer.Option(help="output folder")] = Path("tdcoord-out"),
+    weights: Weights_ = "entropy",
+    feeder_formulation: Formulation = "branch_flow",
+    discrete: Discrete = "search",
+    executor: ExecutorOpt = "serial",
+    workers: Workers = None,
+    penalty: Penalty = "spectral",
+    rho0: Rho0 = 0.5,
+    max_iter: MaxIter = 50,
+    tol: Tol = 1e-4,
+    vm_band: Band = "0.95,1.05",
     json_out: JsonOut = None,
     debug: Debug = False,
 ) -> None:
-    """The main study on the default case (power flow of the coupled system)."""
+    """The main study: independent, centralized and ADMM strategies on the default case."""
 
     def body() -> None:
-        from tdcoord.results.powerflow import summary_dict
+        from tdcoord.reporting.comparison import write_outputs
+        from tdcoord.studies.comparison import compare
 
-        result = run_power_flow(case, "merged", False)
-        print_pf(result, case)
-        out.mkdir(parents=True, exist_ok=True)
-        result.res_bus.to_csv(out / "res_bus.csv")
-        if hasattr(result, "res_boundary"):
-            result.res_boundary.to_csv(out / "res_boundary.csv")
-        summary = summary_dict(result)
-        write_json(out / "summary.json", summary)
+        cs = _coupled(case)
+        settings = _admm_settings(penalty, rho0, max_iter, tol)
+        ex = _executor(executor, workers)
+        with console.status("starting") as status:
+            comp = compare(cs, weights=weights, feeder_formulation=feeder_formulation, discrete=discrete,
+                           executor=ex, admm=settings, progress=lambda m: status.update(f"running: {m}"),
+                           vm_band=_band(vm_band))
+        print_comparison(comp)
+        files = write_outputs(comp, out)
+        write_json(json_out, comp.summary())
+        console.print(f"{len(files)} files written to {out}/ in {comp.time_s:.1f} s")
+        failed = [n for n, r in comp.results.items() if not r.converged]
+        if failed:
+            raise Failed(f"strategies that did not converge: {', '.join(failed)} (see messages above)")
+
+    guarded(body, debug)
+
+
+@app.command()
+def opt(
+    spec: Annotated[str, typer.Argument(help="coupled spec 'T+FEEDER@BUS...' or case file")],
+    strategy: Annotated[str, typer.Option("--strategy", help="centralized | independent-t | independent-d | admm")] = "admm",
+    weights: Weights_ = "entropy",
+    feeder_formulation: Formulation = "branch_flow",
+    discrete: Discrete = "search",
+    executor: ExecutorOpt = "serial",
+    workers: Workers = None,
+    penalty: Penalty = "spectral",
+    rho0: Rho0 = 0.5,
+    max_iter: MaxIter = 50,
+    tol: Tol = 1e-4,
+    vm_band: Band = "0.95,1.05",
+    out: Annotated[Optional[Path], typer.Option(help="output folder (CSV tables, plots)")] = None,
+    json_out: JsonOut = None,
+    debug: Debug = False,
+) -> None:
+    """Joint T-D reactive power optimization of any coupled system by one strategy."""
+
+    def body() -> None:
+        from tdcoord.studies.comparison import STRATEGIES, compare
+
+        if strategy not in STRATEGIES:
+            from tdcoord.errors import InputError
+
+            raise InputError(f"--strategy {strategy!r}: expected one of {', '.join(STRATEGIES)}")
+        cs = _coupled(spec)
+        settings = _admm_settings(penalty, rho0, max_iter, tol)
+        ex = _executor(executor, workers)
+        with console.status("starting") as status:
+            comp = compare(cs, strategies=(strategy,), weights=weights, feeder_formulation=feeder_formulation,
+                           discrete=discrete, executor=ex, admm=settings,
+                           progress=lambda m: status.update(f"running: {m}"), vm_band=_band(vm_band))
+        print_comparison(comp)
+        r = comp.results[strategy]
+        summary = r.summary()
+        if len(r.history):
+            summary["history"] = r.history.to_dict(orient="list")
         write_json(json_out, summary)
-        console.print(f"results written to {out}/")
-        if not result.converged:
-            raise Failed(f"power flow did not converge after {result.iterations} iterations")
+        if out is not None:
+            from tdcoord.reporting.comparison import write_outputs
+
+            write_outputs(comp, out)
+        if not r.converged:
+            if len(r.history):
+                h = r.history
+                t = Table(title="ADMM residual history (last 10 iterations)")
+                for c in ("iteration", "primal_residual", "dual_residual", "objective"):
+                    t.add_column(c, justify="right")
+                for _, row in h.tail(10).iterrows():
+                    t.add_row(str(int(row.iteration)), f"{row.primal_residual:.3e}", f"{row.dual_residual:.3e}",
+                              f"{row.objective:.6f}")
+                console.print(t)
+            raise Failed(f"{strategy} did not reach a converged, verified operating point: {r.status}"
+                         + (f" ({'; '.join(r.messages)})" if r.messages else ""))
 
     guarded(body, debug)
 

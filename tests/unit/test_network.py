@@ -121,8 +121,8 @@ def test_attach_to_missing_bus():
 
 
 def test_boundary_defaults_documented_values():
-    cs = load_case("ieee30+ieee33@6")
-    b = cs.boundary.loc["ieee33@6"]
+    cs = load_case("ieee30+ieee33@7")
+    b = cs.boundary.loc["ieee33@7"]
     # ieee33 load 3.715 MW + j2.3 Mvar -> 4.37 MVA x 1.5 -> next standard rating 10 MVA
     assert b.sn_mva == 10.0
     assert b.r_pu == pytest.approx(0.005)

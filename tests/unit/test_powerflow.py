@@ -98,15 +98,15 @@ def test_merged_and_split_agree(spec):
 
 
 def test_boundary_flow_is_feeder_load_plus_losses():
-    cs = load_case("ieee30+ieee33@6")
+    cs = load_case("ieee30+ieee33@7")
     r = run_coupled(cs, "merged")
-    b = r.res_boundary.loc["ieee33@6"]
-    f = r.feeders["ieee33@6"]
-    load = cs.feeders["ieee33@6"].load.p_mw.sum()
+    b = r.res_boundary.loc["ieee33@7"]
+    f = r.feeders["ieee33@7"]
+    load = cs.feeders["ieee33@7"].load.p_mw.sum()
     assert b.p_mw == pytest.approx(load + f.p_loss_mw + b.pl_mw, abs=1e-9)
     # feeder results keep the feeder's own labels and indices
-    assert list(f.res_bus.index) == list(cs.feeders["ieee33@6"].bus.index)
-    assert list(f.res_line.index) == list(cs.feeders["ieee33@6"].line.index)
+    assert list(f.res_bus.index) == list(cs.feeders["ieee33@7"].bus.index)
+    assert list(f.res_line.index) == list(cs.feeders["ieee33@7"].line.index)
 
 
 def test_closed_tie_needs_merged():

@@ -10,6 +10,9 @@ differentiation.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,6 +53,25 @@ STATUS = {
     "INFEASIBLE": "infeasible",
 }
 OK_STATUSES = ("optimal", "acceptable")
+
+
+@contextlib.contextmanager
+def quiet_stdout():
+    """Silence C-level output on file descriptor 1 (bonmin prints there whatever its log levels)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(fd)
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), fd)
+        try:
+            yield
+        finally:
+            os.dup2(saved, fd)
+            os.close(saved)
 
 
 @dataclass
@@ -215,7 +237,8 @@ class NlpBuilder:
             args["x0"] = np.clip(args["x0"], args["lbx"], args["ubx"])
         t0 = time.perf_counter()
         try:
-            res = self._solver(**args)
+            with quiet_stdout() if self._solver_kind != "ipopt" else contextlib.nullcontext():
+                res = self._solver(**args)
             stats = self._solver.stats()
             solver_status = str(stats.get("return_status", "unknown"))
         except RuntimeError as exc:  # casadi raises on evaluation errors (NaN)

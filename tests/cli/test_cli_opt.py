@@ -1,0 +1,74 @@
+"""CLI: the main study and single-strategy optimization."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from tdcoord.cli import app
+
+runner = CliRunner()
+STRATEGY_KEYS = {"objective", "p_loss_mw", "q_reserve_t_mvar", "q_reserve_d_mvar", "vm_min_pu", "vm_max_pu",
+                 "n_violations", "iterations", "time_s", "converged", "pf_mismatch_pu"}
+
+
+def test_run_writes_the_comparison(tmp_path):
+    out = tmp_path / "out"
+    r = runner.invoke(app, ["run", "--out", str(out), "--weights", "equal"])
+    assert r.exit_code == 0, r.output
+    data = json.loads((out / "summary.json").read_text())
+    assert set(data["strategies"]) == {"independent-t", "independent-d", "centralized", "admm"}
+    for name, s in data["strategies"].items():
+        assert STRATEGY_KEYS <= set(s), name
+        assert s["converged"] is True
+        assert s["pf_mismatch_pu"] < 1e-6
+    c, a = data["strategies"]["centralized"], data["strategies"]["admm"]
+    assert abs(a["objective"] - c["objective"]) / c["objective"] < 1e-3
+    for f in ("strategies.csv", "voltages.csv", "devices.csv", "admm_history.csv", "voltages_transmission.png",
+              "voltages_ieee33_at_6.png", "admm_convergence.png"):
+        assert (out / f).stat().st_size > 0, f
+    assert "centralized" in r.output and "admm" in r.output
+
+
+def test_opt_centralized_json(tmp_path):
+    j = tmp_path / "opt.json"
+    r = runner.invoke(app, ["opt", "ieee30+ieee33@6", "--strategy", "centralized", "--weights", "equal", "--json", str(j)])
+    assert r.exit_code == 0, r.output
+    data = json.loads(j.read_text())
+    assert STRATEGY_KEYS <= set(data) and data["converged"] is True
+
+
+def test_opt_admm_that_does_not_converge_says_so(tmp_path):
+    j = tmp_path / "admm.json"
+    r = runner.invoke(app, ["opt", "ieee30+ieee33@6", "--strategy", "admm", "--weights", "equal", "--penalty", "residual",
+                            "--max-iter", "3", "--json", str(j)])
+    assert r.exit_code == 1
+    assert "did not converge in 3 iterations" in r.output
+    assert "residual history" in r.output
+    data = json.loads(j.read_text())
+    assert data["converged"] is False and len(data["history"]["primal_residual"]) == 3
+
+
+def test_opt_infeasible_exit_1():
+    r = runner.invoke(app, ["opt", "ieee30+ieee33@6", "--strategy", "centralized", "--weights", "equal",
+                            "--vm-band", "0.999,1.001"])
+    assert r.exit_code == 1
+    assert "Infeasible" in r.output or "Restoration" in r.output
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["opt", "ieee30", "--strategy", "admm"], "single network"),
+        (["opt", "ieee30+ieee33@6", "--strategy", "magic"], "--strategy 'magic'"),
+        (["opt", "ieee30+ieee33@6", "--weights", "alpha=x"], "is not a number"),
+        (["opt", "ieee30+ieee33@6", "--vm-band", "1.1,0.9"], "LOW < HIGH"),
+        (["run", "--executor", "cluster"], "executor 'cluster'"),
+    ],
+)
+def test_opt_bad_input_exit_2(args, words):
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2, r.output
+    assert words in r.output and "Traceback" not in r.output
