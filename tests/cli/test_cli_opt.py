@@ -72,3 +72,14 @@ def test_opt_bad_input_exit_2(args, words):
     r = runner.invoke(app, args)
     assert r.exit_code == 2, r.output
     assert words in r.output and "Traceback" not in r.output
+
+
+@pytest.mark.parametrize("case, optimum", [("case30", 576.89), ("ieee9", 5296.69)])
+def test_opf_matches_matpower(tmp_path, case, optimum):
+    j = tmp_path / "opf.json"
+    r = runner.invoke(app, ["opf", case, "--json", str(j)])
+    assert r.exit_code == 0, r.output
+    data = json.loads(j.read_text())
+    assert {"objective", "converged", "time_s"} <= set(data)
+    assert data["converged"] is True
+    assert abs(data["objective"] - optimum) / optimum < 1e-5

@@ -91,12 +91,10 @@ def add_flow_limits(b: NlpBuilder, m: AcpModel) -> None:
     rated = np.flatnonzero(np.isfinite(m.cn.rate))
     if not len(rated):
         return
-    sel = ca.DM.zeros(len(rated), m.cn.n_branch)
-    for k, j in enumerate(rated):
-        sel[k, j] = 1
     rate2 = m.cn.rate[rated] ** 2
-    sf = ca.mtimes(sel, m.pf**2 + m.qf**2)
-    st = ca.mtimes(sel, m.pt**2 + m.qt**2)
+    idx = rated.tolist()
+    sf = (m.pf**2 + m.qf**2)[idx]
+    st = (m.pt**2 + m.qt**2)[idx]
     b.ineq(f"{m.prefix}.s_from", sf, -np.inf, rate2)
     b.ineq(f"{m.prefix}.s_to", st, -np.inf, rate2)
 

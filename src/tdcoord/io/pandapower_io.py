@@ -53,11 +53,13 @@ def to_pandapower(system: Network | CoupledSystem, *, with_costs: bool = False) 
     ln = net.line
     for i, r in ln.iterrows():
         rate = r.rate_mva
-        max_i = rate / (math.sqrt(3) * vn[r.from_bus]) if np.isfinite(rate) and rate > 0 else BIG_I_KA
+        rated = bool(np.isfinite(rate) and rate > 0)
+        max_i = rate / (math.sqrt(3) * vn[r.from_bus]) if rated else BIG_I_KA
+        # pandapower's OPF reads max_loading_percent = 0 as "no limit"
         pp.create_line_from_parameters(
             p, pos[r.from_bus], pos[r.to_bus], length_km=1.0, r_ohm_per_km=r.r_ohm, x_ohm_per_km=r.x_ohm,
             c_nf_per_km=r.b_us * 1e3 / (2 * math.pi * net.f_hz), max_i_ka=max_i, in_service=bool(r.in_service),
-            name=str(i), max_loading_percent=100.0,
+            name=str(i), max_loading_percent=100.0 if rated else 0.0,
         )
     for i, r in net.trafo.iterrows():
         g_m, b_m = r.g_pu, r.b_pu
@@ -76,7 +78,8 @@ def to_pandapower(system: Network | CoupledSystem, *, with_costs: bool = False) 
             p, pos[r.from_bus], pos[r.to_bus], sn_mva=r.sn_mva, vn_hv_kv=r.tap_pu * vn[r.from_bus],
             vn_lv_kv=vn[r.to_bus], vkr_percent=100 * r.r_pu, vk_percent=100 * z, pfe_kw=1e3 * g_m * r.sn_mva,
             i0_percent=100 * ym, shift_degree=r.shift_deg, in_service=bool(r.in_service), name=str(i),
-            max_loading_percent=100.0,
+            # loading is relative to sn_mva in pandapower; our rating is rate_mva
+            max_loading_percent=100.0 * r.rate_mva / r.sn_mva if np.isfinite(r.rate_mva) and r.rate_mva > 0 else 0.0,
         )
     for i, r in net.ext_grid.iterrows():
         pp.create_ext_grid(p, pos[r.bus], vm_pu=r.vm_pu, va_degree=r.va_deg, in_service=bool(r.in_service), name=str(i))

@@ -1,0 +1,129 @@
+"""AC OPF (``tdcoord.problems.opf``) against MATPOWER's optima and pandapower's runopp."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pytest
+
+from tdcoord.cases import load_case
+from tdcoord.network.compiled import compile_network
+from tdcoord.pf.flows import branch_flows
+from tdcoord.problems.opf import solve_opf
+
+# MATPOWER's published runopf optima ($/h). tdcoord (IPOPT, tol 1e-8) gives
+#   case9   5296.68620   (relative deviation  3.8e-8)
+#   case30   576.89233   (                     5.8e-7)
+#   case118 129660.69399 (                     3.1e-8)
+MATPOWER_OPTIMUM = {"ieee9": 5296.686, "case30": 576.892, "ieee118": 129660.69}
+
+
+@pytest.fixture(scope="module")
+def solved():
+    cache = {}
+
+    def get(case: str, flow_limit: str = "mva"):
+        key = (case, flow_limit)
+        if key not in cache:
+            net = load_case(case)
+            cache[key] = (net, solve_opf(net, flow_limit=flow_limit))
+        return cache[key]
+
+    return get
+
+
+@pytest.mark.parametrize("case", ["ieee9", "case30", "ieee118"])
+def test_matpower_optimum(solved, case):
+    _, r = solved(case)
+    assert r.converged
+    assert r.status == "Solve_Succeeded"
+    assert r.objective == pytest.approx(MATPOWER_OPTIMUM[case], rel=1e-5)
+    s = r.summary()
+    for key in ("objective", "converged", "time_s", "iterations", "status", "pf_mismatch_pu"):
+        assert key in s
+    assert 0 < r.iterations < 100
+    assert r.time_s > 0
+
+
+@pytest.mark.parametrize("case", ["ieee9", "case30"])
+def test_power_flow_recheck(solved, case):
+    net, r = solved(case)
+    assert r.pf_mismatch_pu < 1e-6
+    # the optimized point satisfies the bus, machine and flow limits
+    vm = r.res_bus.vm_pu
+    assert (vm <= net.bus.vm_max_pu + 1e-6).all() and (vm >= net.bus.vm_min_pu - 1e-6).all()
+    g = net.gen
+    assert (r.res_gen.p_mw <= g.p_max_mw + 1e-4).all() and (r.res_gen.p_mw >= g.p_min_mw - 1e-4).all()
+    assert (r.res_gen.q_mvar <= g.q_max_mvar + 1e-4).all() and (r.res_gen.q_mvar >= g.q_min_mvar - 1e-4).all()
+    assert r.res_bus.va_deg[net.gen.bus[net.gen.slack]].to_numpy() == pytest.approx(0.0, abs=1e-9)
+    cn = compile_network(net)
+    v = r.res_bus.vm_pu[cn.labels].to_numpy() * np.exp(1j * np.deg2rad(r.res_bus.va_deg[cn.labels].to_numpy()))
+    sf, st = branch_flows(cn, v)
+    rated = np.isfinite(cn.rate)
+    assert (np.maximum(abs(sf), abs(st))[rated] <= cn.rate[rated] * (1 + 1e-6)).all()
+    p_shunt = (net.shunt.gs_mw * net.shunt.step * r.res_bus.vm_pu[net.shunt.bus].to_numpy() ** 2).sum()
+    assert r.p_loss_mw == pytest.approx(r.res_gen.p_mw.sum() - net.load.p_mw.sum() - p_shunt, abs=1e-5)
+
+
+def test_prices_are_marginal_costs(solved):
+    # case9: no limit binds at the generators, so each generator bus's price is its marginal cost
+    net, r = solved("ieee9")
+    g = net.gen
+    marginal = g.cost_c1 + 2 * g.cost_c2 * r.res_gen.p_mw
+    assert r.res_bus.lam_p[g.bus].to_numpy() == pytest.approx(marginal.to_numpy(), rel=1e-6)
+
+
+@pytest.mark.parametrize("change", ["load_x10", "voltage_band"])
+def test_infeasible_is_reported(change):
+    net = load_case("case30")
+    if change == "load_x10":
+        net.load[["p_mw", "q_mvar"]] *= 10.0  # 2.8 GW of load, 335 MW of generation
+    else:
+        net.bus["vm_min_pu"], net.bus["vm_max_pu"] = 0.79, 0.80  # no voltage profile carries the load
+    r = solve_opf(net)
+    assert not r.converged
+    assert r.status == "Infeasible_Problem_Detected"
+    assert math.isnan(r.objective)
+    assert math.isnan(r.pf_mismatch_pu)
+    assert r.summary()["converged"] is False
+
+
+def test_flow_limit_convention(solved):
+    _, mva = solved("case30", "mva")
+    _, cur = solved("case30", "current")
+    # |S| <= rate Vm is looser than |S| <= rate where Vm > 1: the optimum is (slightly) cheaper
+    assert cur.converged and cur.pf_mismatch_pu < 1e-6
+    assert cur.objective < mva.objective - 1e-4
+    with pytest.raises(ValueError):
+        solve_opf(load_case("ieee9"), flow_limit="amps")
+
+
+def _runopp(net):
+    pp = pytest.importorskip("pandapower")
+    from tdcoord.io.pandapower_io import to_pandapower
+
+    p = to_pandapower(net, with_costs=True)
+    t0 = time.perf_counter()
+    pp.runopp(p)
+    return p, time.perf_counter() - t0
+
+
+def test_pandapower_runopp_case30(solved):
+    pytest.importorskip("pandapower")
+    net, r = solved("case30", "current")
+    p, _ = _runopp(net)
+    assert p.OPF_converged
+    # pandapower 3.5: 576.891024 $/h, tdcoord 576.891021 (relative 5e-9)
+    assert r.objective == pytest.approx(float(p.res_cost), rel=1e-4)
+    vm_pp = p.res_bus.vm_pu.set_axis(p.bus.name)
+    assert np.max(np.abs(vm_pp[r.res_bus.index] - r.res_bus.vm_pu)) < 1e-3
+
+
+def test_pandapower_runopp_case118(solved):
+    pytest.importorskip("pandapower")
+    net, r = solved("ieee118", "current")
+    p, _ = _runopp(net)
+    assert p.OPF_converged
+    assert r.objective == pytest.approx(float(p.res_cost), rel=1e-4)
