@@ -53,6 +53,7 @@ STATUS = {
     "INFEASIBLE": "infeasible",
 }
 OK_STATUSES = ("optimal", "acceptable")
+ACCEPT_VIOLATION = 1e-6
 
 
 @contextlib.contextmanager
@@ -267,6 +268,10 @@ class NlpBuilder:
             sol.g[name] = gv[k:k + n]
             sol.lam[name] = sol.lam_g[k:k + n]
             k += n
+        if solver_status == "Search_Direction_Becomes_Too_Small" and self.max_violation(sol) < ACCEPT_VIOLATION:
+            # IPOPT stops this way when it starts at (or reaches) the optimum to machine
+            # precision; a feasible point is then as good as "acceptable"
+            sol.status = "acceptable"
         self._last = sol
         return sol
 

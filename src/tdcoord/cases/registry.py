@@ -6,6 +6,8 @@
 - a named coupled study system of the papers (``ieee30+ieee33@6``, ...);
 - any coupled spec ``T+F@BUS+F@BUS...`` where T is a transmission case and
   each F a feeder hung on transmission bus BUS; ``F@BUSxN`` hangs N copies;
+- ``T+NxF[~SEED]``: N copies of F spread over T's load buses with seeded
+  random load factors (:mod:`tdcoord.cases.scale`);
 - a path to a MATPOWER ``.m`` file, a pandapower JSON file or a tdcoord JSON
   file.
 """
@@ -43,6 +45,7 @@ ALIASES = {"case9": "ieee9", "case14": "ieee14", "case118": "ieee118", "case33bw
 COUPLED: dict[str, CaseInfo] = {c.name: c for c in coupled_cases.CASES}
 
 _TERM = re.compile(r"^(?P<feeder>[A-Za-z_][\w\-]*)@(?P<bus>[^x@+\s]+)(?:x(?P<copies>\d+))?$")
+_SCALE = re.compile(r"^(?P<n>\d+)x(?P<feeder>[A-Za-z_][\w\-]*)(?:~(?P<seed>\d+))?$")
 
 
 def list_cases() -> list[CaseInfo]:
@@ -63,7 +66,12 @@ def build_coupled(spec: str) -> CoupledSystem:
     """A coupled system from ``T+F@BUS[xN]+...`` built from plain cases."""
     parts = [p.strip() for p in spec.split("+")]
     if len(parts) < 2 or not all(parts):
-        raise UnknownCaseError(f"coupled spec {spec!r}: expected 'T+FEEDER@BUS[+FEEDER@BUS...]'")
+        raise UnknownCaseError(f"coupled spec {spec!r}: expected 'T+FEEDER@BUS[+FEEDER@BUS...]' or 'T+NxFEEDER[~SEED]'")
+    m = _SCALE.match(parts[1]) if len(parts) == 2 else None
+    if m:
+        from tdcoord.cases.scale import build_scale_case
+
+        return build_scale_case(parts[0], m.group("feeder"), int(m.group("n")), seed=int(m.group("seed") or 0))
     trans = _network(parts[0])
     if trans.kind != "transmission":
         raise UnknownCaseError(f"coupled spec {spec!r}: {parts[0]!r} is a {trans.kind} network, not a transmission network")

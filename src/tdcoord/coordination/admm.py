@@ -83,6 +83,7 @@ class AdmmSettings:
     rho_max: float = 1e4
     discrete: str = "search"
     max_extra_iter: int = 30  # iterations allowed after the steps are fixed
+    relax: float = 1.0  # over-relaxation alpha in [1, 1.8]; 1 = plain ADMM
     probe: bool = True  # spectral rule: probe the curvatures before iterating
     probe_delta: float = 0.1  # % / MW / Mvar
 
@@ -138,14 +139,21 @@ class AdmmSubproblem:
         return out
 
     def curvature(self, z0: np.ndarray, delta: float) -> np.ndarray:
-        """Curvature of this side's objective along each boundary quantity at z0 (NaN where unknown)."""
+        """Curvature of this side's objective along each boundary quantity at z0 (NaN where unknown).
+
+        The boundary is pinned by a stiff penalty (1e4) and the pinned
+        objective, penalty included, is differenced. Where the side cannot
+        follow the pin (a passive feeder's P and Q are functions of its
+        voltage), the estimate is the pin's own stiffness: that side is
+        rigid along that quantity, which calls for a large rho.
+        """
         pin = np.full(self.n, 1e4)
         lam = np.zeros(self.n)
 
         def value(z: np.ndarray) -> float:
             self._set(z, lam, pin)
             sol = self.problem.solve()
-            return self.problem.weighted_terms(sol) if sol.ok else np.nan
+            return float(sol.objective) if sol.ok else np.nan
 
         f0 = value(z0)
         h = np.full(self.n, np.nan)
@@ -195,6 +203,10 @@ def solve_admm(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, starts=None, 
         from tdcoord.errors import InputError
 
         raise InputError(f"ADMM penalty rule {st.penalty!r}: expected 'spectral', 'residual' or 'fixed'")
+    if not 1.0 <= st.relax <= 1.8:
+        from tdcoord.errors import InputError
+
+        raise InputError(f"ADMM over-relaxation {st.relax}: expected a value in [1, 1.8]")
     rho = np.full(len(z), st.rho0)  # one per boundary quantity
     memory = None
     probe_rho = None
@@ -238,9 +250,11 @@ def solve_admm(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, starts=None, 
             x_d = np.concatenate([out[f]["x"] for f in feeders]) if feeders else np.zeros(0)
             lh_t = lam_t + rho * (x_t - z)  # the gradients of the two sides are -lh
             lh_d = lam_d + rho * (x_d - z)
-            z_new = (x_t + x_d) / 2 + (lam_t + lam_d) / (2 * rho)
-            lam_t = lam_t + rho * (x_t - z_new)
-            lam_d = lam_d + rho * (x_d - z_new)
+            xr_t = st.relax * x_t + (1 - st.relax) * z  # over-relaxation (Boyd et al. 2011, 3.4.3)
+            xr_d = st.relax * x_d + (1 - st.relax) * z
+            z_new = (xr_t + xr_d) / 2 + (lam_t + lam_d) / (2 * rho)
+            lam_t = lam_t + rho * (xr_t - z_new)
+            lam_d = lam_d + rho * (xr_d - z_new)
             r3 = np.abs(x_t - x_d).reshape(-1, 3).max(axis=0) if len(z) else np.zeros(3)
             s3 = (rho * np.abs(z_new - z)).reshape(-1, 3).max(axis=0) if len(z) else np.zeros(3)
             r_pri, r_dual = float(r3.max()), float(s3.max())
