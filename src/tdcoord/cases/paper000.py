@@ -84,10 +84,10 @@ def transmission():
     net.gen.loc[slack, ["q_min_mvar", "q_max_mvar"]] = [-20.0, 60.0]
     net.note("slack machine at bus 1: reactive limits [0, 10] -> [-20, 60] Mvar")
     for bus, mw in WIND_MW.items():
-        net.add_sgen(bus, p_mw=WIND_LEVEL * mw, sn_mva=RE_RATING * mw, kind="wind", controllable=True,
+        net.add_sgen(bus, p_mw=WIND_LEVEL * mw, p_max_mw=mw, sn_mva=RE_RATING * mw, kind="wind", controllable=True,
                      name=f"wind farm {bus}")
     for bus, mw in PV_MW.items():
-        net.add_sgen(bus, p_mw=PV_LEVEL * mw, sn_mva=RE_RATING * mw, kind="pv", controllable=True,
+        net.add_sgen(bus, p_mw=PV_LEVEL * mw, p_max_mw=mw, sn_mva=RE_RATING * mw, kind="pv", controllable=True,
                      name=f"PV station {bus}")
     net.add_svc("15", -STATCOM_MVAR, STATCOM_MVAR, kind="statcom", name="STATCOM 15")
     net.note(f"wind farms {WIND_MW} MW at {WIND_LEVEL:.0%}, PV {PV_MW} MW at {PV_LEVEL:.0%}; inverter rating {RE_RATING} x P")
@@ -101,7 +101,7 @@ def transmission():
 def feeder():
     net = standard.ieee33()
     for bus, (kind, mw) in FEEDER_DG.items():
-        net.add_sgen(bus, p_mw=DG_LEVEL[kind] * mw, sn_mva=DG_RATING * mw, kind=kind, controllable=True,
+        net.add_sgen(bus, p_mw=DG_LEVEL[kind] * mw, p_max_mw=mw, sn_mva=DG_RATING * mw, kind=kind, controllable=True,
                      name=f"{kind.upper()} {bus}")
     for bus, mvar in FEEDER_SVG.items():
         net.add_svc(bus, -mvar, mvar, kind="svg", name=f"SVG {bus}")

@@ -86,6 +86,8 @@ class AdmmSettings:
     relax: float = 1.0  # over-relaxation alpha in [1, 1.8]; 1 = plain ADMM
     probe: bool = True  # spectral rule: probe the curvatures before iterating
     probe_delta: float = 0.1  # % / MW / Mvar
+    probe_low: float = 1e-3  # probed rho kept within [rho0 * probe_low, rho0 * probe_high]
+    probe_high: float = 10.0
 
 
 def private_view(cs: CoupledSystem, area: str) -> CoupledSystem:
@@ -231,7 +233,8 @@ def solve_admm(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, starts=None, 
             h_d = np.concatenate([hs[f] for f in feeders])
             ok = np.isfinite(h_t) & np.isfinite(h_d) & (h_t > 0) & (h_d > 0)
             rho = np.where(ok, np.sqrt(np.abs(h_t * h_d)), rho)
-            rho = np.clip(rho, st.rho_min, st.rho_max)
+            # an active bound makes the pinned value function kink and the probe overshoot
+            rho = np.clip(rho, max(st.rho_min, st.rho0 * st.probe_low), min(st.rho_max, st.rho0 * st.probe_high))
             probe_rho = rho.copy()
         phase_limit = st.max_iter
         rounded = not has_steps

@@ -77,6 +77,13 @@ class AreaProblem:
             self.b.cost("admm.penalty", ca.dot(lam, self.x_expr - z) + ca.dot(rho, (self.x_expr - z) ** 2) / 2)
         else:
             raise ValueError(f"unknown coupling {coupling!r}")
+        self.vsm: dict | None = None
+        if cfg.vsm is not None and cfg.vsm_nodes:
+            from tdcoord.problems.vsm import Linearization, add_vsm_block, set_linearization
+
+            add_vsm_block(self, cfg.vsm_nodes, cfg.vsm)
+            if cfg.vsm_lin is not None:
+                set_linearization(self, cfg.vsm_lin)
         self.last: NlpSolution | None = None
 
     # ------------------------------------------------------------- solving

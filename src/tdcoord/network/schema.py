@@ -133,6 +133,7 @@ SGEN = [
     _c("bus", "bus", REQUIRED, "bus label"),
     _c("p_mw", "float", 0.0, "active injection, MW"),
     _c("q_mvar", "float", 0.0, "reactive injection, Mvar"),
+    _c("p_max_mw", "float", NAN, "installed active power (100 % of a profile), MW (NaN: p_mw)"),
     _c("sn_mva", "float", NAN, "inverter apparent-power rating, MVA (NaN: no limit)"),
     _c("pf_min", "float", NAN, "minimum power factor |p|/s, e.g. 0.9 (NaN: none)"),
     _c("kind", "str", "dg", "wind | pv | dg: the primary source behind the inverter"),

@@ -29,7 +29,7 @@ def aggregate(net: Network, k: float, name: str | None = None) -> Network:
         n.load[col] *= k
     n.shunt["bs_mvar"] *= k
     n.shunt["gs_mw"] *= k
-    for col in ("p_mw", "q_mvar", "sn_mva"):
+    for col in ("p_mw", "q_mvar", "p_max_mw", "sn_mva"):
         n.sgen[col] *= k
     for col in ("q_mvar", "q_min_mvar", "q_max_mvar"):
         n.svc[col] *= k

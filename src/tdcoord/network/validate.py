@@ -93,6 +93,7 @@ def check_values(net: Network) -> None:
     s = net.sgen
     _check(s, "sgen", s.sn_mva.notna() & ~(s.sn_mva > 0), "sn_mva", "a rating > 0 MVA or NaN")
     _check(s, "sgen", s.sn_mva.notna() & (s.p_mw.abs() > s.sn_mva * (1 + 1e-9)), "p_mw", "|p_mw| <= sn_mva")
+    _check(s, "sgen", s.p_max_mw.notna() & ~(s.p_max_mw >= 0), "p_max_mw", "an installed power >= 0 MW or NaN")
     _check(s, "sgen", s.pf_min.notna() & ~((s.pf_min > 0) & (s.pf_min <= 1)), "pf_min", "a power factor in (0, 1]")
     _check(s, "sgen", ~s.kind.isin(["wind", "pv", "dg"]), "kind", "'wind', 'pv' or 'dg'")
     v = net.svc

@@ -87,7 +87,7 @@ def evaluate(cs: CoupledSystem, pf: CoupledPowerFlowResult, weights: dict[str, f
     parts = [device_table(cs.transmission, pf.transmission, "T")]
     for f, net in cs.feeders.items():
         parts.append(device_table(net, pf.feeders[f], f))
-    dev = pd.concat(parts, ignore_index=True)
+    dev = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else parts[0]
     shunt_p = float(pf.transmission.res_shunt.p_mw.sum()) + sum(float(r.res_shunt.p_mw.sum()) for r in pf.feeders.values())
     loss = pf.p_loss_mw + shunt_p
     ctrl = dev[dev.controllable]

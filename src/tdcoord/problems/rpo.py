@@ -66,6 +66,10 @@ class RpoConfig:
     vm_band: tuple[float, float] | None = (0.95, 1.05)  # enforced on top of bus limits (None: bus limits only)
     discrete: bool = False  # capacitor steps declared integer (bonmin)
     hooks: list[Callable[[NlpBuilder, "Area"], None]] = field(default_factory=list)
+    vsm: Any = None  # VsmSettings: key-node margins in the problem (tdcoord.problems.vsm)
+    vsm_nodes: list[str] = field(default_factory=list)
+    vsm_lin: Any = None  # Linearization loaded into the problem's parameters
+    reserve: dict = field(default_factory=dict)  # (area, table, index) -> reserve requirement, Mvar
 
 
 @dataclass
@@ -115,6 +119,11 @@ def _declare_devices(b: NlpBuilder, prefix: str, net: Network, cn: CompiledNetwo
             out.append(svc.declare(b, prefix, ds, cn.n_bus))
         elif ds.kind == "capacitor":
             out.append(capacitor.declare(b, prefix, ds, cn.n_bus, vm, discrete=cfg.discrete))
+    if cfg.reserve:
+        from tdcoord.problems.reserve import apply_requirements
+
+        short = apply_requirements(b, prefix, prefix, out, cfg.reserve)
+        b.__dict__.setdefault("reserve_shortfall", {}).update(short)
     return out
 
 

@@ -8,6 +8,7 @@ and judged from it.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -22,6 +23,7 @@ from tdcoord.errors import InputError
 from tdcoord.network.coupled import CoupledSystem
 from tdcoord.problems.evaluate import Evaluation, evaluate
 from tdcoord.problems.rpo import RpoConfig, Weights
+from tdcoord.problems.vsm import VsmSettings
 from tdcoord.problems.weights import entropy_weights
 from tdcoord.results.optimization import StrategyResult
 from tdcoord.results.powerflow import CoupledPowerFlowResult
@@ -38,6 +40,7 @@ class Comparison:
     results: dict[str, StrategyResult]
     time_s: float
     settings: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def table(self) -> pd.DataFrame:
         rows = []
@@ -124,7 +127,8 @@ def run_strategy(name: str, cs: CoupledSystem, cfg: RpoConfig, *, base_pf, start
 def compare(cs: CoupledSystem, *, strategies=STRATEGIES, weights: str | Weights | None = "entropy",
             feeder_formulation: str = "branch_flow", discrete: str = "search", executor=None,
             admm: AdmmSettings | None = None, progress: Callable[[str], None] | None = None,
-            vm_band=(0.95, 1.05)) -> Comparison:
+            vm_band=(0.95, 1.05), vsm: VsmSettings | None = None) -> Comparison:
+    """Every strategy on ``cs``; ``vsm`` adds the key nodes' stability margins (penalty and constraint)."""
     if feeder_formulation not in ("branch_flow", "soc_bf"):
         raise InputError(f"feeder formulation {feeder_formulation!r}: expected 'branch_flow' or 'soc_bf'")
     if discrete not in ("search", "bonmin"):
@@ -146,12 +150,35 @@ def compare(cs: CoupledSystem, *, strategies=STRATEGIES, weights: str | Weights 
         w = entropy_weights(cs, cfg, base_pf=base_pf, starts=starts)
     cfg.weights = w
     base_eval = evaluate(cs, base_pf, w.as_dict(), band=vm_band)
+    extra: dict[str, Any] = {}
+    lin0 = None
+    if vsm is not None:
+        from tdcoord.coordination.vsm_loop import linearize, screen
+
+        say("voltage-stability screening of key nodes")
+        nodes, candidates = screen(cs, vsm)
+        lin0 = linearize(cs, nodes, vsm)
+        cfg.vsm, cfg.vsm_nodes = vsm, nodes
+        extra = {"vsm_nodes": nodes, "vsm_base": dict(zip(nodes, map(float, lin0.margin))),
+                 "vsm_base_min_pu": float(lin0.margin.min()), "vsm_candidates": candidates}
     results = {}
     for name in strategies:
         say(name)
-        results[name] = run_strategy(name, cs, cfg, base_pf=base_pf, starts=starts, executor=executor, admm=admm,
-                                     discrete=discrete)
-    return Comparison(case=cs.name, base_pf=base_pf, base=base_eval, weights=w, results=results,
+        if vsm is None:
+            results[name] = run_strategy(name, cs, cfg, base_pf=base_pf, starts=starts, executor=executor,
+                                         admm=admm, discrete=discrete)
+            continue
+        from tdcoord.coordination.vsm_loop import iterate_vsm
+
+        def once(lin, name=name):
+            return run_strategy(name, cs, dataclasses.replace(cfg, vsm_lin=lin), base_pf=base_pf, starts=starts,
+                                executor=executor, admm=admm, discrete=discrete)
+
+        results[name] = iterate_vsm(once, cs, cfg.vsm_nodes, vsm, first=lin0)
+    comp = Comparison(case=cs.name, base_pf=base_pf, base=base_eval, weights=w, results=results,
                       time_s=time.perf_counter() - t0,
                       settings={"feeder_formulation": feeder_formulation, "discrete": discrete,
-                                "executor": getattr(executor, "name", "serial"), "vm_band": list(vm_band)})
+                                "executor": getattr(executor, "name", "serial"), "vm_band": list(vm_band),
+                                "vsm": vsm is not None})
+    comp.extra = extra
+    return comp

@@ -1,0 +1,170 @@
+"""Reserve requirements of reactive sources, from the nodes' demand.
+
+Which sources count: controllable reactive sources whose response time
+meets the online requirement (``response_ms <= limit``, 100 ms by default;
+seed 000, section 3.3): synchronous condensers (80 ms), STATCOMs (20 ms),
+SVGs (30 ms), inverters (50 ms) and capacitor banks (100 ms); generators
+(500 ms) and the external grid do not.
+
+How a node's demand is assigned: with s_kj = dV_k/dQ_j the voltage
+sensitivity of node k to reactive injection at source j (power-flow
+Jacobian at the operating point, voltage-controlled buses held, the source's
+own bus treated as PQ: reserve is used as injection), node k is served by
+its effective sources, those with s_kj >= 0.5 max_j s_kj. Its demand D_k
+is split among them so that together they give node k the voltage support
+of D_k injected at k itself, sum_j s_kj R_kj = s_kk D_k, with the smallest
+capacity-weighted sum of squares sum_j R_kj^2 / c_j (c_j the source's
+reactive range): R_kj = D_k s_kk s_kj c_j / sum_j' s_kj'^2 c_j'. Near,
+effective and large sources carry more. A source's requirement is the sum
+over the nodes it serves. A source's reserve is
+its remaining upward capability, q_max - q (Mvar).
+
+In the optimization the requirement is a bound, ``q <= q_max - R`` (for a
+capacitor bank, ``step <= max_step - R / bs`` at 1 p.u.); a requirement
+larger than the source's range is capped at the range and the shortfall
+reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.sparse.linalg import splu
+
+from tdcoord.network.compiled import REF
+from tdcoord.network.coupled import CoupledSystem
+from tdcoord.pf.newton import JacobianPattern
+from tdcoord.problems.evaluate import device_table
+from tdcoord.stability.vsm import Operating, operating_point
+
+RESPONSE_LIMIT_MS = 100.0
+EFFECTIVE = 0.5  # a source serves node k if s_kj >= EFFECTIVE * max_j s_kj
+
+
+@dataclass
+class ReservePlan:
+    sources: pd.DataFrame  # one row per counted source: network, table, index, bus, subtype, response_ms, q_max_mvar, requirement_mvar
+    shares: pd.DataFrame  # node x source requirement (Mvar)
+    nodes: pd.DataFrame  # per node with demand: demand_mvar, main_source, main_subtype, main_response_ms
+    limit_ms: float
+    shortfall: dict = field(default_factory=dict)
+
+    def requirement(self) -> dict[tuple[str, str, int], float]:
+        s = self.sources
+        return {(r.network, r.table, int(r["index"])): float(r.requirement_mvar) for _, r in s.iterrows()}
+
+
+def sources_of(cs: CoupledSystem, pf, limit_ms: float = RESPONSE_LIMIT_MS) -> pd.DataFrame:
+    parts = [device_table(cs.transmission, pf.transmission, "T")]
+    parts += [device_table(n, pf.feeders[f], f) for f, n in cs.feeders.items()]
+    dev = pd.concat([p for p in parts if len(p)], ignore_index=True)
+    dev["label"] = [b if n == "T" else f"{n}:{b}" for n, b in zip(dev.network, dev.bus)]
+    return dev[dev.controllable & (dev.response_ms <= limit_ms)].reset_index(drop=True)
+
+
+def sensitivities(op: Operating, nodes: list[int], sources: list[int]) -> np.ndarray:
+    """dV_node/dQ_source at the operating point (rows: nodes, columns: sources).
+
+    Voltage-controlled buses keep their voltage, except the source buses,
+    which inject (PQ).
+    """
+    cn = op.cn
+    types = op.bus_type.copy()
+    types[[s for s in sources if types[s] != REF]] = 1
+    types[[k for k in nodes if types[k] != REF]] = 1
+    pv = np.flatnonzero(types == 2)
+    pq = np.flatnonzero(types == 1)
+    pvpq = np.r_[pv, pq]
+    ybus = cn.ybus()[0]
+    j = JacobianPattern(ybus, pvpq, pq).jacobian(op.v, ybus @ op.v)
+    lu = splu(j.tocsc())
+    n = len(pvpq)
+    where = np.full(cn.n_bus, -1)
+    where[pq] = np.arange(len(pq))
+    rhs = np.zeros((j.shape[0], len(sources)))
+    for c, s in enumerate(sources):
+        if where[s] >= 0:
+            rhs[n + where[s], c] = 1.0
+    sol = lu.solve(rhs)
+    out = np.zeros((len(nodes), len(sources)))
+    for r, k in enumerate(nodes):
+        if where[k] >= 0:
+            out[r] = sol[n + where[k]]
+    return out
+
+
+def allocate(cs: CoupledSystem, demand_mvar: pd.Series, pf=None, limit_ms: float = RESPONSE_LIMIT_MS) -> ReservePlan:
+    """Requirements of the fast sources covering ``demand_mvar`` (merged bus labels -> Mvar)."""
+    from tdcoord.pf.integrated import run_coupled
+
+    pf = pf or run_coupled(cs, "merged")
+    src = sources_of(cs, pf, limit_ms)
+    demand = demand_mvar[demand_mvar > 0]
+    op = operating_point(cs)
+    pos = op.cn.position()
+    if not len(src) or not len(demand):
+        src = src.assign(requirement_mvar=0.0)
+        return ReservePlan(src, pd.DataFrame(index=demand.index), pd.DataFrame(columns=["demand_mvar"]), limit_ms)
+    node_pos = [pos[b] for b in demand.index]
+    src_pos = [pos[b] for b in src.label]
+    s = sensitivities(op, node_pos, src_pos)
+    self_s = np.array([sensitivities(op, [k], [k])[0, 0] for k in node_pos])
+    cap = np.maximum((src.q_max_mvar - src.q_mvar).to_numpy() + 0.0, 0.0)
+    cap = np.where(cap > 0, cap, 1e-6)
+    eff = s >= EFFECTIVE * s.max(axis=1, keepdims=True)
+    sw = np.where(eff, s, 0.0)
+    norm = (sw**2 * cap).sum(axis=1)
+    shares = np.where(norm[:, None] > 0, demand.to_numpy()[:, None] * self_s[:, None] * sw * cap / norm[:, None], 0.0)
+    names = [f"{n}:{t} {i}" for n, t, i in zip(src.network, src.table, src["index"])]
+    sh = pd.DataFrame(shares, index=demand.index, columns=names)
+    src = src.assign(requirement_mvar=shares.sum(axis=0))
+    main = sh.idxmax(axis=1)
+    by_name = dict(zip(names, src.itertuples()))
+    nodes = pd.DataFrame({
+        "demand_mvar": demand,
+        "main_source": main,
+        "main_subtype": [by_name[m].subtype for m in main],
+        "main_response_ms": [by_name[m].response_ms for m in main],
+        "main_share_mvar": [sh.at[k, m] for k, m in zip(sh.index, main)],
+    })
+    return ReservePlan(src, sh, nodes, limit_ms)
+
+
+def check(plan: ReservePlan, cs_applied: CoupledSystem, pf) -> pd.DataFrame:
+    """Each counted source's reserve at a re-checked point against its requirement."""
+    now = sources_of(cs_applied, pf, plan.limit_ms).set_index(["network", "table", "index"])
+    req = plan.sources.set_index(["network", "table", "index"]).requirement_mvar
+    out = pd.DataFrame({"requirement_mvar": req, "reserve_mvar": now.reserve_mvar.reindex(req.index)})
+    out["met"] = out.reserve_mvar >= out.requirement_mvar - 1e-3
+    return out
+
+
+def apply_requirements(b, prefix: str, area: str, devices: list, requirement: dict[tuple[str, str, int], float]) -> dict:
+    """Tighten the upper bounds of the area's counted sources; returns shortfalls (Mvar) by source."""
+    short = {}
+    for dv in devices:
+        ds = dv.ds
+        table = ds.table
+        base = ds.base_mva
+        for k, idx in enumerate(ds.index):
+            r = requirement.get((area, table, int(idx)))
+            if not r or r <= 0:
+                continue
+            if ds.kind == "capacitor":
+                blk = b.blocks[f"{prefix}.shunt_step"]
+                bs = ds.extra["bs"][k] * base
+                new = ds.extra["max_step"][k] - r / bs if bs > 0 else blk.ub[k]
+                if new < 0:
+                    short[(area, table, int(idx))] = -new * bs
+                blk.ub[k] = max(0.0, min(blk.ub[k], new))
+                continue
+            blk = b.blocks[f"{prefix}.{table}_q"]
+            new = ds.q_max[k] - r / base
+            if new < blk.lb[k]:
+                short[(area, table, int(idx))] = (blk.lb[k] - new) * base
+                new = blk.lb[k]
+            blk.ub[k] = min(blk.ub[k], new)
+            blk.x0[k] = min(blk.x0[k], blk.ub[k])
+    return short
