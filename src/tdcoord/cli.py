@@ -197,18 +197,21 @@ def pf(
 Weights_ = Annotated[str, typer.Option("--weights", help="entropy | equal | alpha=..,beta=..,gamma=..")]
 Formulation = Annotated[str, typer.Option("--feeder-formulation", help="branch_flow (exact) | soc_bf (SOC relaxation)")]
 Discrete = Annotated[str, typer.Option("--discrete", help="capacitor steps: search (relax + neighbourhood search) | bonmin")]
-ExecutorOpt = Annotated[str, typer.Option("--executor", help="where ADMM subproblems run: serial | process")]
+ExecutorOpt = Annotated[str, typer.Option("--executor", help="where ADMM subproblems run: serial | process | ray")]
 Workers = Annotated[Optional[int], typer.Option("--workers", help="worker processes for --executor process")]
 Penalty = Annotated[str, typer.Option("--penalty", help="ADMM penalty rule: spectral | residual | fixed")]
 Rho0 = Annotated[float, typer.Option("--rho0", help="ADMM initial penalty")]
 MaxIter = Annotated[int, typer.Option("--max-iter", help="ADMM iteration limit")]
 Tol = Annotated[float, typer.Option("--tol", help="ADMM tolerance on primal and dual residuals (% V, MW, Mvar)")]
-Band = Annotated[str, typer.Option("--vm-band", help="voltage band enforced and counted, 'LOW,HIGH' in p.u.")]
+Band = Annotated[str, typer.Option("--vm-band", help="voltage band enforced and counted, 'LOW,HIGH' in p.u.; "
+                                   "'data' = the buses' own limits, violations counted against 0.95-1.05")]
 
 
-def _band(text: str) -> tuple[float, float]:
+def _band(text: str) -> tuple[float, float] | None:
     from tdcoord.errors import InputError
 
+    if text.strip().lower() == "data":
+        return None
     try:
         lo, hi = (float(x) for x in text.split(","))
     except ValueError as exc:
@@ -263,7 +266,7 @@ def print_comparison(comp: Any) -> None:
             ("Q reserve D (Mvar)", "q_reserve_d_mvar", 1), ("V min (p.u.)", "vm_min_pu", 4), ("V max (p.u.)", "vm_max_pu", 4),
             ("buses outside band", "n_violations", 0), ("max |V-1| (p.u.)", "dv_max_pu", 4), ("iterations", "iterations", 0),
             ("time (s)", "time_s", 3), ("floats / iteration", "floats_per_iteration", 0),
-            ("PF mismatch (p.u.)", "pf_mismatch_pu", -1), ("converged", "converged", 0)]
+            ("min VSM (p.u.)", "vsm_min_pu", 4), ("PF mismatch (p.u.)", "pf_mismatch_pu", -1), ("converged", "converged", 0)]
     t = Table(title=f"strategies on {comp.case}, re-checked by integrated power flow")
     t.add_column("")
     t.add_column("base case", justify="right", style="dim")
@@ -273,7 +276,8 @@ def print_comparison(comp: Any) -> None:
     b = comp.base
     base_vals = {"objective": b.objective, "p_loss_mw": b.p_loss_mw, "q_reserve_t_mvar": b.q_reserve_t_mvar,
                  "q_reserve_d_mvar": b.q_reserve_d_mvar, "vm_min_pu": b.vm_min_pu, "vm_max_pu": b.vm_max_pu,
-                 "n_violations": b.n_violations, "dv_max_pu": b.dv_max_pu}
+                 "n_violations": b.n_violations, "dv_max_pu": b.dv_max_pu,
+                 "vsm_min_pu": comp.extra.get("vsm_base_min_pu", float("nan"))}
     sums = {n: comp.results[n].summary() for n in names}
     for label, key, digits in rows:
         cells = [label, _fmt(base_vals[key], digits) if key in base_vals else "-"]
@@ -311,7 +315,8 @@ def run(
     rho0: Rho0 = 0.5,
     max_iter: MaxIter = 50,
     tol: Tol = 1e-4,
-    vm_band: Band = "0.95,1.05",
+    vm_band: Band = "data",
+    no_vsm: Annotated[bool, typer.Option("--no-vsm", help="leave the voltage-stability margins out")] = False,
     json_out: JsonOut = None,
     debug: Debug = False,
 ) -> None:
@@ -324,10 +329,12 @@ def run(
         cs = _coupled(case)
         settings = _admm_settings(penalty, rho0, max_iter, tol)
         ex = _executor(executor, workers)
+        from tdcoord.problems.vsm import VsmSettings
+
         with console.status("starting") as status:
             comp = compare(cs, weights=weights, feeder_formulation=feeder_formulation, discrete=discrete,
                            executor=ex, admm=settings, progress=lambda m: status.update(f"running: {m}"),
-                           vm_band=_band(vm_band))
+                           vm_band=_band(vm_band), vsm=None if no_vsm else VsmSettings())
         print_comparison(comp)
         files = write_outputs(comp, out)
         write_json(json_out, comp.summary())
@@ -352,7 +359,8 @@ def opt(
     rho0: Rho0 = 0.5,
     max_iter: MaxIter = 50,
     tol: Tol = 1e-4,
-    vm_band: Band = "0.95,1.05",
+    vm_band: Band = "data",
+    vsm_on: Annotated[bool, typer.Option("--vsm", help="add the key nodes' voltage-stability margins (penalty and constraint)")] = False,
     out: Annotated[Optional[Path], typer.Option(help="output folder (CSV tables, plots)")] = None,
     json_out: JsonOut = None,
     debug: Debug = False,
@@ -370,9 +378,12 @@ def opt(
         settings = _admm_settings(penalty, rho0, max_iter, tol)
         ex = _executor(executor, workers)
         with console.status("starting") as status:
+            from tdcoord.problems.vsm import VsmSettings
+
             comp = compare(cs, strategies=(strategy,), weights=weights, feeder_formulation=feeder_formulation,
                            discrete=discrete, executor=ex, admm=settings,
-                           progress=lambda m: status.update(f"running: {m}"), vm_band=_band(vm_band))
+                           progress=lambda m: status.update(f"running: {m}"), vm_band=_band(vm_band),
+                           vsm=VsmSettings() if vsm_on else None)
         print_comparison(comp)
         r = comp.results[strategy]
         summary = r.summary()
@@ -433,6 +444,275 @@ def opf(
         write_json(json_out, r.summary())
         if not r.converged:
             raise Failed(f"the OPF did not converge: IPOPT {r.status}")
+
+    guarded(body, debug)
+
+
+# ------------------------------------------------------------------ stability
+def _progress():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console, transient=True)
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def _out_dir(out: Path | None) -> Path | None:
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+@app.command()
+def vsm(
+    spec: Annotated[str, typer.Argument(help="case name, coupled spec or case file")] = DEFAULT_CASE,
+    buses: Annotated[Optional[str], typer.Option(help="comma-separated bus labels (default: every bus)")] = None,
+    no_q_limits: Annotated[bool, typer.Option("--no-q-limits", help="ignore generator reactive limits")] = False,
+    out: Annotated[Optional[Path], typer.Option(help="output folder (margins.csv)")] = None,
+    json_out: JsonOut = None,
+    debug: Debug = False,
+) -> None:
+    """Voltage stability margins: every bus's Q-V margin and the loadability margin (continuation power flow)."""
+
+    def body() -> None:
+        import time
+
+        from tdcoord.cases import load_case
+        from tdcoord.stability.vsm import THRESHOLD, loadability, operating_point, q_margins
+
+        t0 = time.perf_counter()
+        system = load_case(spec)
+        op = operating_point(system, enforce_q_lims=not no_q_limits)
+        labels = [b.strip() for b in buses.split(",")] if buses else None
+        if labels:
+            from tdcoord.errors import UnknownBusError
+
+            missing = [b for b in labels if b not in op.cn.position()]
+            if missing:
+                raise UnknownBusError(f"--buses: bus {missing[0]!r} is not an in-service bus of {spec!r}")
+        n = len(labels) if labels else op.cn.n_bus
+        with _progress() as prog:
+            task = prog.add_task("Q-V margins", total=n)
+            df = q_margins(system, labels, op=op, progress=lambda k, t: prog.update(task, completed=k))
+        load = loadability(system, op=op)
+        elapsed = time.perf_counter() - t0
+        t = Table(title=f"lowest voltage stability margins of {spec} (threshold {THRESHOLD} p.u.)")
+        for c in ("bus", "Q margin (Mvar)", "VSM (p.u.)", "base (MVA)", "V (p.u.)", "V at nose (p.u.)"):
+            t.add_column(c, justify="left" if c == "bus" else "right")
+        for bus, r in df.sort_values("vsm_pu").head(15).iterrows():
+            style = "red" if r.vsm_pu < THRESHOLD else None
+            t.add_row(str(bus), f"{r.q_margin_mvar:.3f}", f"{r.vsm_pu:.4f}", f"{r.base_mva:.0f}", f"{r.vm_pu:.4f}",
+                      f"{r.vm_nose_pu:.4f}", style=style)
+        console.print(t)
+        console.print(f"loadability margin: lambda = {load['lambda_max']:.4f} ({load['p_load_mw']:.1f} MW -> "
+                      f"{load['p_load_max_mw']:.1f} MW at the nose, {load['reason']}); {n} buses in {elapsed:.1f} s")
+        finite = df[df.vsm_pu != float("inf")]
+        data = {
+            "buses": [{"bus": str(b), "q_margin_mvar": float(r.q_margin_mvar), "vsm_pu": float(r.vsm_pu),
+                       "base_mva": float(r.base_mva)} for b, r in finite.iterrows()],
+            "loadability_margin": float(load["lambda_max"]),
+            "loadability": load,
+            "threshold": THRESHOLD,
+            "below_threshold": [str(b) for b in finite.index[finite.vsm_pu < THRESHOLD]],
+            "time_s": elapsed,
+        }
+        write_json(json_out, data)
+        if _out_dir(out):
+            df.to_csv(out / "margins.csv")
+            write_json(out / "vsm.json", data)
+
+    guarded(body, debug)
+
+
+def _contingencies(text: str):
+    from tdcoord.errors import InputError
+
+    t = text.strip().lower()
+    if t in ("all", ""):
+        return "all"
+    if t == "none":
+        return []
+    out = []
+    for part in text.split(","):
+        ab = part.strip().split("-")
+        if len(ab) != 2 or not all(ab):
+            raise InputError(f"--contingencies: {part!r} is not 'FROM-TO' (e.g. 6-28); use all, none or a list")
+        out.append((ab[0], ab[1]))
+    return out
+
+
+@app.command()
+def reserve(
+    spec: Annotated[str, typer.Argument(help="coupled spec or case file")] = DEFAULT_CASE,
+    scenarios: Annotated[int, typer.Option("--scenarios", help="renewable forecast-error scenarios")] = 20,
+    seed: Annotated[int, typer.Option(help="random seed of the scenarios")] = 0,
+    sigma: Annotated[float, typer.Option(help="forecast error standard deviation, fraction of forecast")] = 0.125,
+    contingencies: Annotated[str, typer.Option(help="all | none | FROM-TO,FROM-TO (N-1 transmission outages)")] = "all",
+    threshold: Annotated[float, typer.Option(help="VSM threshold, p.u.")] = 0.15,
+    limit_ms: Annotated[float, typer.Option("--response-ms", help="fastest response a reserve source must have")] = 100.0,
+    out: Annotated[Optional[Path], typer.Option(help="output folder (per-case files, tables)")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="continue an interrupted run in --out")] = False,
+    json_out: JsonOut = None,
+    debug: Debug = False,
+) -> None:
+    """Dynamic reactive reserve demand per node (forecast scenarios and N-1), and who must hold it."""
+
+    def body() -> None:
+        import pandas as pd
+
+        from tdcoord.errors import InputError
+        from tdcoord.problems.reserve import allocate
+        from tdcoord.reporting.stability import key_node_table
+        from tdcoord.stability.reserve import assess_reserve_demand
+
+        if scenarios < 0 or not 0 <= sigma <= 1 or threshold <= 0:
+            raise InputError("--scenarios must be >= 0, --sigma within [0, 1], --threshold > 0")
+        if resume and out is None:
+            raise InputError("--resume needs --out (the folder of the interrupted run)")
+        cs = _coupled(spec)
+        cont = _contingencies(contingencies)
+        cases_dir = None
+        done: dict = {}
+        index: dict[str, str] = {}
+        if _out_dir(out):
+            cases_dir = out / "cases"
+            cases_dir.mkdir(exist_ok=True)
+            index_file = cases_dir / "index.json"
+            if resume and index_file.exists():
+                index = json.loads(index_file.read_text())
+                for name, fname in index.items():
+                    f = cases_dir / f"{fname}.csv"
+                    if f.exists():
+                        done[name] = pd.read_csv(f, index_col=0)
+                console.print(f"resuming: {len(done)} case(s) already in {cases_dir}")
+
+        def on_case(name: str, nd, row: dict) -> None:
+            if cases_dir is None or name in done:
+                return
+            fname = _safe(name)
+            tmp = cases_dir / f"{fname}.csv.tmp"
+            nd.to_csv(tmp)
+            tmp.replace(cases_dir / f"{fname}.csv")
+            index[name] = fname
+            (cases_dir / "index.json.tmp").write_text(json.dumps(index))
+            (cases_dir / "index.json.tmp").replace(cases_dir / "index.json")
+
+        with _progress() as prog:
+            task = prog.add_task("cases", total=1)
+
+            def progress(name: str, k: int, n: int) -> None:
+                prog.update(task, total=n, completed=k, description=f"case {name}")
+
+            a = assess_reserve_demand(cs, n_scenarios=scenarios, sigma=sigma, seed=seed, contingencies=cont,
+                                      threshold=threshold, progress=progress, done=done, on_case=on_case)
+        plan = allocate(cs, a.demand.demand_mvar, limit_ms=limit_ms)
+        s = a.summary()
+        t = Table(title=f"reserve demand of {spec}: {len(a.cases)} cases ({scenarios} forecast, "
+                        f"{s['contingencies']} N-1), VSM >= {threshold}")
+        for c in ("bus", "network", "demand (Mvar)", "worst case", "min VSM (p.u.)"):
+            t.add_column(c, justify="right" if "(" in c else "left")
+        d = a.demand[a.demand.demand_mvar > 0].sort_values("demand_mvar", ascending=False)
+        for bus, r in d.head(20).iterrows():
+            t.add_row(str(bus), r.network, f"{r.demand_mvar:.3f}", str(r.worst_case), f"{r.vsm_min_pu:.4f}")
+        console.print(t)
+        console.print(f"total demand: transmission {s['demand_t_mvar']:.1f} Mvar, distribution {s['demand_d_mvar']:.1f} Mvar; "
+                      f"{s['nodes_with_demand']} nodes short in some case; {s['cases_without_solution']} case(s) without a "
+                      f"power-flow solution; {a.time_s:.1f} s")
+        key = key_node_table(cs, plan)
+        if len(key):
+            k = Table(title="key-node reserve configuration (analogue of seed 000's Table 3)")
+            for c in ("bus ID", "bus type", "kV", "Q reserve (Mvar)", "reserve type", "response (ms)"):
+                k.add_column(c, justify="right" if c in ("kV", "Q reserve (Mvar)", "response (ms)") else "left")
+            for _, r in key.head(10).iterrows():
+                k.add_row(r.bus_id, r.bus_type, f"{r.voltage_kv:g}", f"{r.q_reserve_mvar:.2f}", str(r.reserve_type),
+                          f"{r.response_ms:.0f}")
+            console.print(k)
+        data = {
+            **s,
+            "nodes": [{"bus": str(b), "network": r.network, "demand_mvar": float(r.demand_mvar), "worst_case": r.worst_case,
+                       "vsm_min_pu": None if pd.isna(r.vsm_min_pu) else float(r.vsm_min_pu)} for b, r in a.demand.iterrows()],
+            "cases": [{"case": str(c), **{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()}}
+                      for c, r in a.cases.iterrows()],
+            "sources": plan.sources.drop(columns=["controllable"], errors="ignore").to_dict(orient="records"),
+            "key_nodes": key.to_dict(orient="records"),
+        }
+        write_json(json_out, data)
+        if out is not None:
+            a.demand.to_csv(out / "node_demand.csv")
+            a.cases.to_csv(out / "cases.csv")
+            plan.sources.to_csv(out / "source_requirements.csv", index=False)
+            key.to_csv(out / "key_nodes.csv", index=False)
+            write_json(out / "reserve.json", data)
+
+    guarded(body, debug)
+
+
+study_app = typer.Typer(no_args_is_help=True, help="Studies composed of several computations.")
+app.add_typer(study_app, name="study")
+
+
+@study_app.command("scenarios")
+def study_scenarios(
+    case: Annotated[str, typer.Option(help="coupled case")] = DEFAULT_CASE,
+    strategy: Annotated[str, typer.Option(help="admm | centralized")] = "admm",
+    scenarios: Annotated[int, typer.Option("--scenarios", help="forecast-error scenarios per reserve assessment")] = 10,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    sigma: Annotated[float, typer.Option(help="forecast error standard deviation, fraction of forecast")] = 0.125,
+    contingencies: Annotated[str, typer.Option(help="all | none | FROM-TO,... (N-1 outages in the assessment)")] = "all",
+    weights: Weights_ = "entropy",
+    executor: ExecutorOpt = "serial",
+    workers: Workers = None,
+    out: Annotated[Path, typer.Option(help="output folder")] = Path("tdcoord-out/scenarios-study"),
+    resume: Annotated[bool, typer.Option("--resume", help="skip the scenarios already in --out")] = False,
+    json_out: JsonOut = None,
+    debug: Debug = False,
+) -> None:
+    """Seed 000's four scenarios: reserve demand, optimization with VSM and reserve (analogue of Table 1)."""
+
+    def body() -> None:
+        from tdcoord.errors import InputError
+        from tdcoord.studies.scenario_study import run_scenario_study
+
+        if strategy not in ("admm", "centralized"):
+            raise InputError(f"--strategy {strategy!r}: expected admm or centralized")
+        cs = _coupled(case)
+        ex = _executor(executor, workers)
+        with _progress() as prog:
+            task = prog.add_task("scenarios", total=4)
+
+            def progress(name: str, k: int, n: int) -> None:
+                prog.update(task, total=n, completed=k, description=f"scenario {name}")
+
+            study = run_scenario_study(cs, strategy=strategy, weights=weights, n_scenarios=scenarios, sigma=sigma,
+                                       seed=seed, contingencies=_contingencies(contingencies), executor=ex, out=out,
+                                       resume=resume, progress=progress,
+                                       say=lambda m: prog.console.print(f"[dim]{m}[/]"))
+        t = Table(title=f"scenarios on {case} ({strategy}, VSM and reserve constraints; analogue of Table 1)")
+        rows = [("T reserve held (Mvar)", "q_reserve_t_mvar", 1), ("D reserve held (Mvar)", "q_reserve_d_mvar", 1),
+                ("T reserve demand (Mvar)", "q_demand_t_mvar", 1), ("D reserve demand (Mvar)", "q_demand_d_mvar", 1),
+                ("loss (MW)", "p_loss_mw", 3), ("min VSM (p.u.)", "vsm_min_pu", 3), ("max |V-1| (p.u.)", "dv_max_pu", 4),
+                ("buses outside band", "n_violations", 0), ("time (s)", "time_s", 1), ("converged", "converged", 0),
+                ("reserve met", "reserve_met", 0)]
+        t.add_column("")
+        for r in study.rows:
+            t.add_column(r["name"], justify="right")
+        for label, key, d in rows:
+            t.add_row(label, *[_fmt(r.get(key), d) if r.get(key) is not None else "-" for r in study.rows])
+        console.print(t)
+        for r in study.rows:
+            for m in r.get("messages", []):
+                console.print(f"[yellow]{r['name']}:[/] {m}")
+        summary = study.summary()
+        summary["scenarios"] = [{k: r.get(k) for k in r} for r in study.rows]
+        write_json(out / "summary.json", summary)
+        write_json(json_out, summary)
+        console.print(f"written to {out}/ in {study.time_s:.1f} s")
+        bad = [r["name"] for r in study.rows if not r.get("converged")]
+        if bad:
+            raise Failed(f"scenarios without a converged, verified optimum: {', '.join(bad)}")
 
     guarded(body, debug)
 

@@ -171,9 +171,11 @@ class AdmmSubproblem:
         return bool(self.problem.shunt_blocks())
 
     def final(self) -> dict:
+        from tdcoord.problems.reserve import shortfalls
+
         sol = self.problem.last
         return {"solutions": self.problem.solutions(sol), "objective": self.problem.weighted_terms(sol),
-                "rounding": self.rounding, "soc_gap": self._soc_gap(sol)}
+                "rounding": self.rounding, "soc_gap": self._soc_gap(sol), "shortfall": shortfalls(self.problem.b, sol)}
 
     def _soc_gap(self, sol: Any) -> dict:
         a = self.problem.areas[0]
@@ -311,9 +313,13 @@ def solve_admm(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, starts=None, 
     res = finish(cs, "admm", sols, status=status, converged=converged, time_s=t_solve, iterations=it,
                  weights=cfg.weights.as_dict(), report_optimizer_vm=True, floats_per_iteration=12 * len(feeders),
                  floats_total=12 * len(feeders) * it, solver_objective=sum(v["objective"] for v in finals.values()),
-                 discrete=rounding, messages=messages, band=cfg.vm_band or (0.95, 1.05))
+                 discrete=rounding, messages=messages, band=cfg.count_band)
     res.history = history
     res.soc_gap = {k: v["soc_gap"] for k, v in finals.items() if v["soc_gap"]}
+    short = {k: x for v in finals.values() for k, x in v.get("shortfall", {}).items()}
+    if short:
+        res.extra["reserve_shortfall_mvar"] = float(sum(short.values()))
+        res.messages.append(f"reserve requirements not met: shortfall {sum(short.values()):.2f} Mvar ({', '.join(short)})")
     res.extra["time_critical_path_s"] = critical
     res.extra["executor"] = getattr(executor, "name", type(executor).__name__)
     res.extra["rho_final"] = rho.tolist()

@@ -30,9 +30,19 @@ def solve_centralized(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, starts
     res = finish(cs, "centralized", problem.solutions(sol), status=sol.solver_status, converged=True,
                  time_s=t_solve, iterations=sol.iterations, weights=cfg.weights.as_dict(), report_optimizer_vm=True,
                  floats_per_iteration=n, floats_total=n, solver_objective=problem.weighted_terms(sol), discrete=info,
-                 band=cfg.vm_band or (0.95, 1.05))
+                 band=cfg.count_band)
     res.soc_gap = soc_gaps(problem, sol) if cfg.feeder_formulation == "soc_bf" else {}
+    note_shortfall(res, problem.b, sol)
     return res
+
+
+def note_shortfall(res: StrategyResult, b, sol) -> None:
+    from tdcoord.problems.reserve import shortfalls
+
+    short = shortfalls(b, sol)
+    if short:
+        res.extra["reserve_shortfall_mvar"] = float(sum(short.values()))
+        res.messages.append(f"reserve requirements not met: shortfall {sum(short.values()):.2f} Mvar ({', '.join(short)})")
 
 
 def soc_gaps(problem: AreaProblem, sol) -> dict:

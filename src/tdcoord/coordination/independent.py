@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 from tdcoord.coordination.common import base_case, finish, start_point
+from tdcoord.coordination.centralized import note_shortfall
 from tdcoord.coordination.discrete import solve_discrete
 from tdcoord.coordination.problem import AreaProblem
 from tdcoord.network.coupled import CoupledSystem
@@ -45,10 +46,12 @@ def solve_independent_t(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, star
         return StrategyResult("independent-t", False, sol.solver_status, iterations=sol.iterations, time_s=t_solve,
                               messages=[f"IPOPT: {sol.solver_status}"], discrete=info)
     nb = len(fixed)
-    return finish(cs, "independent-t", problem.solutions(sol), status=sol.solver_status, converged=True,
+    res = finish(cs, "independent-t", problem.solutions(sol), status=sol.solver_status, converged=True,
                   time_s=t_solve, iterations=sol.iterations, weights=cfg.weights.as_dict(), report_optimizer_vm=False,
                   floats_per_iteration=2 * nb, floats_total=2 * nb, solver_objective=problem.weighted_terms(sol),
-                  discrete=info, band=cfg.vm_band or (0.95, 1.05))
+                  discrete=info, band=cfg.count_band)
+    note_shortfall(res, problem.b, sol)
+    return res
 
 
 def solve_independent_d(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, starts=None,
@@ -76,4 +79,4 @@ def solve_independent_d(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, star
     return finish(cs, "independent-d", sols, status=",".join(sorted(set(statuses))), converged=True,
                   time_s=t_solve, iterations=its, weights=cfg.weights.as_dict(), report_optimizer_vm=False,
                   floats_per_iteration=nb, floats_total=nb, solver_objective=objective, discrete=infos,
-                  band=cfg.vm_band or (0.95, 1.05))
+                  band=cfg.count_band)

@@ -86,6 +86,47 @@ class AreaProblem:
                 set_linearization(self, cfg.vsm_lin)
         self.last: NlpSolution | None = None
 
+    # ------------------------------------------------------------- periods
+    def update_from(self, cs: CoupledSystem) -> None:
+        """Load another period's data (loads, renewable outputs, device ranges) into the built model.
+
+        Only parameters and bounds change, so the next solve reuses the
+        model and warm-starts from the last solution. Topology and device
+        sets must be those the model was built for: anything else raises
+        :class:`~tdcoord.errors.InputError` (build a new problem instead).
+        """
+        from tdcoord.devices import collect_all
+        from tdcoord.errors import InputError
+        from tdcoord.network.compiled import compile_network
+        from tdcoord.pf.integrated import feeder_with_boundary
+        from tdcoord.problems.rpo import device_free_network
+
+        for a in self.areas:
+            net = cs.transmission if a.kind == "transmission" else feeder_with_boundary(cs, a.name)
+            cn = compile_network(device_free_network(net))
+            if cn.n_bus != a.cn.n_bus or cn.n_branch != a.cn.n_branch or not np.allclose(cn.r, a.cn.r) \
+                    or not np.allclose(cn.x, a.cn.x):
+                raise InputError(f"area {a.name!r}: its network changed structure; build a new problem")
+            prefix = "T" if a.kind == "transmission" else a.name
+            self.b.set_param(f"{prefix}.p_load", cn.p_load)
+            self.b.set_param(f"{prefix}.q_load", cn.q_load)
+            new_sets = [ds for ds in collect_all(net, cn) if not (a.kind == "feeder" and ds.kind == "ext_grid")]
+            if [(d.kind, len(d)) for d in new_sets] != [(d.ds.kind, len(d.ds)) for d in a.devices]:
+                raise InputError(f"area {a.name!r}: its devices changed; build a new problem")
+            for dv, ds in zip(a.devices, new_sets):
+                tag = f"{prefix}.{ds.table}"
+                if ds.kind in ("generator", "ext_grid"):
+                    free = ds.p_free
+                    self.b.set_bounds(f"{tag}_p", np.where(free, ds.p_min, ds.p), np.where(free, ds.p_max, ds.p))
+                    self.b.set_bounds(f"{tag}_q", ds.q_min, ds.q_max)
+                elif ds.kind == "inverter":
+                    self.b.set_bounds(f"{tag}_p", ds.p, ds.p)
+                    self.b.set_bounds(f"{tag}_q", ds.q_min, ds.q_max)
+                elif ds.kind == "svc":
+                    self.b.set_bounds(f"{prefix}.svc_q", ds.q_min, ds.q_max)
+                dv.ds = ds
+        self.cs = cs
+
     # ------------------------------------------------------------- solving
     def shunt_blocks(self) -> list[str]:
         return [k for k in self.b.blocks if k.endswith(".shunt_step")]

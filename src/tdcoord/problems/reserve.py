@@ -15,8 +15,10 @@ is split among them so that together they give node k the voltage support
 of D_k injected at k itself, sum_j s_kj R_kj = s_kk D_k, with the smallest
 capacity-weighted sum of squares sum_j R_kj^2 / c_j (c_j the source's
 reactive range): R_kj = D_k s_kk s_kj c_j / sum_j' s_kj'^2 c_j'. Near,
-effective and large sources carry more. A source's requirement is the sum
-over the nodes it serves. A source's reserve is
+effective and large sources carry more. A source's requirement is the
+largest share any single node needs from it: a reserve, once deployed,
+supports every node it serves at once (summing the shares would count the
+same injection once per nearby node). A source's reserve is
 its remaining upward capability, q_max - q (Mvar).
 
 In the optimization the requirement is a bound, ``q <= q_max - R`` (for a
@@ -119,7 +121,7 @@ def allocate(cs: CoupledSystem, demand_mvar: pd.Series, pf=None, limit_ms: float
     shares = np.where(norm[:, None] > 0, demand.to_numpy()[:, None] * self_s[:, None] * sw * cap / norm[:, None], 0.0)
     names = [f"{n}:{t} {i}" for n, t, i in zip(src.network, src.table, src["index"])]
     sh = pd.DataFrame(shares, index=demand.index, columns=names)
-    src = src.assign(requirement_mvar=shares.sum(axis=0))
+    src = src.assign(requirement_mvar=shares.max(axis=0))
     main = sh.idxmax(axis=1)
     by_name = dict(zip(names, src.itertuples()))
     nodes = pd.DataFrame({
@@ -141,30 +143,53 @@ def check(plan: ReservePlan, cs_applied: CoupledSystem, pf) -> pd.DataFrame:
     return out
 
 
+SHORTFALL_PENALTY = 100.0  # objective units per Mvar of reserve shortfall (exact penalty)
+
+
 def apply_requirements(b, prefix: str, area: str, devices: list, requirement: dict[tuple[str, str, int], float]) -> dict:
-    """Tighten the upper bounds of the area's counted sources; returns shortfalls (Mvar) by source."""
-    short = {}
+    """Reserve constraints of the area's counted sources, soft with an exact penalty.
+
+    For each source with a requirement R: ``q - short <= q_max - R`` (for a
+    capacitor bank ``step - short / bs <= max_step - R / bs``) with
+    ``short >= 0`` (Mvar, p.u. in the model) costing ``SHORTFALL_PENALTY``
+    per Mvar. Where the requirement can be met the penalty keeps
+    ``short = 0``; where it cannot (more reserve than the source has, or
+    than the voltage limits allow), the optimum shows the shortfall instead
+    of the problem becoming infeasible. Returns {source: requirement} of
+    the constrained sources.
+    """
+    import casadi as ca
+
+    declared = {}
     for dv in devices:
         ds = dv.ds
         table = ds.table
         base = ds.base_mva
+        sel, rhs, scale = [], [], []
         for k, idx in enumerate(ds.index):
             r = requirement.get((area, table, int(idx)))
             if not r or r <= 0:
                 continue
+            sel.append(k)
             if ds.kind == "capacitor":
-                blk = b.blocks[f"{prefix}.shunt_step"]
                 bs = ds.extra["bs"][k] * base
-                new = ds.extra["max_step"][k] - r / bs if bs > 0 else blk.ub[k]
-                if new < 0:
-                    short[(area, table, int(idx))] = -new * bs
-                blk.ub[k] = max(0.0, min(blk.ub[k], new))
-                continue
-            blk = b.blocks[f"{prefix}.{table}_q"]
-            new = ds.q_max[k] - r / base
-            if new < blk.lb[k]:
-                short[(area, table, int(idx))] = (blk.lb[k] - new) * base
-                new = blk.lb[k]
-            blk.ub[k] = min(blk.ub[k], new)
-            blk.x0[k] = min(blk.x0[k], blk.ub[k])
-    return short
+                rhs.append(ds.extra["max_step"][k] - r / bs if bs > 0 else np.inf)
+                scale.append(1.0 / bs if bs > 0 else 0.0)
+            else:
+                rhs.append(ds.q_max[k] - r / base)
+                scale.append(1.0 / base)
+            declared[(area, table, int(idx))] = r
+        if not sel:
+            continue
+        short = b.var(f"{prefix}.{table}_reserve_short", len(sel), 0.0, np.inf, 0.0)  # Mvar
+        x = dv.other["step"] if ds.kind == "capacitor" else dv.q
+        b.ineq(f"{prefix}.{table}_reserve", x[sel] - short * np.array(scale), -np.inf, np.array(rhs))
+        if "w.reserve" not in b.params:
+            b.param("w.reserve", SHORTFALL_PENALTY)
+        b.cost(f"{prefix}.{table}_reserve_short", ca.sum1(short), "w.reserve")
+    return declared
+
+
+def shortfalls(b, sol) -> dict[str, float]:
+    """Reserve shortfall (Mvar) per constrained source block at a solution."""
+    return {k: float(v.sum()) for k, v in sol.x.items() if k.endswith("_reserve_short") and v.sum() > 1e-6}

@@ -63,7 +63,8 @@ class RpoConfig:
     weights: Weights = field(default_factory=Weights)
     feeder_formulation: str = "branch_flow"  # or "soc_bf"
     vm_ref: float = 1.0
-    vm_band: tuple[float, float] | None = (0.95, 1.05)  # enforced on top of bus limits (None: bus limits only)
+    vm_band: tuple[float, float] | None = None  # enforced on top of bus limits (None: bus limits only)
+    count_band: tuple[float, float] = (0.95, 1.05)  # buses outside it are counted as violations
     discrete: bool = False  # capacitor steps declared integer (bonmin)
     hooks: list[Callable[[NlpBuilder, "Area"], None]] = field(default_factory=list)
     vsm: Any = None  # VsmSettings: key-node margins in the problem (tdcoord.problems.vsm)
@@ -122,8 +123,7 @@ def _declare_devices(b: NlpBuilder, prefix: str, net: Network, cn: CompiledNetwo
     if cfg.reserve:
         from tdcoord.problems.reserve import apply_requirements
 
-        short = apply_requirements(b, prefix, prefix, out, cfg.reserve)
-        b.__dict__.setdefault("reserve_shortfall", {}).update(short)
+        apply_requirements(b, prefix, prefix, out, cfg.reserve)
     return out
 
 

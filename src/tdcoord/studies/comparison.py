@@ -58,12 +58,16 @@ class Comparison:
             "base": {"objective": self.base.objective, "terms": self.base.terms, "p_loss_mw": self.base.p_loss_mw,
                      "q_reserve_t_mvar": self.base.q_reserve_t_mvar, "q_reserve_d_mvar": self.base.q_reserve_d_mvar,
                      "vm_min_pu": self.base.vm_min_pu, "vm_max_pu": self.base.vm_max_pu,
-                     "n_violations": self.base.n_violations, "dv_max_pu": self.base.dv_max_pu},
+                     "n_violations": self.base.n_violations, "dv_max_pu": self.base.dv_max_pu,
+                     "vsm_min_pu": self.extra.get("vsm_base_min_pu")},
             "strategies": {name: r.summary() for name, r in self.results.items()},
             "time_s": self.time_s,
             "settings": self.settings,
         }
         out["comparisons"] = self.comparisons()
+        if self.extra.get("vsm_nodes"):
+            out["vsm"] = {"key_nodes": self.extra["vsm_nodes"], "base": self.extra["vsm_base"],
+                          "strategies": {n: r.extra.get("vsm", {}) for n, r in self.results.items()}}
         return out
 
     def comparisons(self) -> dict[str, float]:
@@ -80,6 +84,9 @@ class Comparison:
         for ind in ("independent-t", "independent-d"):
             if ind in r and "admm" in r and r[ind].converged:
                 out[f"loss_change_vs_{ind}"] = (r["admm"].p_loss_mw - r[ind].p_loss_mw) / r[ind].p_loss_mw
+                a, b = r["admm"].extra.get("vsm_min_pu"), r[ind].extra.get("vsm_min_pu")
+                if a is not None and b:
+                    out[f"vsm_change_vs_{ind}"] = (a - b) / b
         return out
 
 
@@ -127,8 +134,16 @@ def run_strategy(name: str, cs: CoupledSystem, cfg: RpoConfig, *, base_pf, start
 def compare(cs: CoupledSystem, *, strategies=STRATEGIES, weights: str | Weights | None = "entropy",
             feeder_formulation: str = "branch_flow", discrete: str = "search", executor=None,
             admm: AdmmSettings | None = None, progress: Callable[[str], None] | None = None,
-            vm_band=(0.95, 1.05), vsm: VsmSettings | None = None) -> Comparison:
-    """Every strategy on ``cs``; ``vsm`` adds the key nodes' stability margins (penalty and constraint)."""
+            vm_band: tuple[float, float] | None = None, vsm: VsmSettings | None = None,
+            reserve: dict | None = None) -> Comparison:
+    """Every strategy on ``cs``.
+
+    ``vm_band``: voltage band enforced on top of the buses' own limits
+    (None: the limits in the data) and used to count violations (default
+    [0.95, 1.05]). ``vsm`` adds the key nodes' stability margins (penalty
+    and constraint); ``reserve`` maps (area, table, index) to the reserve
+    each source must keep (Mvar), see :mod:`tdcoord.problems.reserve`.
+    """
     if feeder_formulation not in ("branch_flow", "soc_bf"):
         raise InputError(f"feeder formulation {feeder_formulation!r}: expected 'branch_flow' or 'soc_bf'")
     if discrete not in ("search", "bonmin"):
@@ -143,13 +158,14 @@ def compare(cs: CoupledSystem, *, strategies=STRATEGIES, weights: str | Weights 
         raise SolveError(f"the base-case power flow of {cs.name!r} does not converge "
                          f"({base_pf.iterations} iterations, mismatch {base_pf.max_mismatch_pu:.2e} p.u.)")
     starts = start_point(cs, base_pf)
-    cfg = RpoConfig(feeder_formulation=feeder_formulation, vm_band=vm_band)
+    count = vm_band or (0.95, 1.05)
+    cfg = RpoConfig(feeder_formulation=feeder_formulation, vm_band=vm_band, count_band=count, reserve=dict(reserve or {}))
     w = parse_weights(weights)
     if w == "entropy":
         say("entropy weights (payoff table)")
         w = entropy_weights(cs, cfg, base_pf=base_pf, starts=starts)
     cfg.weights = w
-    base_eval = evaluate(cs, base_pf, w.as_dict(), band=vm_band)
+    base_eval = evaluate(cs, base_pf, w.as_dict(), band=count)
     extra: dict[str, Any] = {}
     lin0 = None
     if vsm is not None:
@@ -178,7 +194,7 @@ def compare(cs: CoupledSystem, *, strategies=STRATEGIES, weights: str | Weights 
     comp = Comparison(case=cs.name, base_pf=base_pf, base=base_eval, weights=w, results=results,
                       time_s=time.perf_counter() - t0,
                       settings={"feeder_formulation": feeder_formulation, "discrete": discrete,
-                                "executor": getattr(executor, "name", "serial"), "vm_band": list(vm_band),
+                                "executor": getattr(executor, "name", "serial"), "vm_band": list(vm_band) if vm_band else "data", "count_band": list(count),
                                 "vsm": vsm is not None})
     comp.extra = extra
     return comp

@@ -1,0 +1,650 @@
+"""24-hour dynamic dispatch of reactive power and its reserve (seed 000, section 5.5, Fig. 5).
+
+One joint T-D optimization per hour of a typical day
+(:mod:`tdcoord.cases.profiles`: loads, wind and PV follow the hour; the
+``scenario``, e.g. ``combined``, is applied to the case first):
+
+- ``centralized``: one :class:`~tdcoord.coordination.problem.AreaProblem`
+  over the grid and every feeder is built once; each hour loads its data
+  into it (:meth:`~tdcoord.coordination.problem.AreaProblem.update_from`)
+  and re-solves it, IPOPT warm-started from the previous hour's solution,
+  with the capacitor steps found by the discrete search
+  (:func:`~tdcoord.coordination.discrete.solve_discrete`);
+- ``admm``: :func:`~tdcoord.coordination.admm.solve_admm` each hour, started
+  from the previous hour's re-checked power flow (variables and boundary
+  consensus).
+
+The objective weights are fixed once, at the first hour (entropy weights
+by default), and kept for the day, so that hours are comparable.
+
+Voltage stability (``vsm``, on by default): the key nodes are screened once,
+at the first hour's pre-optimization point. Each hour is first solved with
+the linearized margins of the previous hour's final operating point (the
+first hour: of its pre-optimization point); then the margins are recomputed
+by continuation power flow at the hour's re-checked operating point, and
+where one is below the threshold the problem is re-solved with that
+linearization (the same built problem for ``centralized``), as
+:func:`~tdcoord.coordination.vsm_loop.iterate_vsm` does, until every
+CPF-checked margin meets the threshold and the margins settle.
+``vsm_min_pu`` is the smallest CPF margin at the hour's final re-checked
+point.
+
+Every hour's dispatch is re-checked by the integrated power flow
+(:func:`~tdcoord.coordination.common.finish`) and judged from it: objective,
+losses, reserves, voltages, violations, and per device type the reactive
+dispatch (Mvar, signed: + injects) and the reserve (remaining upward
+capability q_max - q of controllable sources, Mvar):
+
+- transmission: wind farms, PV stations, synchronous condensers,
+  STATCOMs/SVCs, other generators (thermal machines, the slack included),
+  and anything else as ``other``;
+- distribution: smart inverters (DG, PV), SVGs, capacitor banks.
+
+Outputs (``out``): after each finished hour ``out/periods/hour_HH.json``
+(written to a temporary file, then renamed, so that an interrupted run
+loses at most the hour in progress), holding that hour's figures, its
+device-type table, the weights, the key nodes and margins, and the dispatch
+set-points. ``resume=True`` takes the finished hours from there instead of
+recomputing them (the settings must be those of the run that wrote them)
+and starts the next hour from the last finished hour's re-checked
+operating point. At the end: ``periods.csv``, ``dispatch_by_type.csv``,
+``reserve_by_type.csv`` and ``summary.json``
+(:meth:`DispatchResult.write_tables`); the plots are
+:func:`tdcoord.reporting.dispatch.write_dispatch_outputs`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from tdcoord.cases.profiles import DEFAULT, HOURS, Profiles, apply_hour, check_hour, get_profiles
+from tdcoord.coordination.admm import AdmmSettings, solve_admm
+from tdcoord.coordination.common import Dispatch, apply_dispatch, base_case, finish, start_point
+from tdcoord.coordination.discrete import solve_discrete
+from tdcoord.coordination.problem import AreaProblem
+from tdcoord.errors import InputError, SolveError
+from tdcoord.network.coupled import CoupledSystem
+from tdcoord.problems.rpo import RpoConfig, Weights
+from tdcoord.problems.vsm import VsmSettings
+from tdcoord.results.optimization import StrategyResult
+
+STRATEGIES = ("centralized", "admm")
+FORMAT = "tdcoord.dispatch.period/1"
+
+#: Device types (column keys) and their labels, in plotting order.
+TYPE_LABELS: dict[str, str] = {
+    "T_wind": "T: wind farms",
+    "T_pv": "T: PV stations",
+    "T_condenser": "T: synchronous condensers",
+    "T_statcom": "T: STATCOMs",
+    "T_generator": "T: other generators",
+    "T_other": "T: other sources",
+    "D_inverter": "D: smart inverters (DG, PV)",
+    "D_svg": "D: SVGs",
+    "D_capacitor": "D: capacitor banks",
+    "D_other": "D: other sources",
+}
+MAIN_TYPES = ("T_wind", "T_pv", "T_condenser", "T_statcom", "T_generator", "D_inverter", "D_svg", "D_capacitor")
+
+#: Per-hour figures (periods.csv), in order.
+FIGURES = ("objective", "p_loss_mw", "vsm_min_pu", "n_violations", "converged", "time_s", "q_reserve_t_mvar",
+           "q_reserve_d_mvar", "vm_min_pu", "vm_max_pu", "pf_mismatch_pu", "pf_residual_pu", "iterations",
+           "ipopt_iterations", "ipopt_iterations_first", "nlp_solves", "vsm_outer", "vsm_ok", "status")
+PERIOD_KEYS = ("hour", "objective", "p_loss_mw", "vsm_min_pu", "n_violations", "converged", "time_s",
+               "q_reserve_t_mvar", "q_reserve_d_mvar")
+SETPOINTS = {"gen": ("vm_pu", "p_mw"), "ext_grid": ("vm_pu",), "sgen": ("q_mvar",), "svc": ("q_mvar",),
+             "shunt": ("step",)}
+
+
+def device_type(network: str, table: str, subtype: str) -> str:
+    """Type key (:data:`TYPE_LABELS`) of a reactive source."""
+    sub = str(subtype).lower()
+    if network == "T":
+        if table == "sgen":
+            return {"wind": "T_wind", "pv": "T_pv"}.get(sub, "T_other")
+        if table == "gen":
+            return "T_condenser" if sub == "condenser" else "T_generator"
+        if table == "svc":
+            return "T_statcom"
+        return "T_other"
+    return {"sgen": "D_inverter", "svc": "D_svg", "shunt": "D_capacitor"}.get(table, "D_other")
+
+
+def by_type(devices: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Reactive dispatch, reserve and capability summed per device type (Mvar)."""
+    out: dict[str, dict[str, float]] = {"q_mvar": {}, "reserve_mvar": {}, "q_max_mvar": {}}
+    keys = list(MAIN_TYPES)
+    if len(devices):
+        types = [device_type(n, t, s) for n, t, s in zip(devices.network, devices.table, devices.subtype)]
+        dev = devices.assign(type=types)
+        keys += [k for k in TYPE_LABELS if k not in keys and k in set(types)]
+        sums = dev.groupby("type")[["q_mvar", "reserve_mvar", "q_max_mvar"]].sum()
+    else:
+        sums = pd.DataFrame(columns=["q_mvar", "reserve_mvar", "q_max_mvar"])
+    for what in out:
+        for k in keys:
+            out[what][k] = float(sums.at[k, what]) if k in sums.index else 0.0
+    return out
+
+
+# --------------------------------------------------------------- JSON
+def _clean(o: Any) -> Any:
+    if isinstance(o, dict):
+        return {str(k): _clean(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_clean(v) for v in o]
+    if isinstance(o, np.ndarray):
+        return [_clean(v) for v in o.tolist()]
+    if hasattr(o, "item"):
+        o = o.item()
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    return o
+
+
+def write_atomic(path: Path, data: Any) -> None:
+    """JSON to ``path`` through a temporary file and a rename (never a half-written file)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(_clean(data), indent=1, allow_nan=False))
+    os.replace(tmp, path)
+
+
+def _num(v: Any) -> float:
+    return float("nan") if v is None else float(v)
+
+
+def dispatch_to_json(dispatch: Dispatch) -> dict:
+    out: dict[str, dict] = {}
+    for area, tables in dispatch.areas.items():
+        out[area] = {}
+        for table, df in tables.items():
+            cols = [c for c in SETPOINTS.get(table, ()) if c in df]
+            out[area][table] = {"index": df.index.tolist(), **{c: df[c].astype(float).tolist() for c in cols}}
+    return out
+
+
+def dispatch_from_json(data: dict) -> Dispatch:
+    d = Dispatch()
+    for area, tables in data.items():
+        d.areas[area] = {}
+        for table, cols in tables.items():
+            idx = cols["index"]
+            d.areas[area][table] = pd.DataFrame({c: np.asarray(v, float) for c, v in cols.items() if c != "index"},
+                                                index=pd.Index(idx))
+    return d
+
+
+def weights_to_json(w: Weights) -> dict:
+    return {**w.as_dict(), "method": w.method, "detail": w.detail}
+
+
+def weights_from_json(d: dict) -> Weights:
+    return Weights(alpha=float(d["alpha"]), beta=float(d["beta"]), gamma=float(d["gamma"]), delta=float(d["delta"]),
+                   method=d.get("method", "explicit"), detail=d.get("detail") or {})
+
+
+# --------------------------------------------------------------- result
+@dataclass
+class DispatchResult:
+    """A day (or part of one) of hourly dispatch; ``records`` in run order."""
+
+    case: str
+    strategy: str
+    scenario: str | None
+    records: list[dict[str, Any]]
+    weights: Weights
+    vsm_nodes: list[str]
+    time_s: float
+    setup_s: float = 0.0
+    profiles: Profiles = DEFAULT
+    settings: dict[str, Any] = field(default_factory=dict)
+    results: dict[int, StrategyResult] = field(default_factory=dict)  # hours computed in this call
+    resumed: list[int] = field(default_factory=list)  # hours read from out/periods
+
+    @property
+    def hours(self) -> list[int]:
+        return [int(r["hour"]) for r in self.records]
+
+    def periods(self) -> pd.DataFrame:
+        """One row per hour: profile factors and figures."""
+        rows = []
+        for r in self.records:
+            row = {"hour": r["hour"], "time": f"{r['hour']:02d}:00", **r["profile"]}
+            row.update({k: r["figures"].get(k) for k in FIGURES})
+            row["resumed"] = r["hour"] in self.resumed
+            rows.append(row)
+        df = pd.DataFrame(rows).set_index("hour")
+        for k in ("objective", "p_loss_mw", "vsm_min_pu", "time_s", "q_reserve_t_mvar", "q_reserve_d_mvar",
+                  "vm_min_pu", "vm_max_pu", "pf_mismatch_pu", "pf_residual_pu"):
+            df[k] = df[k].map(_num)
+        return df
+
+    def by_type(self, what: str = "q_mvar") -> pd.DataFrame:
+        """Hours x device types: ``q_mvar`` (dispatch), ``reserve_mvar`` or ``q_max_mvar`` (Mvar)."""
+        rows = {r["hour"]: r["by_type"][what] for r in self.records if r.get("by_type")}
+        df = pd.DataFrame.from_dict(rows, orient="index")
+        if not len(df):
+            return pd.DataFrame(columns=list(MAIN_TYPES), dtype=float)
+        cols = [k for k in TYPE_LABELS if k in df.columns]
+        df = df[cols].reindex([r["hour"] for r in self.records])
+        df.index.name = "hour"
+        return df
+
+    @property
+    def converged(self) -> bool:
+        return all(bool(r["figures"]["converged"]) for r in self.records)
+
+    def totals(self) -> dict[str, Any]:
+        p = self.periods()
+        vsm = p.vsm_min_pu.dropna()
+        return {
+            "energy_loss_mwh": float(p.p_loss_mw.sum()),  # 1-hour periods
+            "p_loss_min_mw": float(p.p_loss_mw.min()), "p_loss_max_mw": float(p.p_loss_mw.max()),
+            "objective_sum": float(p.objective.sum()),
+            "vsm_min_pu": float(vsm.min()) if len(vsm) else None,
+            "vsm_max_pu": float(vsm.max()) if len(vsm) else None,
+            "n_converged": int(p.converged.astype(bool).sum()), "n_hours": int(len(p)),
+            "hours_with_violations": [int(h) for h in p.index[p.n_violations.astype(int) != 0]],
+            "ipopt_iterations": int(pd.to_numeric(p.ipopt_iterations, errors="coerce").fillna(0).sum()),
+            "time_s_hours": float(p.time_s.sum()),
+            "time_s_hour_max": float(p.time_s.max()),
+        }
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "case": self.case, "strategy": self.strategy, "scenario": self.scenario,
+            "hours": self.hours, "weights": weights_to_json(self.weights), "vsm_nodes": list(self.vsm_nodes),
+            "periods": [{k: (r["hour"] if k == "hour" else r["figures"].get(k)) for k in PERIOD_KEYS}
+                        for r in self.records],
+            "totals": self.totals(), "converged": self.converged,
+            "time_s": self.time_s, "setup_s": self.setup_s,
+            "computed_hours": sorted(self.results), "resumed_hours": list(self.resumed),
+            "profiles": self.profiles.as_dict(), "settings": self.settings,
+        }
+
+    def write_tables(self, out: str | Path) -> list[Path]:
+        """periods.csv, dispatch_by_type.csv, reserve_by_type.csv and summary.json in ``out``."""
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        files = [out / "periods.csv", out / "dispatch_by_type.csv", out / "reserve_by_type.csv", out / "summary.json"]
+        self.periods().to_csv(files[0])
+        self.by_type("q_mvar").to_csv(files[1])
+        self.by_type("reserve_mvar").to_csv(files[2])
+        write_atomic(files[3], self.summary())
+        return files
+
+
+# --------------------------------------------------------------- the run
+@dataclass
+class _State:
+    """The last finished hour's re-checked operating point (warm start of the next hour)."""
+
+    applied: CoupledSystem
+    pf: Any
+
+
+class _Counter:
+    """Counts IPOPT iterations of every solve of one built problem."""
+
+    def __init__(self, problem: AreaProblem) -> None:
+        self.solves: list[int] = []
+        orig = problem.b.solve
+
+        def counted(*a: Any, **k: Any) -> Any:
+            sol = orig(*a, **k)
+            self.solves.append(int(sol.iterations))
+            return sol
+
+        problem.b.solve = counted  # type: ignore[method-assign]
+
+    def take(self) -> list[int]:
+        out, self.solves = self.solves, []
+        return out
+
+
+def _fingerprint(cs: CoupledSystem, strategy: str, scenario: str | None, start_hour: int, weights: Any,
+                 vsm: VsmSettings | None, profiles: Profiles, discrete: str, vm_band: Any, admm: AdmmSettings | None,
+                 reserve: dict | None, warm_start: bool) -> dict[str, Any]:
+    return _clean({
+        "case": cs.name, "strategy": strategy, "scenario": scenario, "start_hour": start_hour,
+        "weights": weights if isinstance(weights, str) else weights.as_dict(),
+        "vsm": dataclasses.asdict(vsm) if vsm is not None else None,
+        "profiles": profiles.digest(), "discrete": discrete, "vm_band": list(vm_band) if vm_band else None,
+        "admm": dataclasses.asdict(admm) if (admm is not None and strategy == "admm") else None,
+        "reserve": sorted([list(k) + [v] for k, v in reserve.items()]) if reserve else None,
+        "warm_start": warm_start,
+    })
+
+
+def _read_finished(periods_dir: Path, clock: list[int], run: dict[str, Any]) -> list[dict]:
+    """Finished hours of the same run, the leading ones of ``clock`` in order."""
+    out = []
+    for k, h in enumerate(clock):
+        path = periods_dir / f"hour_{h:02d}.json"
+        if not path.exists():
+            break
+        try:
+            rec = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise InputError(f"resume: {path} cannot be read ({exc}); delete it or run without resume") from exc
+        if rec.get("format") != FORMAT:
+            raise InputError(f"resume: {path} is not an hour of a tdcoord dispatch run ({FORMAT})")
+        if rec.get("run") != run:
+            diff = sorted(k2 for k2 in set(run) | set(rec.get("run") or {}) if (rec.get("run") or {}).get(k2) != run.get(k2))
+            raise InputError(f"resume: {path} belongs to a run with other settings ({', '.join(diff)} differ); "
+                             "use another output folder or run without resume")
+        if rec.get("index") != k:
+            break
+        out.append(rec)
+    return out
+
+
+def _state_of(cs_hour: CoupledSystem, rec: dict) -> _State | None:
+    """Re-checked operating point of a finished hour, rebuilt from its stored set-points."""
+    from tdcoord.pf.integrated import run_coupled
+
+    if not rec.get("dispatch") or not rec.get("recheck_converged"):
+        return None
+    applied = apply_dispatch(cs_hour, dispatch_from_json(rec["dispatch"]))
+    pf = run_coupled(applied, "merged", check=False)
+    return _State(applied, pf) if pf.converged else None
+
+
+def run_dispatch(cs: CoupledSystem, *, hours: int = HOURS, start_hour: int = 0, strategy: str = "centralized",
+                 weights: str | Weights | None = "entropy", scenario: str | None = None,
+                 vsm: VsmSettings | None = VsmSettings(), executor: Any = None, admm: AdmmSettings | None = None,
+                 out: str | Path | None = None, resume: bool = False,
+                 progress: Callable[[int, int, int], None] | None = None,
+                 profiles: Profiles | str | Path | None = None, discrete: str = "search",
+                 vm_band: tuple[float, float] | None = None, reserve: dict | None = None,
+                 warm_start: bool = True) -> DispatchResult:
+    """Hourly joint dispatch of ``cs`` over ``hours`` hours from ``start_hour`` (see the module docstring).
+
+    ``weights``: ``entropy`` (computed at the first hour), ``equal``,
+    ``alpha=..,beta=..,gamma=..`` or a :class:`Weights`. ``scenario``: a
+    name of :data:`tdcoord.studies.scenarios.SCENARIOS`, applied before the
+    profiles. ``vsm``: the key-node stability settings (None: no margins).
+    ``admm``: ADMM settings (default: those of
+    :class:`~tdcoord.coordination.admm.AdmmSettings` with up to 150
+    iterations, which stressed hours need). ``profiles``: a
+    :class:`~tdcoord.cases.profiles.Profiles`, a CSV path or None (the
+    built-in day). Hours wrap around midnight (``start_hour=18, hours=12``
+    is 18:00-06:00); at most 24. ``reserve``: reserve requirements
+    (:attr:`RpoConfig.reserve`), kept for every hour. ``warm_start=False``
+    starts every hour's optimization from that hour's own pre-optimization
+    power flow instead (for comparison). ``progress(hour, done, total)``
+    is called after each hour.
+    """
+    from tdcoord.studies.comparison import parse_weights
+    from tdcoord.studies.scenarios import apply_scenario, get_scenario
+
+    t_start = time.perf_counter()
+    if strategy not in STRATEGIES:
+        raise InputError(f"dispatch strategy {strategy!r}: expected one of {', '.join(STRATEGIES)}")
+    if isinstance(hours, bool) or not isinstance(hours, (int, np.integer)) or not 1 <= hours <= HOURS:
+        raise InputError(f"hours = {hours!r}: expected an integer from 1 to {HOURS}")
+    start_hour = check_hour(start_hour)
+    if discrete not in ("search", "bonmin"):
+        raise InputError(f"discrete method {discrete!r}: expected 'search' or 'bonmin'")
+    prof = get_profiles(profiles)
+    w_spec = parse_weights(weights)
+    if scenario:
+        get_scenario(scenario)
+    admm_st = dataclasses.replace(admm) if admm is not None else AdmmSettings(max_iter=150)
+    admm_st.discrete = discrete
+    vsm = dataclasses.replace(vsm) if vsm is not None else None
+    clock = [(start_hour + k) % HOURS for k in range(int(hours))]
+    run_key = _fingerprint(cs, strategy, scenario, start_hour, w_spec, vsm, prof, discrete, vm_band,
+                           admm_st if strategy == "admm" else None, reserve, warm_start)
+    periods_dir = None
+    finished: list[dict] = []
+    if out is not None:
+        periods_dir = Path(out) / "periods"
+        periods_dir.mkdir(parents=True, exist_ok=True)
+        if resume:
+            finished = _read_finished(periods_dir, clock, run_key)
+        else:
+            for p in periods_dir.glob("hour_*.json"):
+                p.unlink()
+    cs_sc = apply_scenario(cs, scenario) if scenario else cs
+    count = vm_band or (0.95, 1.05)
+    cfg = RpoConfig(vm_band=vm_band, count_band=count, reserve=dict(reserve or {}))
+    names = ["T"] + list(cs_sc.boundary.index[cs_sc.boundary.in_service])
+    say = progress or (lambda hour, done, total: None)
+
+    # ------------------------------------------------ setup: weights, key nodes, first linearization
+    t0 = time.perf_counter()
+    state: _State | None = None
+    lin = None
+    nodes: list[str] = []
+    first_pf = first_starts = None
+    if finished:
+        w = weights_from_json(finished[0]["weights"])
+        nodes = list(finished[0]["vsm"]["nodes"]) if vsm is not None else []
+        for rec in reversed(finished):
+            state = _state_of(apply_hour(cs_sc, rec["hour"], prof), rec)
+            if state is not None:
+                break
+    else:
+        cs0 = apply_hour(cs_sc, clock[0], prof)
+        first_pf = base_case(cs0)
+        if not first_pf.converged:
+            raise SolveError(f"hour {clock[0]:02d}: the pre-optimization power flow of {cs0.name!r} does not converge "
+                             f"({first_pf.iterations} iterations, mismatch {first_pf.max_mismatch_pu:.2e} p.u.)")
+        first_starts = start_point(cs0, first_pf)
+        if w_spec == "entropy":
+            from tdcoord.problems.weights import entropy_weights
+
+            w = entropy_weights(cs0, cfg, base_pf=first_pf, starts=first_starts)
+        else:
+            w = w_spec
+        if vsm is not None:
+            from tdcoord.coordination.vsm_loop import linearize, screen
+
+            nodes, _ = screen(cs0, vsm)
+            lin = linearize(cs0, nodes, vsm)
+    cfg.weights = w
+    if vsm is not None:
+        from tdcoord.coordination.vsm_loop import linearize
+
+        cfg.vsm, cfg.vsm_nodes = vsm, nodes
+        if lin is None:
+            if state is not None:
+                lin = linearize(state.applied, nodes, vsm)
+            else:
+                lin = linearize(apply_hour(cs_sc, clock[len(finished)], prof), nodes, vsm)
+    setup_s = time.perf_counter() - t0
+
+    records: list[dict] = []
+    results: dict[int, StrategyResult] = {}
+    for k, rec in enumerate(finished):
+        records.append(rec)
+        say(rec["hour"], k + 1, len(clock))
+
+    problem: AreaProblem | None = None
+    counter: _Counter | None = None
+
+    def build(cs_build: CoupledSystem, starts: dict) -> None:
+        nonlocal problem, counter
+        problem = AreaProblem(cs_build, dataclasses.replace(cfg, vsm_lin=lin), names, coupling="equal",
+                              starts=starts, name="dispatch")
+        done = counter.take() if counter is not None else []
+        counter = _Counter(problem)
+        counter.solves = done
+
+    for k in range(len(finished), len(clock)):
+        hour = clock[k]
+        th = time.perf_counter()
+        cs_h = apply_hour(cs_sc, hour, prof)
+        hour_pf = None
+        if not warm_start or (state is None and k > 0) or (k == 0 and first_pf is None):
+            hour_pf = base_case(cs_h)
+        messages: list[str] = []
+        retried = False
+
+        if strategy == "centralized":
+            if not warm_start or problem is None:
+                if k == 0 and first_starts is not None and warm_start:
+                    build(cs_h, first_starts)
+                elif state is not None and warm_start:
+                    build(state.applied, start_point(cs_h, state.pf))
+                else:
+                    build(cs_h, start_point(cs_h, hour_pf))
+            assert problem is not None and counter is not None
+            problem.update_from(cs_h)
+
+            def once(lin_now: Any, cs_h: CoupledSystem = cs_h) -> StrategyResult:
+                nonlocal retried, hour_pf
+                assert problem is not None
+                if lin_now is not None:
+                    from tdcoord.problems.vsm import set_linearization
+
+                    set_linearization(problem, lin_now)
+                t1 = time.perf_counter()
+                sol, info = solve_discrete(problem, discrete)
+                if not sol.ok and not retried:
+                    # warm start failed: start again from the hour's own pre-optimization point
+                    retried = True
+                    messages.append(f"warm-started solve failed (IPOPT {sol.solver_status}); restarted cold")
+                    hour_pf = hour_pf or base_case(cs_h)
+                    build(cs_h, start_point(cs_h, hour_pf))
+                    problem.update_from(cs_h)
+                    if lin_now is not None:
+                        set_linearization(problem, lin_now)
+                    sol, info = solve_discrete(problem, discrete)
+                dt = time.perf_counter() - t1
+                if not sol.ok:
+                    return StrategyResult("centralized", False, sol.solver_status, iterations=sol.iterations,
+                                          time_s=dt, messages=[f"IPOPT: {sol.solver_status}"], discrete=info)
+                n = problem.n_floats()
+                return finish(cs_h, "centralized", problem.solutions(sol), status=sol.solver_status, converged=True,
+                              time_s=dt, iterations=sol.iterations, weights=w.as_dict(), report_optimizer_vm=True,
+                              floats_per_iteration=n, floats_total=n, solver_objective=problem.weighted_terms(sol),
+                              discrete=info, band=count)
+        else:
+            if warm_start and state is not None:
+                base_pf, starts = state.pf, start_point(cs_h, state.pf)
+            elif warm_start and k == 0 and first_pf is not None:
+                base_pf, starts = first_pf, first_starts
+            else:
+                base_pf = hour_pf or base_case(cs_h)
+                starts = start_point(cs_h, base_pf)
+
+            def once(lin_now: Any, cs_h: CoupledSystem = cs_h, base_pf: Any = base_pf, starts: Any = starts) -> StrategyResult:
+                return solve_admm(cs_h, dataclasses.replace(cfg, vsm_lin=lin_now), base_pf=base_pf, starts=starts,
+                                  executor=executor, settings=dataclasses.replace(admm_st))
+
+        res, lin, vsm_info = _with_vsm(once, nodes, vsm, lin)
+        iters = counter.take() if (strategy == "centralized" and counter is not None) else []
+        rec = _record(k, hour, prof, res, w, nodes, vsm_info, iters, time.perf_counter() - th, run_key,
+                      messages, retried)
+        records.append(rec)
+        results[hour] = res
+        if res.pf is not None and res.pf.converged and "applied" in res.extra:
+            state = _State(res.extra["applied"], res.pf)
+        if periods_dir is not None:
+            write_atomic(periods_dir / f"hour_{hour:02d}.json", rec)
+        say(hour, k + 1, len(clock))
+
+    settings = {**run_key, "hours": clock, "executor": getattr(executor, "name", "serial") if strategy == "admm" else None}
+    result = DispatchResult(case=cs.name, strategy=strategy, scenario=scenario, records=records, weights=w,
+                            vsm_nodes=nodes, time_s=0.0, setup_s=setup_s, profiles=prof, settings=settings,
+                            results=results, resumed=[r["hour"] for r in finished])
+    result.time_s = time.perf_counter() - t_start
+    if out is not None:
+        result.write_tables(out)
+        result.time_s = time.perf_counter() - t_start
+    return result
+
+
+def _with_vsm(once: Callable[[Any], StrategyResult], nodes: list[str], vsm: VsmSettings | None,
+              lin: Any) -> tuple[StrategyResult, Any, dict]:
+    """One hour's solves with the key nodes' margins, as :func:`tdcoord.coordination.vsm_loop.iterate_vsm`.
+
+    Returns the result, the linearization at its re-checked point (for the
+    next hour; unchanged if the point is not available) and the margins.
+    """
+    if vsm is None:
+        return once(None), None, {"nodes": [], "margins": {}, "outer": 1, "history": [], "min_pu": None, "ok": None}
+    from tdcoord.coordination.vsm_loop import linearize
+
+    history: list[dict] = []
+    prev = None
+    res: StrategyResult | None = None
+    checked = None
+    t_vsm = 0.0
+    for outer in range(1, vsm.max_outer + 1):
+        res = once(lin)
+        if res.pf is None or not res.pf.converged or "applied" not in res.extra:
+            checked = None
+            break
+        t0 = time.perf_counter()
+        new = linearize(res.extra["applied"], nodes, vsm)
+        t_vsm += time.perf_counter() - t0
+        checked = new
+        history.append({"outer": outer, "objective": res.objective, "vsm_min": float(new.margin.min()),
+                        **{f"vsm[{n}]": float(m) for n, m in zip(nodes, new.margin)}})
+        if not res.converged:
+            lin = new
+            break
+        ok = bool(np.all(new.margin >= vsm.threshold - vsm.tol))
+        still = prev is not None and np.max(np.abs(new.margin - prev)) <= vsm.tol
+        prev = new.margin
+        lin = new
+        if ok and (still or outer == 1 or not vsm.hard):
+            break
+    assert res is not None
+    info: dict[str, Any] = {"nodes": list(nodes), "outer": len(history) or 1, "history": history, "time_s": t_vsm}
+    if checked is not None:
+        info["margins"] = dict(zip(nodes, map(float, checked.margin)))
+        info["margins_mvar"] = dict(zip(nodes, map(float, checked.margins_mvar)))
+        info["min_pu"] = float(checked.margin.min()) if len(nodes) else None
+        info["ok"] = bool(len(nodes) == 0 or np.all(checked.margin >= vsm.threshold - vsm.tol))
+    else:
+        info.update(margins={}, margins_mvar={}, min_pu=None, ok=False)
+    res.extra["vsm_min_pu"] = info["min_pu"] if info["min_pu"] is not None else float("nan")
+    res.extra["vsm_outer"] = info["outer"]
+    return res, lin, info
+
+
+def _record(k: int, hour: int, prof: Profiles, res: StrategyResult, w: Weights, nodes: list[str], vsm_info: dict,
+            iters: list[int], time_s: float, run_key: dict, messages: list[str], retried: bool) -> dict[str, Any]:
+    pf_ok = res.pf is not None and bool(res.pf.converged)
+    figures = {
+        "objective": res.objective, "p_loss_mw": res.p_loss_mw, "vsm_min_pu": vsm_info.get("min_pu"),
+        "n_violations": int(res.n_violations), "converged": bool(res.converged), "time_s": time_s,
+        "q_reserve_t_mvar": res.q_reserve_t_mvar, "q_reserve_d_mvar": res.q_reserve_d_mvar,
+        "vm_min_pu": res.vm_min_pu, "vm_max_pu": res.vm_max_pu, "pf_mismatch_pu": res.pf_mismatch_pu,
+        "pf_residual_pu": float(res.pf.max_mismatch_pu) if pf_ok else None,
+        "iterations": int(res.iterations), "ipopt_iterations": int(sum(iters)) if iters else None,
+        "ipopt_iterations_first": int(iters[0]) if iters else None, "nlp_solves": len(iters) if iters else None,
+        "vsm_outer": vsm_info.get("outer"), "vsm_ok": vsm_info.get("ok"), "status": res.status,
+        "solver_objective": res.solver_objective, "terms": dict(res.terms), "dv_max_pu": res.dv_max_pu,
+        "retried_cold": retried,
+    }
+    devices = res.devices if len(res.devices) else pd.DataFrame()
+    return {
+        "format": FORMAT, "run": run_key, "index": k, "hour": hour, "time": f"{hour:02d}:00",
+        "profile": prof.at(hour), "figures": figures,
+        "by_type": by_type(devices) if len(devices) else {},
+        "weights": weights_to_json(w),
+        "vsm": {**vsm_info, "nodes": list(nodes)},
+        "discrete": res.discrete, "messages": list(messages) + list(res.messages),
+        "devices": devices.to_dict(orient="records") if len(devices) else [],
+        "recheck_converged": pf_ok,
+        "dispatch": dispatch_to_json(res.dispatch) if (res.dispatch is not None and pf_ok) else None,
+    }
+
+
+__all__ = ["DispatchResult", "FIGURES", "MAIN_TYPES", "STRATEGIES", "TYPE_LABELS", "by_type", "device_type",
+           "run_dispatch"]

@@ -1,0 +1,55 @@
+"""The four scenarios of seed 000 and the scenario study."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tdcoord.cases import load_case
+from tdcoord.errors import InputError
+from tdcoord.studies.scenario_study import ROW_KEYS, run_scenario_study
+from tdcoord.studies.scenarios import apply_scenario
+
+
+@pytest.fixture(scope="module")
+def cs():
+    return load_case("ieee30+ieee33@6")
+
+
+def test_scenarios_change_what_they_say(cs):
+    hi = apply_scenario(cs, "high-re")
+    w = hi.transmission.sgen
+    assert (w.p_mw == 0.8 * w.p_max_mw).all()
+    pk = apply_scenario(cs, "peak-load")
+    assert pk.transmission.load.p_mw.sum() == pytest.approx(1.2 * cs.transmission.load.p_mw.sum())
+    assert pk.feeders["ieee33@6"].load.q_mvar.sum() == pytest.approx(1.2 * cs.feeders["ieee33@6"].load.q_mvar.sum())
+    n1 = apply_scenario(cs, "n-1")
+    ln = n1.transmission.line
+    assert not ln[((ln.from_bus == "6") & (ln.to_bus == "28"))].in_service.any()
+    assert cs.transmission.line.in_service.all()  # the input is untouched
+    both = apply_scenario(cs, "combined")
+    assert len(both.notes) == len(cs.notes) + 3
+
+
+def test_unknown_outage_is_an_input_error(cs):
+    from tdcoord.studies.scenarios import Scenario
+
+    with pytest.raises(InputError, match="no in-service line"):
+        apply_scenario(cs, Scenario("x", "x", outages=(("1", "30"),)))
+
+
+def test_scenario_study_rows_and_resume(cs, tmp_path):
+    kw = dict(scenarios=("n-1",), strategy="centralized", weights="equal", n_scenarios=1,
+              contingencies=[("28", "27")], out=tmp_path)
+    study = run_scenario_study(cs, **kw)
+    (row,) = study.rows
+    assert set(ROW_KEYS) <= set(row)
+    assert row["converged"] and row["reserve_met"] and row["n_violations"] == 0
+    assert row["vsm_min_pu"] >= 0.15
+    path = tmp_path / "scenarios" / "n-1.json"
+    stamp = path.stat().st_mtime_ns
+    again = run_scenario_study(cs, resume=True, **kw)
+    assert path.stat().st_mtime_ns == stamp  # not recomputed
+    assert again.rows[0]["p_loss_mw"] == pytest.approx(row["p_loss_mw"])
+    assert json.loads(path.read_text())["name"] == "n-1"
