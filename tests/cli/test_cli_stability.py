@@ -65,3 +65,23 @@ def test_study_scenarios(tmp_path):
                 "time_s", "converged"} <= set(s)
         assert s["converged"] is True
     assert len(list((tmp_path / "o" / "scenarios").glob("*.json"))) == 4
+
+
+def test_dispatch_and_resume(tmp_path):
+    out = tmp_path / "d"
+    j = tmp_path / "d.json"
+    r = runner.invoke(app, ["dispatch", "--hours", "2", "--start-hour", "11", "--weights", "equal", "--out", str(out),
+                            "--json", str(j)])
+    assert r.exit_code == 0, r.output
+    d = json.loads(j.read_text())
+    assert {"periods", "time_s"} <= set(d)
+    assert [p["hour"] for p in d["periods"]] == [11, 12]
+    for p in d["periods"]:
+        assert {"hour", "objective", "p_loss_mw", "vsm_min_pu", "n_violations", "converged"} <= set(p)
+        assert p["converged"] is True
+    r = runner.invoke(app, ["dispatch", "--hours", "3", "--start-hour", "11", "--weights", "equal", "--out", str(out),
+                            "--resume"])
+    assert r.exit_code == 0, r.output
+    assert "2 hour(s) resumed" in r.output
+    r = runner.invoke(app, ["dispatch", "--hours", "30"])
+    assert r.exit_code == 2

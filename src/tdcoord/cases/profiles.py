@@ -85,7 +85,8 @@ class Profiles:
         for name in ("load", "wind", "pv"):
             vals = tuple(float(v) for v in getattr(self, name))
             if len(vals) != HOURS:
-                raise InputError(f"profile {name!r} of {self.source}: {len(vals)} values; expected {HOURS} (hours 0-23)")
+                raise InputError(f"profile {name!r} of {self.source}: {len(vals)} values; "
+                                 f"expected {HOURS} (hours 0-23)")
             hi = LOAD_MAX if name == "load" else 1.0
             for h, v in enumerate(vals):
                 if not np.isfinite(v) or v < 0.0 or v > hi:

@@ -121,9 +121,11 @@ def iterate_vsm(run_once: Callable[[Linearization], object], base_system: Couple
     result = None
     prev = None
     t_vsm = 0.0
+    checked = False
     for outer in range(1, settings.max_outer + 1):
         result = run_once(lin)
         if not result.converged:
+            checked = False
             break
         t0 = time.perf_counter()
         applied = result.extra["applied"]
@@ -135,9 +137,10 @@ def iterate_vsm(run_once: Callable[[Linearization], object], base_system: Couple
         still = prev is not None and np.max(np.abs(new.margin - prev)) <= settings.tol
         prev = new.margin
         lin = new
+        checked = True
         if ok and (still or outer == 1 or not settings.hard):
             break
-    if result is not None:
+    if result is not None and checked:
         result.extra["vsm_nodes"] = list(nodes)
         result.extra["vsm"] = dict(zip(nodes, map(float, lin.margin)))
         result.extra["vsm_mvar"] = dict(zip(nodes, map(float, lin.margins_mvar)))
@@ -146,4 +149,8 @@ def iterate_vsm(run_once: Callable[[Linearization], object], base_system: Couple
         result.extra["vsm_time_s"] = t_vsm
         result.extra["vsm_history"] = history
         result.extra["vsm_ok"] = bool(len(nodes) == 0 or np.all(lin.margin >= settings.threshold - settings.tol))
+    elif result is not None:
+        # the last pass failed: no margins were checked at its (non-existent) operating point
+        result.extra.update({"vsm_nodes": list(nodes), "vsm": {}, "vsm_min_pu": float("nan"), "vsm_ok": False,
+                             "vsm_outer": len(history) + 1, "vsm_history": history})
     return result

@@ -12,14 +12,19 @@ from tdcoord.errors import SchemaError
 from tdcoord.network.schema import TABLES, Column, dtype_of
 
 
+_TEMPLATES: dict[str, pd.DataFrame] = {}
+
+
 def _empty_table(name: str) -> pd.DataFrame:
-    cols = TABLES[name]
-    df = pd.DataFrame({c.name: pd.Series(dtype=dtype_of(c)) for c in cols})
-    if name == "bus":
-        df.index = pd.Index([], dtype=object, name="bus")
-    else:
-        df.index = pd.RangeIndex(0, name=name)
-    return df
+    if name not in _TEMPLATES:
+        cols = TABLES[name]
+        df = pd.DataFrame({c.name: pd.Series(dtype=dtype_of(c)) for c in cols})
+        if name == "bus":
+            df.index = pd.Index([], dtype=object, name="bus")
+        else:
+            df.index = pd.RangeIndex(0, name=name)
+        _TEMPLATES[name] = df
+    return _TEMPLATES[name].copy()
 
 
 def element_id(table: str, index: Any) -> str:
@@ -31,10 +36,18 @@ def element_id(table: str, index: Any) -> str:
 
 def _coerce(table: str, col: Column, values: pd.Series) -> pd.Series:
     """Cast a column to its schema type, naming the first bad row on failure."""
+    if col.kind in ("bus", "str") and values.dtype == object and all(type(v) is str for v in values):
+        return values
     if col.kind == "bus":
         return values.map(_label)
     if col.kind == "str":
         return values.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+    if col.kind == "bool" and values.dtype == bool:
+        return values
+    if col.kind == "float" and values.dtype == np.float64:
+        return values
+    if col.kind == "int" and values.dtype == np.int64:
+        return values
     if col.kind == "bool":
         bad = values[~values.map(lambda v: isinstance(v, (bool, np.bool_)) or v in (0, 1))]
         if len(bad):
@@ -147,16 +160,19 @@ class Network:
                 f"{table}: unknown field(s) {', '.join(map(repr, unknown))}; "
                 f"expected some of {', '.join(sorted(known))}"
             )
+        data = {}
+        n = len(df)
         for c in cols:
             if c.name not in df.columns:
                 if c.required:
                     raise SchemaError(f"{table}: field '{c.name}' is required ({c.doc})")
-                df[c.name] = [c.default] * len(df)
-            elif c.required and df[c.name].isna().any():
+                data[c.name] = np.full(n, c.default, dtype=dtype_of(c)) if c.kind != "str" else np.array([c.default] * n, dtype=object)
+                continue
+            if c.required and df[c.name].isna().any():
                 first = df.index[df[c.name].isna()][0]
                 raise SchemaError(f"{element_id(table, first)}: field '{c.name}' is required ({c.doc})")
-            df[c.name] = _coerce(table, c, df[c.name])
-        df = df[[c.name for c in cols]]
+            data[c.name] = _coerce(table, c, df[c.name]).to_numpy()
+        df = pd.DataFrame(data, index=df.index)
         current = getattr(self, table)
         if table == "bus":
             dup = df.index[df.index.duplicated()].tolist() + [b for b in df.index if b in current.index]

@@ -10,9 +10,14 @@ One joint T-D optimization per hour of a typical day
   and re-solves it, IPOPT warm-started from the previous hour's solution,
   with the capacitor steps found by the discrete search
   (:func:`~tdcoord.coordination.discrete.solve_discrete`);
-- ``admm``: :func:`~tdcoord.coordination.admm.solve_admm` each hour, started
-  from the previous hour's re-checked power flow (variables and boundary
-  consensus).
+- ``admm``: :func:`~tdcoord.coordination.admm.solve_admm` each hour, its
+  subproblems' variables and the boundary consensus started from the
+  previous hour's re-checked dispatch: its set-points, re-checked by power
+  flow at this hour's loads and renewable outputs. (Started from the
+  previous hour's own power flow instead, the consensus would carry the
+  previous hour's boundary P, which the feeder can no longer reach; the
+  penalty probe of ``solve_admm`` then measures the pin on P instead of the
+  curvatures and ADMM needs far more iterations.)
 
 The objective weights are fixed once, at the first hour (entropy weights
 by default), and kept for the day, so that hours are comparable.
@@ -45,9 +50,11 @@ Outputs (``out``): after each finished hour ``out/periods/hour_HH.json``
 loses at most the hour in progress), holding that hour's figures, its
 device-type table, the weights, the key nodes and margins, and the dispatch
 set-points. ``resume=True`` takes the finished hours from there instead of
-recomputing them (the settings must be those of the run that wrote them)
-and starts the next hour from the last finished hour's re-checked
-operating point. At the end: ``periods.csv``, ``dispatch_by_type.csv``,
+recomputing them (the settings must be those of the run that wrote them:
+case, strategy, scenario, first hour, weights, profiles, VSM, ADMM and
+reserve settings) and starts the next hour from the last finished hour's
+re-checked operating point (rebuilt from its stored set-points by power
+flow), with the weights and key nodes stored with the hours. At the end: ``periods.csv``, ``dispatch_by_type.csv``,
 ``reserve_by_type.csv`` and ``summary.json``
 (:meth:`DispatchResult.write_tables`); the plots are
 :func:`tdcoord.reporting.dispatch.write_dispatch_outputs`.
@@ -67,6 +74,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from tdcoord.backends.casadi_nlp import WARM_START
 from tdcoord.cases.profiles import DEFAULT, HOURS, Profiles, apply_hour, check_hour, get_profiles
 from tdcoord.coordination.admm import AdmmSettings, solve_admm
 from tdcoord.coordination.common import Dispatch, apply_dispatch, base_case, finish, start_point
@@ -75,10 +83,11 @@ from tdcoord.coordination.problem import AreaProblem
 from tdcoord.errors import InputError, SolveError
 from tdcoord.network.coupled import CoupledSystem
 from tdcoord.problems.rpo import RpoConfig, Weights
-from tdcoord.problems.vsm import VsmSettings
+from tdcoord.problems.vsm import VsmSettings, set_linearization
 from tdcoord.results.optimization import StrategyResult
 
 STRATEGIES = ("centralized", "admm")
+WARM_MODES = ("primal-dual", "primal", "cold")
 FORMAT = "tdcoord.dispatch.period/1"
 
 #: Device types (column keys) and their labels, in plotting order.
@@ -247,6 +256,7 @@ class DispatchResult:
     def totals(self) -> dict[str, Any]:
         p = self.periods()
         vsm = p.vsm_min_pu.dropna()
+        it = pd.to_numeric(p.ipopt_iterations, errors="coerce").dropna()
         return {
             "energy_loss_mwh": float(p.p_loss_mw.sum()),  # 1-hour periods
             "p_loss_min_mw": float(p.p_loss_mw.min()), "p_loss_max_mw": float(p.p_loss_mw.max()),
@@ -255,7 +265,7 @@ class DispatchResult:
             "vsm_max_pu": float(vsm.max()) if len(vsm) else None,
             "n_converged": int(p.converged.astype(bool).sum()), "n_hours": int(len(p)),
             "hours_with_violations": [int(h) for h in p.index[p.n_violations.astype(int) != 0]],
-            "ipopt_iterations": int(pd.to_numeric(p.ipopt_iterations, errors="coerce").fillna(0).sum()),
+            "ipopt_iterations": int(it.sum()) if len(it) else None,
             "time_s_hours": float(p.time_s.sum()),
             "time_s_hour_max": float(p.time_s.max()),
         }
@@ -291,6 +301,15 @@ class _State:
 
     applied: CoupledSystem
     pf: Any
+    dispatch: Dispatch
+
+
+def _carry(cs_hour: CoupledSystem, state: _State) -> Any:
+    """Power flow of ``cs_hour`` with the last finished hour's set-points (None if it fails)."""
+    from tdcoord.pf.integrated import run_coupled
+
+    pf = run_coupled(apply_dispatch(cs_hour, state.dispatch), "merged", check=False)
+    return pf if pf.converged else None
 
 
 class _Counter:
@@ -314,7 +333,7 @@ class _Counter:
 
 def _fingerprint(cs: CoupledSystem, strategy: str, scenario: str | None, start_hour: int, weights: Any,
                  vsm: VsmSettings | None, profiles: Profiles, discrete: str, vm_band: Any, admm: AdmmSettings | None,
-                 reserve: dict | None, warm_start: bool) -> dict[str, Any]:
+                 reserve: dict | None) -> dict[str, Any]:
     return _clean({
         "case": cs.name, "strategy": strategy, "scenario": scenario, "start_hour": start_hour,
         "weights": weights if isinstance(weights, str) else weights.as_dict(),
@@ -322,7 +341,6 @@ def _fingerprint(cs: CoupledSystem, strategy: str, scenario: str | None, start_h
         "profiles": profiles.digest(), "discrete": discrete, "vm_band": list(vm_band) if vm_band else None,
         "admm": dataclasses.asdict(admm) if (admm is not None and strategy == "admm") else None,
         "reserve": sorted([list(k) + [v] for k, v in reserve.items()]) if reserve else None,
-        "warm_start": warm_start,
     })
 
 
@@ -340,7 +358,8 @@ def _read_finished(periods_dir: Path, clock: list[int], run: dict[str, Any]) -> 
         if rec.get("format") != FORMAT:
             raise InputError(f"resume: {path} is not an hour of a tdcoord dispatch run ({FORMAT})")
         if rec.get("run") != run:
-            diff = sorted(k2 for k2 in set(run) | set(rec.get("run") or {}) if (rec.get("run") or {}).get(k2) != run.get(k2))
+            old = rec.get("run") or {}
+            diff = sorted(k2 for k2 in set(run) | set(old) if old.get(k2) != run.get(k2))
             raise InputError(f"resume: {path} belongs to a run with other settings ({', '.join(diff)} differ); "
                              "use another output folder or run without resume")
         if rec.get("index") != k:
@@ -355,9 +374,10 @@ def _state_of(cs_hour: CoupledSystem, rec: dict) -> _State | None:
 
     if not rec.get("dispatch") or not rec.get("recheck_converged"):
         return None
-    applied = apply_dispatch(cs_hour, dispatch_from_json(rec["dispatch"]))
+    dispatch = dispatch_from_json(rec["dispatch"])
+    applied = apply_dispatch(cs_hour, dispatch)
     pf = run_coupled(applied, "merged", check=False)
-    return _State(applied, pf) if pf.converged else None
+    return _State(applied, pf, dispatch) if pf.converged else None
 
 
 def run_dispatch(cs: CoupledSystem, *, hours: int = HOURS, start_hour: int = 0, strategy: str = "centralized",
@@ -367,7 +387,7 @@ def run_dispatch(cs: CoupledSystem, *, hours: int = HOURS, start_hour: int = 0, 
                  progress: Callable[[int, int, int], None] | None = None,
                  profiles: Profiles | str | Path | None = None, discrete: str = "search",
                  vm_band: tuple[float, float] | None = None, reserve: dict | None = None,
-                 warm_start: bool = True) -> DispatchResult:
+                 warm_start: bool | str = True) -> DispatchResult:
     """Hourly joint dispatch of ``cs`` over ``hours`` hours from ``start_hour`` (see the module docstring).
 
     ``weights``: ``entropy`` (computed at the first hour), ``equal``,
@@ -380,10 +400,16 @@ def run_dispatch(cs: CoupledSystem, *, hours: int = HOURS, start_hour: int = 0, 
     :class:`~tdcoord.cases.profiles.Profiles`, a CSV path or None (the
     built-in day). Hours wrap around midnight (``start_hour=18, hours=12``
     is 18:00-06:00); at most 24. ``reserve``: reserve requirements
-    (:attr:`RpoConfig.reserve`), kept for every hour. ``warm_start=False``
-    starts every hour's optimization from that hour's own pre-optimization
-    power flow instead (for comparison). ``progress(hour, done, total)``
-    is called after each hour.
+    (:attr:`RpoConfig.reserve`), kept for every hour. ``warm_start``:
+    ``True``/``"primal-dual"`` (default): a centralized hour starts from the
+    previous hour's solution and multipliers (IPOPT's warm-start mode), an
+    ADMM hour from the previous hour's set-points re-checked at this hour's
+    loads; ``"primal"``: the centralized solve gets the previous solution
+    only (IPOPT's default initialization of multipliers and barrier);
+    ``False``/``"cold"``: every hour starts from its own pre-optimization
+    power flow (for comparison). The results do not depend on it, the
+    iteration counts do. ``progress(hour, done, total)`` is called after
+    each hour.
     """
     from tdcoord.studies.comparison import parse_weights
     from tdcoord.studies.scenarios import apply_scenario, get_scenario
@@ -405,7 +431,13 @@ def run_dispatch(cs: CoupledSystem, *, hours: int = HOURS, start_hour: int = 0, 
     vsm = dataclasses.replace(vsm) if vsm is not None else None
     clock = [(start_hour + k) % HOURS for k in range(int(hours))]
     run_key = _fingerprint(cs, strategy, scenario, start_hour, w_spec, vsm, prof, discrete, vm_band,
-                           admm_st if strategy == "admm" else None, reserve, warm_start)
+                           admm_st if strategy == "admm" else None, reserve)
+    warm_mode = {True: "primal-dual", False: "cold"}.get(warm_start, warm_start)  # type: ignore[call-overload]
+    if warm_mode not in WARM_MODES:
+        raise InputError(f"warm_start {warm_start!r}: expected True, False or one of {', '.join(WARM_MODES)}")
+    warm_start = warm_mode != "cold"
+    if resume and out is None:
+        raise InputError("resume needs the output folder (out) of the run to continue")
     periods_dir = None
     finished: list[dict] = []
     if out is not None:
@@ -431,7 +463,7 @@ def run_dispatch(cs: CoupledSystem, *, hours: int = HOURS, start_hour: int = 0, 
     if finished:
         w = weights_from_json(finished[0]["weights"])
         nodes = list(finished[0]["vsm"]["nodes"]) if vsm is not None else []
-        for rec in reversed(finished):
+        for rec in reversed(finished if len(finished) < len(clock) else []):
             state = _state_of(apply_hour(cs_sc, rec["hour"], prof), rec)
             if state is not None:
                 break
@@ -458,7 +490,7 @@ def run_dispatch(cs: CoupledSystem, *, hours: int = HOURS, start_hour: int = 0, 
         from tdcoord.coordination.vsm_loop import linearize
 
         cfg.vsm, cfg.vsm_nodes = vsm, nodes
-        if lin is None:
+        if lin is None and len(finished) < len(clock):
             if state is not None:
                 lin = linearize(state.applied, nodes, vsm)
             else:
@@ -473,14 +505,16 @@ def run_dispatch(cs: CoupledSystem, *, hours: int = HOURS, start_hour: int = 0, 
 
     problem: AreaProblem | None = None
     counter: _Counter | None = None
+    warm_options = False  # the built problem's IPOPT is in warm-start mode
 
     def build(cs_build: CoupledSystem, starts: dict) -> None:
-        nonlocal problem, counter
+        nonlocal problem, counter, warm_options
         problem = AreaProblem(cs_build, dataclasses.replace(cfg, vsm_lin=lin), names, coupling="equal",
                               starts=starts, name="dispatch")
         done = counter.take() if counter is not None else []
         counter = _Counter(problem)
         counter.solves = done
+        warm_options = False
 
     for k in range(len(finished), len(clock)):
         hour = clock[k]
@@ -507,8 +541,6 @@ def run_dispatch(cs: CoupledSystem, *, hours: int = HOURS, start_hour: int = 0, 
                 nonlocal retried, hour_pf
                 assert problem is not None
                 if lin_now is not None:
-                    from tdcoord.problems.vsm import set_linearization
-
                     set_linearization(problem, lin_now)
                 t1 = time.perf_counter()
                 sol, info = solve_discrete(problem, discrete)
@@ -516,7 +548,7 @@ def run_dispatch(cs: CoupledSystem, *, hours: int = HOURS, start_hour: int = 0, 
                     # warm start failed: start again from the hour's own pre-optimization point
                     retried = True
                     messages.append(f"warm-started solve failed (IPOPT {sol.solver_status}); restarted cold")
-                    hour_pf = hour_pf or base_case(cs_h)
+                    hour_pf = hour_pf if hour_pf is not None else base_case(cs_h)
                     build(cs_h, start_point(cs_h, hour_pf))
                     problem.update_from(cs_h)
                     if lin_now is not None:
@@ -532,15 +564,17 @@ def run_dispatch(cs: CoupledSystem, *, hours: int = HOURS, start_hour: int = 0, 
                               floats_per_iteration=n, floats_total=n, solver_objective=problem.weighted_terms(sol),
                               discrete=info, band=count)
         else:
-            if warm_start and state is not None:
-                base_pf, starts = state.pf, start_point(cs_h, state.pf)
+            carried = _carry(cs_h, state) if (warm_start and state is not None) else None
+            if carried is not None:
+                base_pf, starts = carried, start_point(cs_h, carried)
             elif warm_start and k == 0 and first_pf is not None:
                 base_pf, starts = first_pf, first_starts
             else:
-                base_pf = hour_pf or base_case(cs_h)
+                base_pf = hour_pf if hour_pf is not None else base_case(cs_h)
                 starts = start_point(cs_h, base_pf)
 
-            def once(lin_now: Any, cs_h: CoupledSystem = cs_h, base_pf: Any = base_pf, starts: Any = starts) -> StrategyResult:
+            def once(lin_now: Any, cs_h: CoupledSystem = cs_h, base_pf: Any = base_pf,
+                     starts: Any = starts) -> StrategyResult:
                 return solve_admm(cs_h, dataclasses.replace(cfg, vsm_lin=lin_now), base_pf=base_pf, starts=starts,
                                   executor=executor, settings=dataclasses.replace(admm_st))
 
@@ -551,12 +585,17 @@ def run_dispatch(cs: CoupledSystem, *, hours: int = HOURS, start_hour: int = 0, 
         records.append(rec)
         results[hour] = res
         if res.pf is not None and res.pf.converged and "applied" in res.extra:
-            state = _State(res.extra["applied"], res.pf)
+            state = _State(res.extra["applied"], res.pf, res.dispatch)
+        if warm_mode == "primal-dual" and problem is not None and problem.last is not None and not warm_options:
+            # from now on IPOPT starts from the last solution's multipliers too, with a small barrier
+            problem.b.build("ipopt", WARM_START)
+            warm_options = True
         if periods_dir is not None:
             write_atomic(periods_dir / f"hour_{hour:02d}.json", rec)
         say(hour, k + 1, len(clock))
 
-    settings = {**run_key, "hours": clock, "executor": getattr(executor, "name", "serial") if strategy == "admm" else None}
+    settings = {**run_key, "hours": clock, "warm_start": warm_mode,
+                "executor": getattr(executor, "name", "serial") if strategy == "admm" else None}
     result = DispatchResult(case=cs.name, strategy=strategy, scenario=scenario, records=records, weights=w,
                             vsm_nodes=nodes, time_s=0.0, setup_s=setup_s, profiles=prof, settings=settings,
                             results=results, resumed=[r["hour"] for r in finished])
@@ -565,6 +604,31 @@ def run_dispatch(cs: CoupledSystem, *, hours: int = HOURS, start_hour: int = 0, 
         result.write_tables(out)
         result.time_s = time.perf_counter() - t_start
     return result
+
+
+def read_dispatch(out: str | Path) -> DispatchResult:
+    """The result of a finished run, from its ``summary.json`` and ``periods/`` (to re-plot it)."""
+    out = Path(out)
+    try:
+        summ = json.loads((out / "summary.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{out / 'summary.json'} cannot be read ({exc}); "
+                         f"is {str(out)!r} the output folder of a dispatch run?") from exc
+    records = []
+    for h in summ["hours"]:
+        path = out / "periods" / f"hour_{int(h):02d}.json"
+        try:
+            records.append(json.loads(path.read_text()))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{path} cannot be read ({exc})") from exc
+    pr = summ.get("profiles") or {}
+    prof = Profiles(tuple(pr["load"]), tuple(pr["wind"]), tuple(pr["pv"]), source=pr.get("source", "file")) \
+        if pr else DEFAULT
+    return DispatchResult(case=summ["case"], strategy=summ["strategy"], scenario=summ.get("scenario"),
+                          records=records, weights=weights_from_json(summ["weights"]),
+                          vsm_nodes=list(summ.get("vsm_nodes") or []), time_s=float(summ.get("time_s") or 0.0),
+                          setup_s=float(summ.get("setup_s") or 0.0), profiles=prof, settings=summ.get("settings") or {},
+                          resumed=[int(h) for h in summ.get("resumed_hours") or []])
 
 
 def _with_vsm(once: Callable[[Any], StrategyResult], nodes: list[str], vsm: VsmSettings | None,
@@ -646,5 +710,5 @@ def _record(k: int, hour: int, prof: Profiles, res: StrategyResult, w: Weights, 
     }
 
 
-__all__ = ["DispatchResult", "FIGURES", "MAIN_TYPES", "STRATEGIES", "TYPE_LABELS", "by_type", "device_type",
-           "run_dispatch"]
+__all__ = ["DispatchResult", "FIGURES", "MAIN_TYPES", "STRATEGIES", "TYPE_LABELS", "WARM_MODES", "by_type",
+           "device_type", "read_dispatch", "run_dispatch"]
