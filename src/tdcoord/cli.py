@@ -773,6 +773,90 @@ def dispatch(
     guarded(body, debug)
 
 
+bench_app = typer.Typer(no_args_is_help=True, help="Measurements of tdcoord's own performance.")
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("scale")
+def bench_scale(
+    feeders: Annotated[int, typer.Option("--feeders", help="number of ieee33 feeders")] = 10,
+    transmission: Annotated[str, typer.Option(help="transmission case")] = "ieee118",
+    feeder: Annotated[str, typer.Option(help="feeder case")] = "ieee33",
+    seed: Annotated[int, typer.Option(help="seed of the feeders' load factors")] = 0,
+    executor: ExecutorOpt = "serial",
+    workers: Workers = None,
+    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="join an existing Ray cluster (auto or ray://host:port)")] = None,
+    strategies: Annotated[str, typer.Option(help="comma-separated: centralized,admm")] = "centralized,admm",
+    tol: Tol = 1e-2,
+    max_iter: MaxIter = 300,
+    json_out: JsonOut = None,
+    debug: Debug = False,
+) -> None:
+    """Centralized vs ADMM on a transmission grid with many feeders: times, iterations, gap, memory."""
+
+    def body() -> None:
+        import resource
+        import time
+
+        import numpy as np
+
+        from tdcoord.cases.scale import build_scale_case
+        from tdcoord.coordination.admm import AdmmSettings
+        from tdcoord.errors import InputError
+        from tdcoord.execution import make_executor
+        from tdcoord.studies.comparison import compare
+
+        chosen = tuple(x.strip() for x in strategies.split(",") if x.strip())
+        if not chosen or any(x not in ("centralized", "admm") for x in chosen):
+            raise InputError(f"--strategies {strategies!r}: expected centralized, admm or both")
+        t0 = time.perf_counter()
+        cs = build_scale_case(transmission, feeder, feeders, seed=seed)
+        build_s = time.perf_counter() - t0
+        kw = {"address": ray_address} if executor == "ray" and ray_address else {}
+        ex = make_executor(executor, workers, **kw)
+        settings = AdmmSettings(max_iter=max_iter, tol_primal=tol, tol_dual=tol)
+        stamps: dict[str, float] = {}
+        with console.status("starting") as status:
+            def say(m: str) -> None:
+                stamps[m] = time.perf_counter() - t0
+                status.update(f"{feeders} feeders: {m}")
+
+            comp = compare(cs, strategies=chosen, weights="equal", executor=ex, admm=settings, progress=say)
+        self_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        out: dict[str, Any] = {"feeders": feeders, "transmission": transmission, "executor": executor,
+                               "workers": getattr(ex, "workers", 1), "buses": int(len(cs.transmission.bus) + sum(len(f.bus) for f in cs.feeders.values())),
+                               "build_time_s": build_s, "setup_time_s": stamps.get(chosen[0], 0.0) - build_s,
+                               "peak_memory_mb": self_mb + child_mb, "peak_memory_driver_mb": self_mb,
+                               "peak_memory_workers_mb": child_mb, "tol": tol}
+        t = Table(title=f"{transmission} + {feeders} x {feeder} ({out['buses']} buses), executor {executor}")
+        for c in ("strategy", "objective", "time (s)", "iterations", "s/iteration", "converged", "PF mismatch"):
+            t.add_column(c, justify="left" if c == "strategy" else "right")
+        for name in chosen:
+            r = comp.results[name]
+            entry = {"objective": r.objective, "time_s": r.time_s, "converged": bool(r.converged), "iterations": r.iterations,
+                     "pf_mismatch_pu": r.pf_mismatch_pu}
+            per_it = float("nan")
+            if name == "admm" and len(r.history):
+                h = r.history.time_s.to_numpy()
+                per_it = float(np.median(np.diff(h))) if len(h) > 1 else float(h[0])
+                entry.update({"time_per_iteration_s": per_it, "critical_path_s": r.extra.get("time_critical_path_s"),
+                              "bytes_per_iteration": 12 * 8 * feeders})
+            out[name] = entry
+            t.add_row(name, _fmt(r.objective, 6), f"{r.time_s:.2f}", str(r.iterations), _fmt(per_it, 3),
+                      "yes" if r.converged else "NO", f"{r.pf_mismatch_pu:.1e}")
+        if "centralized" in out and "admm" in out:
+            c = out["centralized"]["objective"]
+            out["gap"] = (out["admm"]["objective"] - c) / abs(c) if c == c else float("nan")
+        console.print(t)
+        console.print(f"case built in {build_s:.1f} s; peak memory {out['peak_memory_mb']:.0f} MB "
+                      f"(this process {self_mb:.0f} MB, finished workers {child_mb:.0f} MB)"
+                      + (f"; ADMM vs centralized objective gap {out['gap']:+.2e}" if "gap" in out else ""))
+        write_json(json_out, out)
+
+    guarded(body, debug)
+
+
 def main() -> None:
     app()
 

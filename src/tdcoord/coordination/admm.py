@@ -122,7 +122,7 @@ class AdmmSubproblem:
         self.area = area
         self.discrete = discrete
         self.problem = AreaProblem(view, cfg, [area], coupling="admm", starts=starts, name="admm")
-        self.n = len(self.problem.boundary_names) * 3
+        self.n = len(self.problem.admm_keys)
         self.rounding: dict = {}
 
     def _set(self, z: np.ndarray, lam: np.ndarray, rho: float) -> None:
@@ -132,7 +132,7 @@ class AdmmSubproblem:
         b.set_param("admm.rho", rho)
 
     def _report(self, sol: Any) -> dict:
-        return {"x": self.problem.boundary_vector(sol, engineering=True), "ok": sol.ok, "status": sol.solver_status,
+        return {"x": self.problem.admm_vector(sol), "ok": sol.ok, "status": sol.solver_status,
                 "iterations": sol.iterations, "solve_s": sol.time_s, "objective": self.problem.weighted_terms(sol)}
 
     def solve(self, z: np.ndarray, lam: np.ndarray, rho: float) -> dict:
@@ -170,11 +170,11 @@ class AdmmSubproblem:
         self._set(z0, lam, pin)
         sol = self.problem.solve()
         if sol.ok:
-            z0 = self.problem.boundary_vector(sol, engineering=True)
+            z0 = self.problem.admm_vector(sol)
         f0 = value(z0)
         h = np.full(self.n, np.nan)
-        nb = self.n // 3
-        if nb <= AGGREGATE_PROBE_ABOVE:
+        kinds = np.array([k[0] for k in self.problem.admm_keys])
+        if self.n <= 3 * AGGREGATE_PROBE_ABOVE:
             for i in range(self.n):
                 e = np.zeros(self.n)
                 e[i] = delta
@@ -182,16 +182,19 @@ class AdmmSubproblem:
         else:
             # many boundaries: move one quantity at every boundary together (6 solves in all);
             # for weakly coupled boundaries the second difference is the sum of their curvatures
-            for q in range(3):
-                e = np.zeros(self.n)
-                e[q::3] = delta
-                h[q::3] = (value(z0 + e) - 2 * f0 + value(z0 - e)) / delta**2 / nb
+            for q in ("V", "P", "Q"):
+                m = kinds == q
+                e = np.where(m, delta, 0.0)
+                h[m] = (value(z0 + e) - 2 * f0 + value(z0 - e)) / delta**2 / max(1, int(m.sum()))
         self._set(z0, lam, pin)
         self.problem.solve()  # leave the warm start at z0
         return h
 
     def has_steps(self) -> bool:
         return bool(self.problem.shunt_blocks())
+
+    def keys(self) -> list[tuple[str, str]]:
+        return list(self.problem.admm_keys)
 
     def final(self) -> dict:
         from tdcoord.problems.reserve import shortfalls
@@ -218,14 +221,6 @@ def solve_admm(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, starts=None, 
                settings: AdmmSettings | None = None) -> StrategyResult:
     st = settings or AdmmSettings()
     t0 = time.perf_counter()
-    base_pf = base_pf or base_case(cs)
-    starts = starts or start_point(cs, base_pf)
-    feeders = list(cs.boundary.index[cs.boundary.in_service])
-    z = np.concatenate([[100.0 * base_pf.res_boundary.at[f, "vm_pu"], base_pf.res_boundary.at[f, "p_mw"],
-                         base_pf.res_boundary.at[f, "q_mvar"]] for f in feeders]) if feeders else np.zeros(0)
-    sl = {f: slice(3 * k, 3 * k + 3) for k, f in enumerate(feeders)}
-    lam_t = np.zeros_like(z)
-    lam_d = np.zeros_like(z)
     if st.penalty not in ("spectral", "residual", "fixed"):
         from tdcoord.errors import InputError
 
@@ -234,62 +229,125 @@ def solve_admm(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, starts=None, 
         from tdcoord.errors import InputError
 
         raise InputError(f"ADMM over-relaxation {st.relax}: expected a value in [1, 1.8]")
-    rho = np.full(len(z), st.rho0)  # one per boundary quantity
-    memory = None
-    probe_rho = None
+    base_pf = base_pf or base_case(cs)
+    starts = starts or start_point(cs, base_pf)
+    feeders = list(cs.boundary.index[cs.boundary.in_service])
     executor = executor or SerialExecutor()
     factories = {"T": functools.partial(make_subproblem, private_view(cs, "T"), cfg, "T", {"T": starts["T"]}, st.discrete)}
     for f in feeders:
         factories[f] = functools.partial(make_subproblem, private_view(cs, f), cfg, f, {f: starts[f]}, st.discrete)
+    agents = list(factories)
     rows = []
     converged = False
     status = "max_iter"
     messages: list[str] = []
     it = 0
     critical = 0.0
+    probe_rho = None
     executor.open(factories)
     try:
-        has_steps = any(executor.call("has_steps", {k: () for k in factories}).values())
-        if st.penalty == "spectral" and st.probe and len(z):
-            args = {"T": (z, st.probe_delta)}
-            args.update({f: (z[sl[f]], st.probe_delta) for f in feeders})
-            hs = executor.call("curvature", args)
-            h_t = hs["T"]
-            h_d = np.concatenate([hs[f] for f in feeders])
-            ok = np.isfinite(h_t) & np.isfinite(h_d) & (h_t > 0) & (h_d > 0)
-            rho = np.where(ok, np.sqrt(np.abs(h_t * h_d)), rho)
+        # consensus variables: the keys of all agents; each agent element maps to one key
+        agent_keys = executor.call("keys", {a: () for a in agents})
+        keys: list = []
+        where: dict = {}
+        for a in agents:
+            for k in agent_keys[a]:
+                if k not in where:
+                    where[k] = len(keys)
+                    keys.append(k)
+        idx = {a: np.array([where[k] for k in agent_keys[a]], dtype=int) for a in agents}
+        nk = len(keys)
+        kind = np.array([k[0] for k in keys])
+        z = np.zeros(nk)
+        for k, (q, name) in enumerate(keys):
+            if q == "V":
+                z[k] = 100.0 * base_pf.transmission.res_bus.at[name, "vm_pu"]
+            else:
+                z[k] = base_pf.res_boundary.at[name, "p_mw" if q == "P" else "q_mvar"]
+        lam = {a: np.zeros(len(idx[a])) for a in agents}
+        rho = {a: np.full(len(idx[a]), st.rho0) for a in agents}
+        is_t = {a: a == "T" for a in agents}
+        n_d = np.zeros(nk)  # feeder elements per key
+        for a in agents:
+            if not is_t[a]:
+                np.add.at(n_d, idx[a], 1.0)
+
+        def key_penalty(h: dict[str, np.ndarray], current: dict[str, np.ndarray], cap: float | None) -> dict[str, np.ndarray]:
+            """rho per key from the transmission side's and the feeders' curvatures (spectral rule).
+
+            Per key, H_T is the transmission side's curvature and H_D the sum
+            over the feeders sharing it; rho_key = sqrt(H_T H_D) goes to the
+            transmission element and rho_key / n to each of the n feeder
+            elements, so that the group weighs as much as the transmission side.
+            """
+            h_t = np.full(nk, np.nan)
+            h_t[idx["T"]] = h["T"]
+            h_d = np.zeros(nk)
+            bad = np.zeros(nk, bool)
+            for a in agents:
+                if is_t[a]:
+                    continue
+                v = h[a]
+                np.add.at(h_d, idx[a], np.where(np.isfinite(v), v, 0.0))
+                np.logical_or.at(bad, idx[a], ~np.isfinite(v) | (v <= 0))
+            ok = np.isfinite(h_t) & (h_t > 0) & (h_d > 0) & ~bad
+            rk = np.sqrt(np.abs(h_t * h_d))
+            out = {}
+            for a in agents:
+                target = rk[idx[a]] / (1.0 if is_t[a] else np.maximum(n_d[idx[a]], 1.0))
+                new = np.where(ok[idx[a]], target, current[a])
+                if cap is not None:
+                    new = np.clip(new, current[a] / cap, current[a] * cap)
+                out[a] = np.clip(new, st.rho_min, st.rho_max)
+            return out
+
+        has_steps = any(executor.call("has_steps", {a: () for a in agents}).values())
+        if st.penalty == "spectral" and st.probe and nk:
+            hs = executor.call("curvature", {a: (z[idx[a]], st.probe_delta) for a in agents})
+            rho = key_penalty(hs, rho, None)
+            lo, hi = max(st.rho_min, st.rho0 * st.probe_low), min(st.rho_max, st.rho0 * st.probe_high)
             # an active bound makes the pinned value function kink and the probe overshoot
-            rho = np.clip(rho, max(st.rho_min, st.rho0 * st.probe_low), min(st.rho_max, st.rho0 * st.probe_high))
-            probe_rho = rho.copy()
+            rho = {a: np.clip(r, lo, hi) for a, r in rho.items()}
+            probe_rho = {a: r.copy() for a, r in rho.items()}
         phase_limit = st.max_iter
         rounded = not has_steps
+        memory = None
         while True:
             it += 1
-            args = {"T": (z, lam_t, rho)}
-            args.update({f: (z[sl[f]], lam_d[sl[f]], rho[sl[f]]) for f in feeders})
-            out = executor.call("solve", args)
-            bad = [k for k, r in out.items() if not r["ok"]]
-            if bad:
+            out = executor.call("solve", {a: (z[idx[a]], lam[a], rho[a]) for a in agents})
+            bad_sub = [k for k, r in out.items() if not r["ok"]]
+            if bad_sub:
                 status = "subproblem_failed"
-                messages.extend(f"subproblem {k!r} failed at iteration {it}: IPOPT {out[k]['status']}" for k in bad)
+                messages.extend(f"subproblem {k!r} failed at iteration {it}: IPOPT {out[k]['status']}" for k in bad_sub)
                 break
             critical += max(r.get("wall_s", r["solve_s"]) for r in out.values())
-            x_t = out["T"]["x"]
-            x_d = np.concatenate([out[f]["x"] for f in feeders]) if feeders else np.zeros(0)
-            lh_t = lam_t + rho * (x_t - z)  # the gradients of the two sides are -lh
-            lh_d = lam_d + rho * (x_d - z)
-            xr_t = st.relax * x_t + (1 - st.relax) * z  # over-relaxation (Boyd et al. 2011, 3.4.3)
-            xr_d = st.relax * x_d + (1 - st.relax) * z
-            z_new = (xr_t + xr_d) / 2 + (lam_t + lam_d) / (2 * rho)
-            lam_t = lam_t + rho * (xr_t - z_new)
-            lam_d = lam_d + rho * (xr_d - z_new)
-            r3 = np.abs(x_t - x_d).reshape(-1, 3).max(axis=0) if len(z) else np.zeros(3)
-            s3 = (rho * np.abs(z_new - z)).reshape(-1, 3).max(axis=0) if len(z) else np.zeros(3)
-            r_pri, r_dual = float(r3.max()), float(s3.max())
+            x = {a: out[a]["x"] for a in agents}
+            lh = {a: lam[a] + rho[a] * (x[a] - z[idx[a]]) for a in agents}  # each side's gradient is -lh
+            xr = {a: st.relax * x[a] + (1 - st.relax) * z[idx[a]] for a in agents}  # over-relaxation (Boyd 3.4.3)
+            num = np.zeros(nk)
+            den = np.zeros(nk)
+            for a in agents:
+                np.add.at(num, idx[a], rho[a] * xr[a] + lam[a])
+                np.add.at(den, idx[a], rho[a])
+            z_new = num / np.where(den > 0, den, 1.0)
+            for a in agents:
+                lam[a] = lam[a] + rho[a] * (xr[a] - z_new[idx[a]])
+            hi_x = np.full(nk, -np.inf)
+            lo_x = np.full(nk, np.inf)
+            for a in agents:
+                np.maximum.at(hi_x, idx[a], x[a])
+                np.minimum.at(lo_x, idx[a], x[a])
+            spread = hi_x - lo_x  # largest disagreement on each consensus quantity
+            move = np.zeros(nk)
+            for a in agents:
+                np.maximum.at(move, idx[a], rho[a] * np.abs(z_new[idx[a]] - z[idx[a]]))
+            r_pri = float(spread.max()) if nk else 0.0
+            r_dual = float(move.max()) if nk else 0.0
             z_prev, z = z, z_new
-            rho3 = rho.reshape(-1, 3).max(axis=0) if len(rho) else np.zeros(3)
+            rmax = {q: max((float(rho[a][kind[idx[a]] == q].max()) for a in agents if (kind[idx[a]] == q).any()), default=0.0)
+                    for q in ("V", "P", "Q")}
             rows.append({"iteration": it, "primal_residual": r_pri, "dual_residual": r_dual,
-                         "rho_v": rho3[0], "rho_p": rho3[1], "rho_q": rho3[2],
+                         "rho_v": rmax["V"], "rho_p": rmax["P"], "rho_q": rmax["Q"],
                          "objective": sum(r["objective"] for r in out.values()),
                          "time_s": time.perf_counter() - t0, "phase": "continuous" if not rounded else "discrete"})
             if r_pri < st.tol_primal and r_dual < st.tol_dual:
@@ -297,9 +355,7 @@ def solve_admm(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, starts=None, 
                     converged = True
                     status = "converged"
                     break
-                args = {"T": (z, lam_t, rho)}
-                args.update({f: (z[sl[f]], lam_d[sl[f]], rho[sl[f]]) for f in feeders})
-                executor.call("round_steps", args)
+                executor.call("round_steps", {a: (z[idx[a]], lam[a], rho[a]) for a in agents})
                 rounded = True
                 phase_limit = it + st.max_extra_iter
                 continue
@@ -309,20 +365,20 @@ def solve_admm(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, starts=None, 
                                 f"dual residual {r_dual:.2e} (tolerances {st.tol_primal:.0e}, {st.tol_dual:.0e})")
                 break
             if st.penalty == "residual":
-                r_el = np.abs(x_t - x_d)
-                s_el = rho * np.abs(z - z_prev)
-                rho = np.where(r_el > st.mu * s_el, rho * st.tau, np.where(s_el > st.mu * r_el, rho / st.tau, rho))
+                for a in agents:
+                    r_el = spread[idx[a]]
+                    s_el = rho[a] * np.abs(z[idx[a]] - z_prev[idx[a]])
+                    rho[a] = np.clip(np.where(r_el > st.mu * s_el, rho[a] * st.tau,
+                                              np.where(s_el > st.mu * r_el, rho[a] / st.tau, rho[a])), st.rho_min, st.rho_max)
             elif st.penalty == "spectral" and memory is not None:
-                x_t0, x_d0, lh_t0, lh_d0 = memory
+                x0, lh0 = memory
+                h = {}
                 with np.errstate(divide="ignore", invalid="ignore"):
-                    h_t = -(lh_t - lh_t0) / (x_t - x_t0)
-                    h_d = -(lh_d - lh_d0) / (x_d - x_d0)
-                ok = np.isfinite(h_t) & np.isfinite(h_d) & (h_t > 0) & (h_d > 0)
-                ok &= (np.abs(x_t - x_t0) > 1e-10) & (np.abs(x_d - x_d0) > 1e-10)
-                cap = 1.0 + st.adapt_c / (1.0 + it / st.adapt_k0) ** 2
-                rho = np.where(ok, np.clip(np.sqrt(np.abs(h_t * h_d)), rho / cap, rho * cap), rho)
-            rho = np.clip(rho, st.rho_min, st.rho_max)
-            memory = (x_t, x_d, lh_t, lh_d)
+                    for a in agents:
+                        dx = x[a] - x0[a]
+                        h[a] = np.where(np.abs(dx) > 1e-10, -(lh[a] - lh0[a]) / dx, np.nan)
+                rho = key_penalty(h, rho, 1.0 + st.adapt_c / (1.0 + it / st.adapt_k0) ** 2)
+            memory = (x, lh)
         finals = executor.call("final", {k: () for k in factories})
     finally:
         executor.close()
@@ -333,9 +389,10 @@ def solve_admm(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, starts=None, 
         return res
     sols = [s for k in factories for s in finals[k]["solutions"]]
     rounding = {k: v["rounding"] for k, v in finals.items() if v["rounding"]}
+    n_floats = 2 * sum(len(v) for v in agent_keys.values())  # each agent element: x out, z back
     res = finish(cs, "admm", sols, status=status, converged=converged, time_s=t_solve, iterations=it,
-                 weights=cfg.weights.as_dict(), report_optimizer_vm=True, floats_per_iteration=12 * len(feeders),
-                 floats_total=12 * len(feeders) * it, solver_objective=sum(v["objective"] for v in finals.values()),
+                 weights=cfg.weights.as_dict(), report_optimizer_vm=True, floats_per_iteration=n_floats,
+                 floats_total=n_floats * it, solver_objective=sum(v["objective"] for v in finals.values()),
                  discrete=rounding, messages=messages, band=cfg.count_band)
     res.history = history
     res.soc_gap = {k: v["soc_gap"] for k, v in finals.items() if v["soc_gap"]}
@@ -345,8 +402,8 @@ def solve_admm(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, starts=None, 
         res.messages.append(f"reserve requirements not met: shortfall {sum(short.values()):.2f} Mvar ({', '.join(short)})")
     res.extra["time_critical_path_s"] = critical
     res.extra["executor"] = getattr(executor, "name", type(executor).__name__)
-    res.extra["rho_final"] = rho.tolist()
+    res.extra["rho_final"] = {a: r.tolist() for a, r in rho.items()}
     res.extra["penalty"] = st.penalty
     if probe_rho is not None:
-        res.extra["rho_probed"] = probe_rho.tolist()
+        res.extra["rho_probed"] = {a: r.tolist() for a, r in probe_rho.items()}
     return res

@@ -7,7 +7,9 @@
   decide are frozen (``fixed_boundary``: feeder -> (vm, p, q), T base p.u.):
   a transmission area keeps the feeder's P and Q, a feeder keeps the
   transmission bus voltage;
-- ``admm``: the other side is outside; the objective gets
+- ``admm``: the other side is outside; consensus keys are one voltage per
+  transmission bus with feeders (shared by the transmission side and all
+  feeders there) and P and Q per feeder (``admm_keys``); the objective gets
   ``lam . (x - z) + sum_i rho_i/2 (x_i - z_i)^2`` with parameters z, lam,
   rho (one penalty per component), on the
   boundary values in engineering units (:data:`ADMM_UNITS`): voltage in
@@ -63,13 +65,32 @@ class AreaProblem:
                     else:
                         self.b.eq(f"fix.{fname}", vm, val[0])
         elif coupling == "admm":
-            xs = []
+            # consensus keys: one voltage per transmission bus with feeders (shared by the
+            # transmission side and every feeder there), P and Q per feeder
+            base = cs.transmission.sn_mva
+            keys, xs, scales = [], [], []
             for a in self.areas:
-                for fname, hs in a.boundary.items():
-                    self.boundary_names.append(fname)
-                    xs.extend(hs)
-            n = len(xs)
-            self.x_scale = np.tile(self.unit_scale(cs), n // 3)
+                if a.kind == "transmission":
+                    volts: dict = {}
+                    for fname, (vm, _, _) in a.boundary.items():
+                        volts.setdefault(("V", cs.boundary.at[fname, "bus"]), vm)
+                    for key, vm in volts.items():
+                        keys.append(key)
+                        xs.append(vm)
+                        scales.append(100.0)
+                    for fname, (_, p, q) in a.boundary.items():
+                        keys += [("P", fname), ("Q", fname)]
+                        xs += [p, q]
+                        scales += [base, base]
+                else:
+                    for fname, (vm, p, q) in a.boundary.items():
+                        keys += [("V", cs.boundary.at[fname, "bus"]), ("P", fname), ("Q", fname)]
+                        xs += [vm, p, q]
+                        scales += [100.0, base, base]
+                self.boundary_names.extend(a.boundary)
+            n = len(keys)
+            self.admm_keys = keys
+            self.x_scale = np.array(scales)
             self.x_expr = ca.vertcat(*xs) * self.x_scale
             z = self.b.param("admm.z", np.zeros(n))
             lam = self.b.param("admm.lam", np.zeros(n))
@@ -151,6 +172,16 @@ class AreaProblem:
                 out.extend(vals[fname])
         x = np.asarray(out)
         return x * np.tile(self.unit_scale(self.cs), len(x) // 3) if engineering else x
+
+    def admm_vector(self, sol: NlpSolution) -> np.ndarray:
+        """This problem's consensus quantities at a solution, in engineering units (see ADMM_UNITS)."""
+        vals = {}
+        for a in self.areas:
+            for fname, v in boundary_values(self.b, a, sol).items():
+                vals[("V", self.cs.boundary.at[fname, "bus"])] = v[0]
+                vals[("P", fname)] = v[1]
+                vals[("Q", fname)] = v[2]
+        return np.array([vals[k] for k in self.admm_keys]) * self.x_scale
 
     def solutions(self, sol: NlpSolution) -> list[AreaSolution]:
         return [extract(self.b, a, sol) for a in self.areas]

@@ -125,58 +125,68 @@ class CompiledNetwork:
         return out
 
 
-def _bus_of(series: pd.Series, pos: dict[str, int]) -> np.ndarray:
-    return np.fromiter((pos[b] for b in series), dtype=int, count=len(series))
+def _positions(index: pd.Index, labels: pd.Series) -> np.ndarray:
+    """Positions of ``labels`` in ``index`` (-1 where absent), vectorized."""
+    return index.get_indexer(labels.to_numpy()) if len(labels) else np.zeros(0, dtype=np.int64)
 
 
-def _live(df: pd.DataFrame, live_bus: set[str]) -> pd.DataFrame:
-    return df[df.in_service & df.bus.isin(live_bus)]
+def _live(df: pd.DataFrame, index: pd.Index, field: str = "bus") -> tuple[np.ndarray, np.ndarray]:
+    """Mask of in-service rows at in-service buses, and their bus positions."""
+    pos = _positions(index, df[field])
+    mask = df.in_service.to_numpy(bool) & (pos >= 0)
+    return mask, pos[mask]
 
 
 def compile_network(net: Network) -> CompiledNetwork:
     """Per-unit arrays of ``net`` (validated data is assumed)."""
     base = net.sn_mva
-    bus = net.bus[net.bus.in_service]
+    bus = net.bus[net.bus.in_service.to_numpy(bool)]
     labels = bus.index.to_numpy(dtype=object)
-    pos = {b: i for i, b in enumerate(labels)}
-    live = set(labels)
+    index = pd.Index(labels)
     nb = len(labels)
     vn = bus.vn_kv.to_numpy(float)
 
-    ln = net.line[net.line.in_service & net.line.from_bus.isin(live) & net.line.to_bus.isin(live)]
-    tr = net.trafo[net.trafo.in_service & net.trafo.from_bus.isin(live) & net.trafo.to_bus.isin(live)]
-    lf, lt = _bus_of(ln.from_bus, pos), _bus_of(ln.to_bus, pos)
+    lf_all, lt_all = _positions(index, net.line.from_bus), _positions(index, net.line.to_bus)
+    lmask = net.line.in_service.to_numpy(bool) & (lf_all >= 0) & (lt_all >= 0)
+    ln = net.line[lmask]
+    lf, lt = lf_all[lmask], lt_all[lmask]
+    tf_all, tt_all = _positions(index, net.trafo.from_bus), _positions(index, net.trafo.to_bus)
+    tmask = net.trafo.in_service.to_numpy(bool) & (tf_all >= 0) & (tt_all >= 0)
+    tr = net.trafo[tmask]
+    tf, tt = tf_all[tmask], tt_all[tmask]
     zb = vn[lf] ** 2 / base
-    tf, tt = _bus_of(tr.from_bus, pos), _bus_of(tr.to_bus, pos)
     zscale = base / tr.sn_mva.to_numpy(float)
     with np.errstate(invalid="ignore"):
         rate_l = ln.rate_mva.to_numpy(float) / base
         rate_t = tr.rate_mva.to_numpy(float) / base
 
-    sh = _live(net.shunt, live)
+    m, at = _live(net.shunt, index)
+    sh = net.shunt[m]
     gs = np.zeros(nb)
     bs = np.zeros(nb)
-    np.add.at(gs, _bus_of(sh.bus, pos), (sh.gs_mw * sh.step).to_numpy(float) / base)
-    np.add.at(bs, _bus_of(sh.bus, pos), (sh.bs_mvar * sh.step).to_numpy(float) / base)
+    np.add.at(gs, at, (sh.gs_mw * sh.step).to_numpy(float) / base)
+    np.add.at(bs, at, (sh.bs_mvar * sh.step).to_numpy(float) / base)
 
-    ld = _live(net.load, live)
+    m, at = _live(net.load, index)
+    ld = net.load[m]
     p_load = np.zeros(nb)
     q_load = np.zeros(nb)
-    np.add.at(p_load, _bus_of(ld.bus, pos), ld.p_mw.to_numpy(float) / base)
-    np.add.at(q_load, _bus_of(ld.bus, pos), ld.q_mvar.to_numpy(float) / base)
+    np.add.at(p_load, at, ld.p_mw.to_numpy(float) / base)
+    np.add.at(q_load, at, ld.q_mvar.to_numpy(float) / base)
 
     p_fix = np.zeros(nb)
     q_fix = np.zeros(nb)
-    sg = _live(net.sgen, live)
-    np.add.at(p_fix, _bus_of(sg.bus, pos), sg.p_mw.to_numpy(float) / base)
-    np.add.at(q_fix, _bus_of(sg.bus, pos), sg.q_mvar.to_numpy(float) / base)
-    sv = _live(net.svc, live)
-    np.add.at(q_fix, _bus_of(sv.bus, pos), sv.q_mvar.to_numpy(float) / base)
+    m, at = _live(net.sgen, index)
+    sg = net.sgen[m]
+    np.add.at(p_fix, at, sg.p_mw.to_numpy(float) / base)
+    np.add.at(q_fix, at, sg.q_mvar.to_numpy(float) / base)
+    m, at = _live(net.svc, index)
+    np.add.at(q_fix, at, net.svc.q_mvar.to_numpy(float)[m] / base)
 
-    gen = _live(net.gen, live)
-    ext = _live(net.ext_grid, live)
-    gen_bus = _bus_of(gen.bus, pos)
-    ext_bus = _bus_of(ext.bus, pos)
+    m, gen_bus = _live(net.gen, index)
+    gen = net.gen[m]
+    m, ext_bus = _live(net.ext_grid, index)
+    ext = net.ext_grid[m]
     bus_type = np.full(nb, PQ)
     bus_type[gen_bus] = PV
     bus_type[gen_bus[gen.slack.to_numpy(bool)]] = REF

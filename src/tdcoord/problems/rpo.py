@@ -265,7 +265,13 @@ class AreaSolution:
 
 
 class AreaEvaluator:
-    """One casadi Function giving an area's terms, boundary and set-points."""
+    """One casadi Function giving an area's terms, boundary and set-points.
+
+    Its inputs are only the symbols the area's expressions use (found with
+    ``casadi.symvar``), gathered from the solution and parameters by index,
+    so that evaluating one area of a model with many costs what that area
+    costs, not what the whole model does.
+    """
 
     def __init__(self, b: NlpBuilder, area: Area) -> None:
         outs: list[Any] = []
@@ -285,16 +291,41 @@ class AreaEvaluator:
             add("p", str(k), dv.p)
             if "step" in dv.other:
                 add("step", str(k), dv.other["step"])
-        self.fn = ca.Function("area_eval", [b._x(), b._p()], [ca.vertcat(*outs)])
+        out = ca.vertcat(*outs)
+        syms = ca.symvar(out)
+        where = symbol_index(b)
+        self.x_idx = np.array([where[s.name()][1] for s in syms if where[s.name()][0] == "x"], dtype=int)
+        self.p_idx = np.array([where[s.name()][1] for s in syms if where[s.name()][0] == "p"], dtype=int)
+        xs = [s for s in syms if where[s.name()][0] == "x"]
+        ps = [s for s in syms if where[s.name()][0] == "p"]
+        self.fn = ca.Function("area_eval", [ca.vertcat(*xs) if xs else ca.SX(0, 1), ca.vertcat(*ps) if ps else ca.SX(0, 1)], [out])
 
     def __call__(self, b: NlpBuilder, sol: Any) -> dict[tuple[str, str], np.ndarray]:
         p = np.concatenate([v for _, v in b.params.values()]) if b.params else np.zeros(0)
-        flat = np.asarray(self.fn(sol.x_raw, p)).ravel()
+        flat = np.asarray(self.fn(sol.x_raw[self.x_idx], p[self.p_idx])).ravel()
         out, k = {}, 0
         for kind, key, n in self.layout:
             out[(kind, key)] = flat[k:k + n]
             k += n
         return out
+
+
+def symbol_index(b: NlpBuilder) -> dict[str, tuple[str, int]]:
+    """Name of every scalar symbol of the builder -> ("x" or "p", position in x or p)."""
+    cache = b.__dict__.setdefault("_symbol_index", {})
+    key = (len(b.blocks), len(b.params))
+    if cache.get("key") != key:
+        where: dict[str, tuple[str, int]] = {}
+        for blk in b.blocks.values():
+            for i in range(blk.sym.shape[0]):
+                where[blk.sym[i].name()] = ("x", blk.start + i)
+        k = 0
+        for sym, val in b.params.values():
+            for i in range(len(val)):
+                where[sym[i].name()] = ("p", k + i)
+            k += len(val)
+        cache.update(key=key, where=where)
+    return cache["where"]
 
 
 def evaluator(b: NlpBuilder, area: Area) -> AreaEvaluator:
