@@ -40,7 +40,7 @@ def invoke(*args):
 def test_cases_lists_everything():
     r = invoke("cases")
     assert r.exit_code == 0
-    for name in ("ieee9", "ieee14", "ieee30", "ieee33", "ieee118", "ieee13", "ieee123", "ieee30+ieee33@6",
+    for name in ("ieee9", "ieee14", "ieee30", "ieee33", "ieee118", "pegase1354", "ieee13", "ieee123", "ieee30+ieee33@6",
                  "ieee14+ieee13@13+ieee13@14", "ieee9+ieee13@5+ieee123@7", "ieee30+5xieee33"):
         assert name in r.output
 

@@ -86,7 +86,7 @@ def test_independent_case33bw():
 
 @pytest.mark.parametrize(
     "spec",
-    ["ieee9", "ieee14", "ieee30", "ieee33", "ieee118", "ieee13", "ieee123",
+    ["ieee9", "ieee14", "ieee30", "ieee33", "ieee118", "pegase1354", "ieee13", "ieee123",
      "ieee30+ieee33@6", "ieee14+ieee13@13+ieee13@14", "ieee9+ieee13@5+ieee123@7", "ieee30+5xieee33"],
 )
 def test_exported_network(spec):

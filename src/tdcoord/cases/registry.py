@@ -35,12 +35,14 @@ NETWORKS: dict[str, CaseInfo] = {
         CaseInfo("ieee30", "transmission", standard.ieee30, "IEEE 30-bus (MATPOWER case_ieee30), 4 synchronous condensers"),
         CaseInfo("case30", "transmission", standard.case30, "MATPOWER case30 (Alsac-Stott 30-bus, OPF reference)"),
         CaseInfo("ieee118", "transmission", standard.ieee118, "IEEE 118-bus (MATPOWER case118)"),
+        CaseInfo("pegase1354", "transmission", standard.pegase1354, "PEGASE 1354-bus part of the European grid (MATPOWER case1354pegase)"),
         CaseInfo("ieee33", "distribution", standard.ieee33, "Baran-Wu 33-bus feeder, 12.66 kV (MATPOWER case33bw)"),
         CaseInfo("ieee13", "distribution", standard.ieee13, "IEEE 13-node feeder, balanced positive-sequence equivalent, 4.16 kV"),
         CaseInfo("ieee123", "distribution", standard.ieee123, "IEEE 123-node feeder, balanced positive-sequence equivalent, 4.16 kV"),
     ]
 }
-ALIASES = {"case9": "ieee9", "case14": "ieee14", "case118": "ieee118", "case33bw": "ieee33", "case_ieee30": "ieee30"}
+ALIASES = {"case9": "ieee9", "case14": "ieee14", "case118": "ieee118", "case33bw": "ieee33", "case_ieee30": "ieee30",
+           "case1354pegase": "pegase1354"}
 
 COUPLED: dict[str, CaseInfo] = {c.name: c for c in coupled_cases.CASES}
 

@@ -17,6 +17,8 @@ listed here:
   ``kind='condenser'`` with ``p_max_mw = 0``.
 - ``case30``: MATPOWER ``case30`` (Alsac-Stott), unmodified; used for OPF.
 - ``ieee118``: MATPOWER ``case118``, unmodified.
+- ``pegase1354``: MATPOWER ``case1354pegase`` (part of the European 380/220
+  kV grid, fictitious data from the PEGASE project), unmodified.
 - ``ieee33``: Baran-Wu 33-bus feeder from MATPOWER ``case33bw``. The file
   gives r, x in ohm and loads in kW/kvar and converts them with MATLAB code;
   tdcoord keeps ohm (its own unit) and converts kW to MW. The source's
@@ -117,6 +119,10 @@ def case30() -> Network:
 
 def ieee118() -> Network:
     return _matpower("case118.m", "ieee118")
+
+
+def pegase1354() -> Network:
+    return _matpower("case1354pegase.m", "pegase1354")
 
 
 def ieee33() -> Network:

@@ -346,7 +346,8 @@ def solve_admm(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, starts=None, 
             z_prev, z = z, z_new
             rmax = {q: max((float(rho[a][kind[idx[a]] == q].max()) for a in agents if (kind[idx[a]] == q).any()), default=0.0)
                     for q in ("V", "P", "Q")}
-            rows.append({"iteration": it, "primal_residual": r_pri, "dual_residual": r_dual,
+            per = {f"primal_{q.lower()}": float(spread[kind == q].max()) if (kind == q).any() else 0.0 for q in ("V", "P", "Q")}
+            rows.append({"iteration": it, "primal_residual": r_pri, "dual_residual": r_dual, **per,
                          "rho_v": rmax["V"], "rho_p": rmax["P"], "rho_q": rmax["Q"],
                          "objective": sum(r["objective"] for r in out.values()),
                          "time_s": time.perf_counter() - t0, "phase": "continuous" if not rounded else "discrete"})
