@@ -69,21 +69,15 @@ def guarded(fn: Callable[[], Any], debug: bool) -> Any:
 def write_json(path: Path | None, data: dict) -> None:
     if path is None:
         return
+    from tdcoord.results.serialize import write_json as write
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(data, indent=2, allow_nan=False, default=_json_default))
+        write(path, data)
     except OSError as exc:
         from tdcoord.errors import InputError
 
         raise InputError(f"cannot write {path}: {exc.strerror}") from exc
-
-
-def _json_default(o: Any) -> Any:
-    if hasattr(o, "item"):
-        return o.item()
-    if hasattr(o, "tolist"):
-        return o.tolist()
-    raise TypeError(f"{type(o).__name__} is not JSON serializable")
 
 
 @app.callback()

@@ -32,7 +32,12 @@ is nearly fixed by its loads). Two adaptation rules:
   a factor 1 + c/(1 + k/k0)^2 at iteration k (c = 1, k0 = 20: at most x2
   early, x1.25 at k = 20), so the adaptivity dies out (the factors' excess
   over 1 is summable) and the convergence guarantee of bounded-adaptivity
-  ADMM holds;
+  ADMM holds. A key whose agents still disagree (spread above the
+  tolerance), whose disagreement has stopped shrinking (above 0.9 of what it
+  was five iterations earlier) and whose consensus no longer moves (spread >
+  mu x dual movement) gets its penalty multiplied by tau: without this safeguard, a key where one side is nearly
+  indifferent (a transmission bus whose voltage a generator holds) can end
+  up with a penalty so small that the iteration stalls;
 - ``fixed``: rho0 throughout.
 
 Measured on the default case (tolerance 1e-4): from the paper's rho0 = 0.5,
@@ -112,7 +117,8 @@ def private_view(cs: CoupledSystem, area: str) -> CoupledSystem:
     return view
 
 
-AGGREGATE_PROBE_ABOVE = 4  # boundaries; beyond this the probe moves all boundaries at once
+AGGREGATE_PROBE_ABOVE = 4
+STALL_WINDOW = 5  # iterations over which a key's disagreement must have stopped shrinking  # boundaries; beyond this the probe moves all boundaries at once
 
 
 class AdmmSubproblem:
@@ -312,6 +318,7 @@ def solve_admm(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, starts=None, 
         phase_limit = st.max_iter
         rounded = not has_steps
         memory = None
+        spreads: list[np.ndarray] = []
         while True:
             it += 1
             out = executor.call("solve", {a: (z[idx[a]], lam[a], rho[a]) for a in agents})
@@ -379,7 +386,24 @@ def solve_admm(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, starts=None, 
                         dx = x[a] - x0[a]
                         h[a] = np.where(np.abs(dx) > 1e-10, -(lh[a] - lh0[a]) / dx, np.nan)
                 rho = key_penalty(h, rho, 1.0 + st.adapt_c / (1.0 + it / st.adapt_k0) ** 2)
+                # safeguard against stalls: a key whose agents still disagree while its
+                # consensus no longer moves gets a stiffer penalty (residual balancing)
+                stalled = (spread > st.tol_primal) & (spread > st.mu * np.maximum(move, 1e-12))
+                if len(spreads) >= STALL_WINDOW:
+                    stalled &= spread > 0.9 * spreads[-STALL_WINDOW]  # not shrinking any more
+                else:
+                    stalled[:] = False
+                if stalled.any():
+                    for a in agents:
+                        rho[a] = np.where(stalled[idx[a]], np.minimum(rho[a] * st.tau, st.rho_max), rho[a])
             memory = (x, lh)
+            spreads.append(spread)
+        if it and nk:
+            order = np.argsort(-spread)[:5]
+            worst = [{"key": list(keys[k]), "spread": float(spread[k]),
+                      "values": {a: float(x[a][list(idx[a]).index(k)]) for a in agents if k in idx[a]}} for k in order]
+        else:
+            worst = []
         finals = executor.call("final", {k: () for k in factories})
     finally:
         executor.close()
@@ -405,6 +429,7 @@ def solve_admm(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, starts=None, 
     res.extra["executor"] = getattr(executor, "name", type(executor).__name__)
     res.extra["rho_final"] = {a: r.tolist() for a, r in rho.items()}
     res.extra["penalty"] = st.penalty
+    res.extra["largest_disagreement"] = worst
     if probe_rho is not None:
         res.extra["rho_probed"] = {a: r.tolist() for a, r in probe_rho.items()}
     return res

@@ -100,7 +100,7 @@ class AreaProblem:
             raise ValueError(f"unknown coupling {coupling!r}")
         self.vsm: dict | None = None
         if cfg.vsm is not None and cfg.vsm_nodes:
-            from tdcoord.problems.vsm import Linearization, add_vsm_block, set_linearization
+            from tdcoord.problems.vsm import add_vsm_block, set_linearization
 
             add_vsm_block(self, cfg.vsm_nodes, cfg.vsm)
             if cfg.vsm_lin is not None:

@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from tdcoord.results.serialize import write_json
+
 PLOT_ORDER = ("base", "independent-t", "independent-d", "centralized", "admm")
-
-
-def _clean(o: Any) -> Any:
-    if isinstance(o, dict):
-        return {str(k): _clean(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_clean(v) for v in o]
-    if hasattr(o, "item"):
-        o = o.item()
-    if isinstance(o, float) and not math.isfinite(o):
-        return None
-    return o
-
-
-def write_json(path: Path, data: dict) -> None:
-    path.write_text(json.dumps(_clean(data), indent=2, allow_nan=False))
 
 
 def voltages(comp) -> pd.DataFrame:

@@ -156,7 +156,6 @@ def run_cpf(
         res.reason = "base case failed"
         res.messages.append(f"the starting point is not a power-flow solution (mismatch {np.max(np.abs(f)):.2e})")
         return res
-    z_prev: np.ndarray | None = None
     sigma = step
     best_lam, best_v = 0.0, v.copy()
 

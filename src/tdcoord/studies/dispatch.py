@@ -64,8 +64,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,6 +81,7 @@ from tdcoord.coordination.problem import AreaProblem
 from tdcoord.errors import InputError, SolveError
 from tdcoord.network.coupled import CoupledSystem
 from tdcoord.problems.rpo import RpoConfig, Weights
+from tdcoord.results.serialize import plain, write_json
 from tdcoord.problems.vsm import VsmSettings, set_linearization
 from tdcoord.results.optimization import StrategyResult
 
@@ -147,27 +146,6 @@ def by_type(devices: pd.DataFrame) -> dict[str, dict[str, float]]:
 
 
 # --------------------------------------------------------------- JSON
-def _clean(o: Any) -> Any:
-    if isinstance(o, dict):
-        return {str(k): _clean(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_clean(v) for v in o]
-    if isinstance(o, np.ndarray):
-        return [_clean(v) for v in o.tolist()]
-    if hasattr(o, "item"):
-        o = o.item()
-    if isinstance(o, float) and not math.isfinite(o):
-        return None
-    return o
-
-
-def write_atomic(path: Path, data: Any) -> None:
-    """JSON to ``path`` through a temporary file and a rename (never a half-written file)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(_clean(data), indent=1, allow_nan=False))
-    os.replace(tmp, path)
-
-
 def _num(v: Any) -> float:
     return float("nan") if v is None else float(v)
 
@@ -290,7 +268,7 @@ class DispatchResult:
         self.periods().to_csv(files[0])
         self.by_type("q_mvar").to_csv(files[1])
         self.by_type("reserve_mvar").to_csv(files[2])
-        write_atomic(files[3], self.summary())
+        write_json(files[3], self.summary())
         return files
 
 
@@ -334,7 +312,7 @@ class _Counter:
 def _fingerprint(cs: CoupledSystem, strategy: str, scenario: str | None, start_hour: int, weights: Any,
                  vsm: VsmSettings | None, profiles: Profiles, discrete: str, vm_band: Any, admm: AdmmSettings | None,
                  reserve: dict | None) -> dict[str, Any]:
-    return _clean({
+    return plain({
         "case": cs.name, "strategy": strategy, "scenario": scenario, "start_hour": start_hour,
         "weights": weights if isinstance(weights, str) else weights.as_dict(),
         "vsm": dataclasses.asdict(vsm) if vsm is not None else None,
@@ -591,7 +569,7 @@ def run_dispatch(cs: CoupledSystem, *, hours: int = HOURS, start_hour: int = 0, 
             problem.b.build("ipopt", WARM_START)
             warm_options = True
         if periods_dir is not None:
-            write_atomic(periods_dir / f"hour_{hour:02d}.json", rec)
+            write_json(periods_dir / f"hour_{hour:02d}.json", rec)
         say(hour, k + 1, len(clock))
 
     settings = {**run_key, "hours": clock, "warm_start": warm_mode,

@@ -23,7 +23,6 @@ finishes; ``resume`` skips the scenarios already there.
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +31,7 @@ from typing import Any, Callable
 from tdcoord.coordination.admm import AdmmSettings
 from tdcoord.network.coupled import CoupledSystem
 from tdcoord.problems.reserve import allocate, check
+from tdcoord.results.serialize import plain, write_json
 from tdcoord.problems.vsm import VsmSettings
 from tdcoord.stability.reserve import assess_reserve_demand
 from tdcoord.studies.comparison import compare
@@ -49,24 +49,6 @@ class ScenarioStudy:
 
     def summary(self) -> dict[str, Any]:
         return {"scenarios": self.rows, "time_s": self.time_s, "settings": self.settings}
-
-
-def _clean(o: Any) -> Any:
-    if isinstance(o, dict):
-        return {str(k): _clean(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_clean(v) for v in o]
-    if hasattr(o, "item"):
-        o = o.item()
-    if isinstance(o, float) and not math.isfinite(o):
-        return None
-    return o
-
-
-def write_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(_clean(data), indent=2, allow_nan=False))
-    tmp.replace(path)
 
 
 def run_scenario(cs: CoupledSystem, name: str, *, strategy: str = "admm", weights="entropy", n_scenarios: int = 10,
@@ -136,8 +118,8 @@ def run_scenario_study(cs: CoupledSystem, *, scenarios=tuple(SCENARIOS), strateg
         row = run_scenario(cs, name, strategy=strategy, weights=weights, n_scenarios=n_scenarios, sigma=sigma,
                            seed=seed, contingencies=contingencies, vsm=vsm, admm=admm, executor=executor, say=say)
         if path is not None:
-            write_atomic(path, row)
-        rows.append(_clean(row))
+            write_json(path, row)
+        rows.append(plain(row))
     if progress:
         progress("", len(scenarios), len(scenarios))
     return ScenarioStudy(rows, time.perf_counter() - t0,
