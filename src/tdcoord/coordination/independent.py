@@ -60,6 +60,8 @@ def solve_independent_d(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, star
     base_pf = base_pf or base_case(cs)
     starts = starts or start_point(cs, base_pf)
     fixed = _boundary_from_pf(cs, base_pf)
+    if cfg.feeder_formulation == "soc_bf":
+        return _independent_d_soc(cs, cfg, fixed, t0)
     problems, sols, infos, its, statuses, objective = [], [], {}, 0, [], 0.0
     for f in fixed:
         p = AreaProblem(cs, cfg, [f], coupling="fixed", starts=starts, fixed_boundary=fixed, name="independent_d")
@@ -80,3 +82,29 @@ def solve_independent_d(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, star
                   time_s=t_solve, iterations=its, weights=cfg.weights.as_dict(), report_optimizer_vm=False,
                   floats_per_iteration=nb, floats_total=nb, solver_objective=objective, discrete=infos,
                   band=cfg.count_band)
+
+
+def _independent_d_soc(cs: CoupledSystem, cfg: RpoConfig, fixed: dict, t0: float) -> StrategyResult:
+    """Each feeder as a convex SOC program (cvxpy + Clarabel), its boundary voltage fixed."""
+    from tdcoord.formulations.soc_bf import solve_feeder_soc
+    from tdcoord.problems.rpo import AreaSolution
+
+    sols, gaps, infos, statuses, objective = [], {}, {}, [], 0.0
+    for f, val in fixed.items():
+        r = solve_feeder_soc(cs, f, cfg.weights.as_dict(), float(val[0]), vm_band=cfg.vm_band)
+        statuses.append(r.status)
+        if not r.ok:
+            return StrategyResult("independent-d", False, r.status, time_s=time.perf_counter() - t0,
+                                  messages=[f"feeder {f!r}: Clarabel {r.status}"])
+        sols.append(AreaSolution(f, r.vm, None, r.devices, r.terms, {}, {}, r.labels))
+        gaps[f] = r.gap
+        if r.discrete:
+            infos[f] = r.discrete
+        objective += r.objective
+    nb = len(fixed)
+    res = finish(cs, "independent-d", sols, status=",".join(sorted(set(statuses))), converged=True,
+                 time_s=time.perf_counter() - t0, iterations=0, weights=cfg.weights.as_dict(), report_optimizer_vm=False,
+                 floats_per_iteration=nb, floats_total=nb, solver_objective=objective, discrete=infos, band=cfg.count_band)
+    res.soc_gap = gaps
+    res.extra["solver"] = "cvxpy + Clarabel (SOC relaxation)"
+    return res
