@@ -648,10 +648,33 @@ study_app = typer.Typer(no_args_is_help=True, help="Studies composed of several 
 app.add_typer(study_app, name="study")
 
 
+def _strategy_table(rows: list[dict]) -> Table:
+    from rich import box
+
+    t = Table(title="strategies per scenario, VSM and reserve constraints (Table 2, Fig. 2(b))",
+              caption="obj: objective; loss MW; QT, QD: reactive reserve held in T, D (Mvar); VSM: min over key "
+                      "nodes (p.u.); viol: buses outside band; it: iterations; s: time; met: reserve requirements met",
+              box=box.SIMPLE_HEAD, padding=(0, 0, 0, 1), pad_edge=False, show_edge=False)
+    cols = [("obj", "objective", 3), ("loss", "p_loss_mw", 3), ("QT", "q_reserve_t_mvar", 1), ("QD", "q_reserve_d_mvar", 1),
+            ("VSM", "vsm_min_pu", 3), ("viol", "n_violations", 0), ("it", "iterations", 0), ("s", "time_s", 1),
+            ("met", "reserve_met", 0)]
+    t.add_column("scenario, strategy", no_wrap=True)
+    for label, _, _ in cols:
+        t.add_column(label, justify="right", no_wrap=True)
+    for r in rows:
+        t.add_row(f"[bold]{r['name']}[/]", *[""] * len(cols))
+        for name, v in r.get("strategies", {}).items():
+            cells = [_fmt(v.get(key), d) if v.get(key) is not None else "-" for _, key, d in cols]
+            t.add_row(f"  {name}" + ("" if v.get("converged") else " (failed)"), *cells)
+    return t
+
+
 @study_app.command("scenarios")
 def study_scenarios(
     case: Annotated[str, typer.Option(help="coupled case")] = DEFAULT_CASE,
     strategy: Annotated[str, typer.Option(help="admm | centralized")] = "admm",
+    compare_strategies: Annotated[bool, typer.Option("--compare/--no-compare",
+                                                     help="also run the other strategies on each scenario (Table 2 with min VSM)")] = True,
     scenarios: Annotated[int, typer.Option("--scenarios", help="forecast-error scenarios per reserve assessment")] = 10,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     sigma: Annotated[float, typer.Option(help="forecast error standard deviation, fraction of forecast")] = 0.125,
@@ -682,7 +705,7 @@ def study_scenarios(
 
             study = run_scenario_study(cs, strategy=strategy, weights=weights, n_scenarios=scenarios, sigma=sigma,
                                        seed=seed, contingencies=_contingencies(contingencies), executor=ex, out=out,
-                                       resume=resume, progress=progress,
+                                       compare_strategies=compare_strategies, resume=resume, progress=progress,
                                        say=lambda m: prog.console.print(f"[dim]{m}[/]"))
         t = Table(title=f"scenarios on {case} ({strategy}, VSM and reserve constraints; analogue of Table 1)")
         rows = [("T reserve held (Mvar)", "q_reserve_t_mvar", 1), ("D reserve held (Mvar)", "q_reserve_d_mvar", 1),
@@ -696,6 +719,8 @@ def study_scenarios(
         for label, key, d in rows:
             t.add_row(label, *[_fmt(r.get(key), d) if r.get(key) is not None else "-" for r in study.rows])
         console.print(t)
+        if any(len(r.get("strategies", {})) > 1 for r in study.rows):
+            console.print(_strategy_table(study.rows))
         for r in study.rows:
             for m in r.get("messages", []):
                 console.print(f"[yellow]{r['name']}:[/] {m}")

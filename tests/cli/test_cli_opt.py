@@ -58,6 +58,14 @@ def test_opt_infeasible_exit_1():
     assert "Infeasible" in r.output or "Restoration" in r.output
 
 
+def test_entropy_weights_on_an_infeasible_problem_exit_1():
+    # the payoff table has no optimized alternative: a clear failure, not NaN weights
+    r = runner.invoke(app, ["opt", "ieee30+ieee33@6", "--strategy", "centralized", "--vm-band", "0.999,1.001"])
+    assert r.exit_code == 1
+    assert "entropy weights" in r.output and "min loss_mw: IPOPT" in r.output
+    assert "Traceback" not in r.output
+
+
 @pytest.mark.parametrize(
     "args, words",
     [

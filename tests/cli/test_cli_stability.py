@@ -56,7 +56,7 @@ def test_reserve_and_resume(tmp_path):
 def test_study_scenarios(tmp_path):
     j = tmp_path / "s.json"
     r = runner.invoke(app, ["study", "scenarios", "--strategy", "centralized", "--weights", "equal", "--scenarios", "1",
-                            "--contingencies", "28-27", "--out", str(tmp_path / "o"), "--json", str(j)])
+                            "--contingencies", "28-27", "--no-compare", "--out", str(tmp_path / "o"), "--json", str(j)])
     assert r.exit_code == 0, r.output
     d = json.loads(j.read_text())
     assert [s["name"] for s in d["scenarios"]] == ["high-re", "peak-load", "n-1", "combined"]
@@ -64,6 +64,7 @@ def test_study_scenarios(tmp_path):
         assert {"name", "q_reserve_t_mvar", "q_reserve_d_mvar", "p_loss_mw", "vsm_min_pu", "dv_max_pu", "n_violations",
                 "time_s", "converged"} <= set(s)
         assert s["converged"] is True
+        assert list(s["strategies"]) == ["centralized"]  # --no-compare
     assert len(list((tmp_path / "o" / "scenarios").glob("*.json"))) == 4
 
 

@@ -47,6 +47,15 @@ def test_scenario_study_rows_and_resume(cs, tmp_path):
     assert set(ROW_KEYS) <= set(row)
     assert row["converged"] and row["reserve_met"] and row["n_violations"] == 0
     assert row["vsm_min_pu"] >= 0.15
+    # the other strategies ran on the same problem (same weights, key nodes, requirements)
+    strat = row["strategies"]
+    assert list(strat) == ["independent-t", "independent-d", "centralized", "admm"]
+    assert all(v["converged"] for v in strat.values())
+    assert strat["centralized"]["p_loss_mw"] == pytest.approx(row["p_loss_mw"])
+    for name in ("independent-t", "independent-d"):
+        assert strat[name]["objective"] > strat["centralized"]["objective"]
+    assert strat["admm"]["objective"] == pytest.approx(strat["centralized"]["objective"], rel=1e-3)
+    assert strat["admm"]["vsm_min_pu"] >= 0.15
     path = tmp_path / "scenarios" / "n-1.json"
     stamp = path.stat().st_mtime_ns
     again = run_scenario_study(cs, resume=True, **kw)

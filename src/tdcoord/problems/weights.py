@@ -29,6 +29,8 @@ SMALL = 1e-6
 def entropy_of(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Entropy, weights and ranges of a decision matrix of cost criteria."""
     m = matrix.shape[0]
+    if m < 2:
+        raise ValueError(f"the entropy weight method needs at least two alternatives, got {m}")
     hi, lo = matrix.max(axis=0), matrix.min(axis=0)
     rng = hi - lo
     safe = np.where(rng > 0, rng, 1.0)
@@ -53,7 +55,7 @@ def entropy_weights(cs, cfg, *, base_pf=None, starts=None) -> Weights:
     starts = starts or start_point(cs, base_pf)
     names = ["T"] + list(cs.boundary.index[cs.boundary.in_service])
     problem = AreaProblem(cs, cfg, names, coupling="equal", starts=starts, name="payoff")
-    rows, labels = [], []
+    rows, labels, failed = [], [], []
     base_eval = evaluate(cs, base_pf, {"alpha": 1.0, "beta": 1.0, "gamma": 1.0})
     rows.append([base_eval.terms[t] for t in TERMS])
     labels.append("base case")
@@ -63,6 +65,7 @@ def entropy_weights(cs, cfg, *, base_pf=None, starts=None) -> Weights:
         set_weights(problem.b, Weights(alpha=w["loss_mw"], beta=w["q_cost"], gamma=w["dv"]))
         sol = problem.solve()
         if not sol.ok:
+            failed.append(f"min {t}: IPOPT {sol.solver_status}")
             continue
         total = {k: 0.0 for k in TERMS}
         for key, v in sol.terms.items():
@@ -71,9 +74,14 @@ def entropy_weights(cs, cfg, *, base_pf=None, starts=None) -> Weights:
                     total[k] += v
         rows.append([total[k] for k in TERMS])
         labels.append(f"min {t}")
+    if len(rows) < 2:
+        from tdcoord.errors import SolveError
+
+        raise SolveError(f"entropy weights of {cs.name!r}: no term could be optimized on its own ({'; '.join(failed)}); "
+                         "the problem is infeasible as posed, or give the weights explicitly")
     matrix = np.array(rows)
     e, w, rng = entropy_of(matrix)
     alpha, beta, gamma = (w / np.where(rng > 0, rng, 1.0)).tolist()
     return Weights(alpha=alpha, beta=beta, gamma=gamma, delta=cfg.weights.delta, method="entropy",
                    detail={"alternatives": labels, "terms": list(TERMS), "matrix": matrix.tolist(),
-                           "entropy": e.tolist(), "w": w.tolist(), "range": rng.tolist()})
+                           "entropy": e.tolist(), "w": w.tolist(), "range": rng.tolist(), "failed": failed})

@@ -404,7 +404,7 @@ def run_dispatch(cs: CoupledSystem, *, hours: int = HOURS, start_hour: int = 0, 
     w_spec = parse_weights(weights)
     if scenario:
         get_scenario(scenario)
-    admm_st = dataclasses.replace(admm) if admm is not None else AdmmSettings(max_iter=150)
+    admm_st = dataclasses.replace(admm) if admm is not None else AdmmSettings.for_studies()
     admm_st.discrete = discrete
     vsm = dataclasses.replace(vsm) if vsm is not None else None
     clock = [(start_hour + k) % HOURS for k in range(int(hours))]

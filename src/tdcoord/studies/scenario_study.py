@@ -9,7 +9,10 @@ For each scenario (:mod:`tdcoord.studies.scenarios`):
    (:func:`tdcoord.problems.reserve.allocate`);
 3. joint optimization (ADMM by default) with the reserve requirements as
    bounds and the key nodes' stability margins (penalty and constraint),
-   re-checked by power flow;
+   re-checked by power flow; with ``compare`` (default) the other
+   strategies of :mod:`tdcoord.studies.comparison` run on the same problem
+   (same weights, key nodes, reserve requirements), the analogue of
+   Table 2 / Fig. 2(b) with the minimum VSM, per scenario;
 4. the row of Table 1: reactive reserve held in T and D after optimization
    (remaining upward capability of the controllable sources), the assessed
    demand, losses, minimum VSM of the key nodes, largest voltage deviation,
@@ -34,11 +37,13 @@ from tdcoord.problems.reserve import allocate, check
 from tdcoord.results.serialize import plain, write_json
 from tdcoord.problems.vsm import VsmSettings
 from tdcoord.stability.reserve import assess_reserve_demand
-from tdcoord.studies.comparison import compare
+from tdcoord.studies.comparison import STRATEGIES, compare
 from tdcoord.studies.scenarios import SCENARIOS, apply_scenario
 
 ROW_KEYS = ("name", "q_reserve_t_mvar", "q_reserve_d_mvar", "p_loss_mw", "vsm_min_pu", "dv_max_pu", "n_violations",
             "time_s", "converged")
+STRATEGY_KEYS = ("objective", "p_loss_mw", "q_reserve_t_mvar", "q_reserve_d_mvar", "vsm_min_pu", "dv_max_pu",
+                 "n_violations", "iterations", "time_s", "converged", "pf_mismatch_pu", "reserve_met")
 
 
 @dataclass
@@ -51,22 +56,34 @@ class ScenarioStudy:
         return {"scenarios": self.rows, "time_s": self.time_s, "settings": self.settings}
 
 
+def _reserve_met(plan, r) -> bool | None:
+    if not (r.converged and r.pf is not None):
+        return None
+    return bool(check(plan, r.extra["applied"], r.pf).met.all())
+
+
 def run_scenario(cs: CoupledSystem, name: str, *, strategy: str = "admm", weights="entropy", n_scenarios: int = 10,
                  sigma: float = 0.125, seed: int = 0, contingencies="all", vsm: VsmSettings | None = None,
-                 admm: AdmmSettings | None = None, executor=None, say: Callable[[str], None] = lambda m: None) -> dict:
+                 admm: AdmmSettings | None = None, executor=None, compare_strategies: bool = True,
+                 say: Callable[[str], None] = lambda m: None) -> dict:
     t0 = time.perf_counter()
     sc = apply_scenario(cs, name)
     say(f"{name}: reserve demand ({n_scenarios} forecast scenarios, N-1)")
     assessment = assess_reserve_demand(sc, n_scenarios=n_scenarios, sigma=sigma, seed=seed, contingencies=contingencies)
     plan = allocate(sc, assessment.demand.demand_mvar)
-    say(f"{name}: {strategy} with VSM and reserve constraints")
-    comp = compare(sc, strategies=(strategy,), weights=weights, vsm=vsm or VsmSettings(), executor=executor,
-                   admm=admm or AdmmSettings(max_iter=150), reserve=plan.requirement())
+    chosen = tuple(x for x in STRATEGIES if x == strategy or compare_strategies)
+    say(f"{name}: {', '.join(chosen)} with VSM and reserve constraints")
+    comp = compare(sc, strategies=chosen, weights=weights, vsm=vsm or VsmSettings(), executor=executor,
+                   admm=admm or AdmmSettings.for_studies(), reserve=plan.requirement())
     r = comp.results[strategy]
-    met = None
-    if r.converged and r.pf is not None:
-        chk = check(plan, r.extra["applied"], r.pf)
-        met = bool(chk.met.all())
+    met = _reserve_met(plan, r)
+    strategies = {}
+    for k, rk in comp.results.items():
+        summ = rk.summary()
+        strategies[k] = {key: summ.get(key) for key in STRATEGY_KEYS if key != "reserve_met"}
+        strategies[k]["vsm_min_pu"] = rk.extra.get("vsm_min_pu", float("nan"))
+        strategies[k]["reserve_met"] = met if k == strategy else _reserve_met(plan, rk)
+        strategies[k]["messages"] = list(rk.messages)
     s = assessment.summary()
     row = {
         "name": name,
@@ -91,6 +108,7 @@ def run_scenario(cs: CoupledSystem, name: str, *, strategy: str = "admm", weight
         "vsm": r.extra.get("vsm", {}),
         "reserve_requirement_mvar": float(plan.sources.requirement_mvar.sum()) if len(plan.sources) else 0.0,
         "messages": list(r.messages),
+        "strategies": strategies,
     }
     return row
 
@@ -98,7 +116,7 @@ def run_scenario(cs: CoupledSystem, name: str, *, strategy: str = "admm", weight
 def run_scenario_study(cs: CoupledSystem, *, scenarios=tuple(SCENARIOS), strategy: str = "admm", weights="entropy",
                        n_scenarios: int = 10, sigma: float = 0.125, seed: int = 0, contingencies="all",
                        vsm: VsmSettings | None = None, admm: AdmmSettings | None = None, executor=None,
-                       out: Path | None = None, resume: bool = False,
+                       compare_strategies: bool = True, out: Path | None = None, resume: bool = False,
                        progress: Callable[[str, int, int], None] | None = None,
                        say: Callable[[str], None] = lambda m: None) -> ScenarioStudy:
     t0 = time.perf_counter()
@@ -116,12 +134,13 @@ def run_scenario_study(cs: CoupledSystem, *, scenarios=tuple(SCENARIOS), strateg
             say(f"{name}: already done, read from {path}")
             continue
         row = run_scenario(cs, name, strategy=strategy, weights=weights, n_scenarios=n_scenarios, sigma=sigma,
-                           seed=seed, contingencies=contingencies, vsm=vsm, admm=admm, executor=executor, say=say)
+                           seed=seed, contingencies=contingencies, vsm=vsm, admm=admm, executor=executor,
+                           compare_strategies=compare_strategies, say=say)
         if path is not None:
             write_json(path, row)
         rows.append(plain(row))
     if progress:
         progress("", len(scenarios), len(scenarios))
     return ScenarioStudy(rows, time.perf_counter() - t0,
-                         {"strategy": strategy, "n_scenarios": n_scenarios, "sigma": sigma, "seed": seed,
+                         {"strategy": strategy, "compare_strategies": compare_strategies, "n_scenarios": n_scenarios, "sigma": sigma, "seed": seed,
                           "contingencies": contingencies if isinstance(contingencies, str) else len(contingencies)})
