@@ -93,7 +93,7 @@ def cases(debug: Debug = False) -> None:
     def body() -> None:
         from tdcoord.cases import list_cases
 
-        table = Table(title="built-in cases")
+        table = _table("built-in cases")
         table.add_column("name", style="bold")
         table.add_column("kind")
         table.add_column("description")
@@ -137,7 +137,7 @@ def run_power_flow(spec: str, method: str, enforce_q_lims: bool) -> Any:
 def print_pf(result: Any, spec: str) -> None:
     from tdcoord.results.powerflow import CoupledPowerFlowResult
 
-    t = Table(title=f"power flow of {spec} ({result.method})")
+    t = _table(f"power flow of {spec} ({result.method})")
     t.add_column("quantity")
     t.add_column("value", justify="right")
     t.add_row("converged", "yes" if result.converged else "NO")
@@ -152,7 +152,7 @@ def print_pf(result: Any, spec: str) -> None:
     t.add_row("time (s)", f"{result.time_s:.4f}")
     console.print(t)
     if isinstance(result, CoupledPowerFlowResult) and result.converged and len(result.res_boundary):
-        b = Table(title="boundaries (flow from transmission into the feeder)")
+        b = _table("boundaries (flow from transmission into the feeder)")
         for col in ("feeder", "bus", "P (MW)", "Q (Mvar)", "V (p.u.)"):
             b.add_column(col, justify="right" if col[0] in "PQV" else "left")
         for name, row in result.res_boundary.iterrows():
@@ -243,6 +243,13 @@ def _coupled(spec: str):
     return system
 
 
+def _table(title: str, **kw: Any) -> Table:
+    """A compact table: a rule under the header, one space between columns, no frame."""
+    from rich import box
+
+    return Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 0, 0, 1), pad_edge=False, show_edge=False, **kw)
+
+
 def _fmt(v: Any, digits: int = 4) -> str:
     if isinstance(v, bool):
         return "yes" if v else "NO"
@@ -261,12 +268,12 @@ def print_comparison(comp: Any) -> None:
             ("buses outside band", "n_violations", 0), ("max |V-1| (p.u.)", "dv_max_pu", 4), ("iterations", "iterations", 0),
             ("time (s)", "time_s", 3), ("floats / iteration", "floats_per_iteration", 0),
             ("min VSM (p.u.)", "vsm_min_pu", 4), ("PF mismatch (p.u.)", "pf_mismatch_pu", -1), ("converged", "converged", 0)]
-    t = Table(title=f"strategies on {comp.case}, re-checked by integrated power flow")
-    t.add_column("")
-    t.add_column("base case", justify="right", style="dim")
+    t = _table(f"strategies on {comp.case}, re-checked by integrated power flow")
+    t.add_column("", no_wrap=True)
+    t.add_column("base", justify="right", style="dim", no_wrap=True)
     names = list(comp.results)
     for n in names:
-        t.add_column(n, justify="right")
+        t.add_column(n, justify="right", no_wrap=True)
     b = comp.base
     base_vals = {"objective": b.objective, "p_loss_mw": b.p_loss_mw, "q_reserve_t_mvar": b.q_reserve_t_mvar,
                  "q_reserve_d_mvar": b.q_reserve_d_mvar, "vm_min_pu": b.vm_min_pu, "vm_max_pu": b.vm_max_pu,
@@ -391,7 +398,7 @@ def opt(
         if not r.converged:
             if len(r.history):
                 h = r.history
-                t = Table(title="ADMM residual history (last 10 iterations)")
+                t = _table("ADMM residual history (last 10 iterations)")
                 for c in ("iteration", "primal_residual", "dual_residual", "objective"):
                     t.add_column(c, justify="right")
                 for _, row in h.tail(10).iterrows():
@@ -425,7 +432,7 @@ def opf(
         if isinstance(net, CoupledSystem):
             net = net.merge().network
         r = solve_opf(net, flow_limit=flow_limit)
-        t = Table(title=f"AC OPF of {case} (flow limits: {flow_limit})")
+        t = _table(f"AC OPF of {case} (flow limits: {flow_limit})")
         t.add_column("quantity")
         t.add_column("value", justify="right")
         t.add_row("status", r.status)
@@ -493,7 +500,7 @@ def vsm(
             df = q_margins(system, labels, op=op, progress=lambda k, t: prog.update(task, completed=k))
         load = loadability(system, op=op)
         elapsed = time.perf_counter() - t0
-        t = Table(title=f"lowest voltage stability margins of {spec} (threshold {THRESHOLD} p.u.)")
+        t = _table(f"lowest voltage stability margins of {spec} (threshold {THRESHOLD} p.u.)")
         for c in ("bus", "Q margin (Mvar)", "VSM (p.u.)", "base (MVA)", "V (p.u.)", "V at nose (p.u.)"):
             t.add_column(c, justify="left" if c == "bus" else "right")
         for bus, r in df.sort_values("vsm_pu").head(15).iterrows():
@@ -604,7 +611,7 @@ def reserve(
                                       threshold=threshold, progress=progress, done=done, on_case=on_case)
         plan = allocate(cs, a.demand.demand_mvar, limit_ms=limit_ms)
         s = a.summary()
-        t = Table(title=f"reserve demand of {spec}: {len(a.cases)} cases ({scenarios} forecast, "
+        t = _table(f"reserve demand of {spec}: {len(a.cases)} cases ({scenarios} forecast, "
                         f"{s['contingencies']} N-1), VSM >= {threshold}")
         for c in ("bus", "network", "demand (Mvar)", "worst case", "min VSM (p.u.)"):
             t.add_column(c, justify="right" if "(" in c else "left")
@@ -617,7 +624,7 @@ def reserve(
                       f"power-flow solution; {a.time_s:.1f} s")
         key = key_node_table(cs, plan)
         if len(key):
-            k = Table(title="key-node reserve configuration (analogue of seed 000's Table 3)")
+            k = _table("key-node reserve configuration (analogue of seed 000's Table 3)")
             for c in ("bus ID", "bus type", "kV", "Q reserve (Mvar)", "reserve type", "response (ms)"):
                 k.add_column(c, justify="right" if c in ("kV", "Q reserve (Mvar)", "response (ms)") else "left")
             for _, r in key.head(10).iterrows():
@@ -649,12 +656,10 @@ app.add_typer(study_app, name="study")
 
 
 def _strategy_table(rows: list[dict]) -> Table:
-    from rich import box
-
-    t = Table(title="strategies per scenario, VSM and reserve constraints (Table 2, Fig. 2(b))",
+    t = _table("strategies per scenario, VSM and reserve constraints (Table 2, Fig. 2(b))",
               caption="obj: objective; loss MW; QT, QD: reactive reserve held in T, D (Mvar); VSM: min over key "
                       "nodes (p.u.); viol: buses outside band; it: iterations; s: time; met: reserve requirements met",
-              box=box.SIMPLE_HEAD, padding=(0, 0, 0, 1), pad_edge=False, show_edge=False)
+)
     cols = [("obj", "objective", 3), ("loss", "p_loss_mw", 3), ("QT", "q_reserve_t_mvar", 1), ("QD", "q_reserve_d_mvar", 1),
             ("VSM", "vsm_min_pu", 3), ("viol", "n_violations", 0), ("it", "iterations", 0), ("s", "time_s", 1),
             ("met", "reserve_met", 0)]
@@ -707,7 +712,7 @@ def study_scenarios(
                                        seed=seed, contingencies=_contingencies(contingencies), executor=ex, out=out,
                                        compare_strategies=compare_strategies, resume=resume, progress=progress,
                                        say=lambda m: prog.console.print(f"[dim]{m}[/]"))
-        t = Table(title=f"scenarios on {case} ({strategy}, VSM and reserve constraints; analogue of Table 1)")
+        t = _table(f"scenarios on {case} ({strategy}, VSM and reserve constraints; analogue of Table 1)")
         rows = [("T reserve held (Mvar)", "q_reserve_t_mvar", 1), ("D reserve held (Mvar)", "q_reserve_d_mvar", 1),
                 ("T reserve demand (Mvar)", "q_demand_t_mvar", 1), ("D reserve demand (Mvar)", "q_demand_d_mvar", 1),
                 ("loss (MW)", "p_loss_mw", 3), ("min VSM (p.u.)", "vsm_min_pu", 3), ("max |V-1| (p.u.)", "dv_max_pu", 4),
@@ -773,7 +778,7 @@ def dispatch(
                                   resume=resume, progress=progress, profiles=profiles)
         files = write_dispatch_outputs(result, out)
         df = result.periods()
-        t = Table(title=f"{strategy} dispatch of {spec}" + (f" [{scenario}]" if scenario else ""))
+        t = _table(f"{strategy} dispatch of {spec}" + (f" [{scenario}]" if scenario else ""))
         for c in ("hour", "load", "wind", "PV", "objective", "loss (MW)", "min VSM", "T reserve", "D reserve", "viol.", "conv."):
             t.add_column(c, justify="right")
         for hour, r in df.iterrows():
@@ -848,7 +853,7 @@ def bench_scale(
                                "build_time_s": build_s, "setup_time_s": stamps.get(chosen[0], 0.0) - build_s,
                                "peak_memory_mb": self_mb + child_mb, "peak_memory_driver_mb": self_mb,
                                "peak_memory_workers_mb": child_mb, "tol": tol}
-        t = Table(title=f"{transmission} + {feeders} x {feeder} ({out['buses']} buses), executor {executor}")
+        t = _table(f"{transmission} + {feeders} x {feeder} ({out['buses']} buses), executor {executor}")
         for c in ("strategy", "objective", "time (s)", "iterations", "s/iteration", "converged", "PF mismatch"):
             t.add_column(c, justify="left" if c == "strategy" else "right")
         for name in chosen:
