@@ -552,6 +552,7 @@ def reserve(
     seed: Annotated[int, typer.Option(help="random seed of the scenarios")] = 0,
     sigma: Annotated[float, typer.Option(help="forecast error standard deviation, fraction of forecast")] = 0.125,
     contingencies: Annotated[str, typer.Option(help="all | none | FROM-TO,FROM-TO (N-1 transmission outages)")] = "all",
+    scenario: Annotated[Optional[str], typer.Option(help="high-re | peak-load | n-1 | combined: assess at that operating point")] = None,
     threshold: Annotated[float, typer.Option(help="VSM threshold, p.u.")] = 0.15,
     limit_ms: Annotated[float, typer.Option("--response-ms", help="fastest response a reserve source must have")] = 100.0,
     out: Annotated[Optional[Path], typer.Option(help="output folder (per-case files, tables)")] = None,
@@ -574,6 +575,10 @@ def reserve(
         if resume and out is None:
             raise InputError("--resume needs --out (the folder of the interrupted run)")
         cs = _coupled(spec)
+        if scenario:
+            from tdcoord.studies.scenarios import apply_scenario, get_scenario
+
+            cs = apply_scenario(cs, get_scenario(scenario))
         cont = _contingencies(contingencies)
         cases_dir = None
         done: dict = {}
@@ -611,7 +616,7 @@ def reserve(
                                       threshold=threshold, progress=progress, done=done, on_case=on_case)
         plan = allocate(cs, a.demand.demand_mvar, limit_ms=limit_ms)
         s = a.summary()
-        t = _table(f"reserve demand of {spec}: {len(a.cases)} cases ({scenarios} forecast, "
+        t = _table(f"reserve demand of {cs.name}: {len(a.cases)} cases ({scenarios} forecast, "
                         f"{s['contingencies']} N-1), VSM >= {threshold}")
         for c in ("bus", "network", "demand (Mvar)", "worst case", "min VSM (p.u.)"):
             t.add_column(c, justify="right" if "(" in c else "left")
@@ -625,14 +630,15 @@ def reserve(
         key = key_node_table(cs, plan)
         if len(key):
             k = _table("key-node reserve configuration (analogue of seed 000's Table 3)")
-            for c in ("bus ID", "bus type", "kV", "Q reserve (Mvar)", "reserve type", "response (ms)"):
-                k.add_column(c, justify="right" if c in ("kV", "Q reserve (Mvar)", "response (ms)") else "left")
+            for c in ("bus ID", "bus type", "kV", "Q reserve Mvar", "reserve type", "response ms"):
+                k.add_column(c, justify="right" if c in ("kV", "Q reserve Mvar", "response ms") else "left")
             for _, r in key.head(10).iterrows():
                 k.add_row(r.bus_id, r.bus_type, f"{r.voltage_kv:g}", f"{r.q_reserve_mvar:.2f}", str(r.reserve_type),
                           f"{r.response_ms:.0f}")
             console.print(k)
         data = {
             **s,
+            "scenario": scenario,
             "nodes": [{"bus": str(b), "network": r.network, "demand_mvar": float(r.demand_mvar), "worst_case": r.worst_case,
                        "vsm_min_pu": None if pd.isna(r.vsm_min_pu) else float(r.vsm_min_pu)} for b, r in a.demand.iterrows()],
             "cases": [{"case": str(c), **{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()}}

@@ -53,6 +53,21 @@ def test_reserve_and_resume(tmp_path):
     assert r.exit_code == 2 and "FROM-TO" in r.output
 
 
+def test_reserve_at_a_scenario(tmp_path):
+    base = ["reserve", "--scenarios", "0", "--contingencies", "28-27"]
+    demand = {}
+    for name in (None, "peak-load"):
+        j = tmp_path / f"{name}.json"
+        r = runner.invoke(app, base + (["--scenario", name] if name else []) + ["--json", str(j)])
+        assert r.exit_code == 0, r.output
+        d = json.loads(j.read_text())
+        assert d["scenario"] == name
+        demand[name] = d["demand_t_mvar"] + d["demand_d_mvar"]
+    assert demand["peak-load"] > demand[None] > 0  # 120 % load needs more reserve
+    r = runner.invoke(app, base + ["--scenario", "bogus"])
+    assert r.exit_code == 2 and "unknown scenario 'bogus'" in r.output
+
+
 def test_study_scenarios(tmp_path):
     j = tmp_path / "s.json"
     r = runner.invoke(app, ["study", "scenarios", "--strategy", "centralized", "--weights", "equal", "--scenarios", "1",
