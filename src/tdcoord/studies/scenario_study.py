@@ -43,7 +43,7 @@ from tdcoord.studies.scenarios import SCENARIOS, apply_scenario
 ROW_KEYS = ("name", "q_reserve_t_mvar", "q_reserve_d_mvar", "p_loss_mw", "vsm_min_pu", "dv_max_pu", "n_violations",
             "time_s", "converged")
 STRATEGY_KEYS = ("objective", "p_loss_mw", "q_reserve_t_mvar", "q_reserve_d_mvar", "vsm_min_pu", "dv_max_pu",
-                 "n_violations", "iterations", "time_s", "converged", "pf_mismatch_pu", "reserve_met")
+                 "n_violations", "iterations", "time_s", "converged", "pf_mismatch_pu")
 
 
 @dataclass
@@ -79,11 +79,9 @@ def run_scenario(cs: CoupledSystem, name: str, *, strategy: str = "admm", weight
     met = _reserve_met(plan, r)
     strategies = {}
     for k, rk in comp.results.items():
-        summ = rk.summary()
-        strategies[k] = {key: summ.get(key) for key in STRATEGY_KEYS if key != "reserve_met"}
-        strategies[k]["vsm_min_pu"] = rk.extra.get("vsm_min_pu", float("nan"))
-        strategies[k]["reserve_met"] = met if k == strategy else _reserve_met(plan, rk)
-        strategies[k]["messages"] = list(rk.messages)
+        summ = {**rk.summary(), "vsm_min_pu": rk.extra.get("vsm_min_pu", float("nan"))}
+        strategies[k] = {key: summ.get(key) for key in STRATEGY_KEYS}
+        strategies[k].update(reserve_met=_reserve_met(plan, rk), messages=list(rk.messages))
     s = assessment.summary()
     row = {
         "name": name,
