@@ -50,6 +50,8 @@ class _Faulty:
                 os.kill(os.getpid(), signal.SIGKILL)
             if self.mode == "exit":
                 os._exit(1)
+            if self.mode == "status":  # the solver fails: the subproblem answers with IPOPT's status
+                return {**self.inner.solve(*args), "ok": False, "status": "Maximum_Iterations_Exceeded"}
             raise ValueError(f"injected failure in solve #{self.solves}")
         return self.inner.solve(*args)
 
@@ -209,6 +211,13 @@ def test_an_exception_in_a_subproblem_is_reported_by_name(system, kind, deadline
     assert "subproblem 'ieee13@7': solve raised ValueError: injected failure in solve #3" in msg
     assert "Traceback" in msg
     assert ex.restarts == 0
+
+
+@pytest.mark.parametrize("at", [1, 4])
+def test_a_subproblem_that_fails_to_solve_is_reported_with_its_status(system, at, deadline):
+    r = run(system, Inject(make_executor("serial"), "ieee13@7", mode="status", at=at))
+    assert not r.converged and r.status == "subproblem_failed" and r.iterations == at
+    assert r.messages == [f"subproblem 'ieee13@7' failed at iteration {at}: IPOPT Maximum_Iterations_Exceeded"]
 
 
 def test_a_factory_that_raises_is_reported_by_name(kind, deadline):

@@ -332,6 +332,7 @@ def solve_admm(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, starts=None, 
         rounded = not has_steps
         memory = None
         spreads: list[np.ndarray] = []
+        spread = None  # set by the first iteration whose subproblems all solve
         while True:
             it += 1
             out = executor.call("solve", {a: (z[idx[a]], lam[a], rho[a]) for a in agents})
@@ -411,7 +412,7 @@ def solve_admm(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, starts=None, 
                         rho[a] = np.where(stalled[idx[a]], np.minimum(rho[a] * st.tau, st.rho_max), rho[a])
             memory = (x, lh)
             spreads.append(spread)
-        if it and nk:
+        if spread is not None and nk:
             order = np.argsort(-spread)[:5]
             worst = [{"key": list(keys[k]), "spread": float(spread[k]),
                       "values": {a: float(x[a][list(idx[a]).index(k)]) for a in agents if k in idx[a]}} for k in order]

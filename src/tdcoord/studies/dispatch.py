@@ -553,8 +553,19 @@ def run_dispatch(cs: CoupledSystem, *, hours: int = HOURS, start_hour: int = 0, 
 
             def once(lin_now: Any, cs_h: CoupledSystem = cs_h, base_pf: Any = base_pf,
                      starts: Any = starts) -> StrategyResult:
-                return solve_admm(cs_h, dataclasses.replace(cfg, vsm_lin=lin_now), base_pf=base_pf, starts=starts,
-                                  executor=executor, settings=dataclasses.replace(admm_st))
+                nonlocal retried, hour_pf
+                cfg_h = dataclasses.replace(cfg, vsm_lin=lin_now)
+                res = solve_admm(cs_h, cfg_h, base_pf=base_pf, starts=starts, executor=executor,
+                                 settings=dataclasses.replace(admm_st))
+                if res.status == "subproblem_failed" and base_pf is not hour_pf and not retried:
+                    # started from the previous hour's point and a subproblem failed: start again
+                    # from the hour's own pre-optimization point, as the centralized strategy does
+                    retried = True
+                    messages.append(f"warm-started ADMM failed ({'; '.join(res.messages)}); restarted cold")
+                    hour_pf = hour_pf if hour_pf is not None else base_case(cs_h)
+                    res = solve_admm(cs_h, cfg_h, base_pf=hour_pf, starts=start_point(cs_h, hour_pf),
+                                     executor=executor, settings=dataclasses.replace(admm_st))
+                return res
 
         res, lin, vsm_info = _with_vsm(once, nodes, vsm, lin)
         iters = counter.take() if (strategy == "centralized" and counter is not None) else []
