@@ -67,6 +67,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tdcoord.coordination.centralized import note_shortfall
 from tdcoord.coordination.common import base_case, finish, start_point
 from tdcoord.coordination.discrete import solve_discrete
 from tdcoord.coordination.problem import AreaProblem
@@ -435,10 +436,7 @@ def solve_admm(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, starts=None, 
                  discrete=rounding, messages=messages, band=cfg.count_band)
     res.history = history
     res.soc_gap = {k: v["soc_gap"] for k, v in finals.items() if v["soc_gap"]}
-    short = {k: x for v in finals.values() for k, x in v.get("shortfall", {}).items()}
-    if short:
-        res.extra["reserve_shortfall_mvar"] = float(sum(short.values()))
-        res.messages.append(f"reserve requirements not met: shortfall {sum(short.values()):.2f} Mvar ({', '.join(short)})")
+    note_shortfall(res, {k: x for v in finals.values() for k, x in v.get("shortfall", {}).items()})
     res.extra["time_critical_path_s"] = critical
     res.extra["executor"] = getattr(executor, "name", type(executor).__name__)
     res.extra["rho_final"] = {a: r.tolist() for a, r in rho.items()}

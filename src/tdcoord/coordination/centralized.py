@@ -8,6 +8,7 @@ from tdcoord.coordination.common import finish, start_point
 from tdcoord.coordination.discrete import solve_discrete
 from tdcoord.coordination.problem import AreaProblem
 from tdcoord.network.coupled import CoupledSystem
+from tdcoord.problems.reserve import shortfalls
 from tdcoord.problems.rpo import RpoConfig
 from tdcoord.results.optimization import StrategyResult
 
@@ -22,7 +23,12 @@ def solve_centralized(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, starts
     names = ["T"] + list(cs.boundary.index[cs.boundary.in_service])
     problem = AreaProblem(cs, cfg, names, coupling="equal", starts=starts, name="centralized")
     sol, info = solve_discrete(problem, discrete)
-    t_solve = time.perf_counter() - t0
+    return centralized_result(cs, cfg, problem, sol, info, time.perf_counter() - t0)
+
+
+def centralized_result(cs: CoupledSystem, cfg: RpoConfig, problem: AreaProblem, sol, info: dict,
+                       t_solve: float) -> StrategyResult:
+    """The strategy result of a solved centralized problem, re-checked by power flow (or its failure)."""
     if not sol.ok:
         return StrategyResult("centralized", False, sol.solver_status, iterations=sol.iterations, time_s=t_solve,
                               messages=[f"IPOPT: {sol.solver_status}"], discrete=info)
@@ -32,14 +38,12 @@ def solve_centralized(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, starts
                  floats_per_iteration=n, floats_total=n, solver_objective=problem.weighted_terms(sol), discrete=info,
                  band=cfg.count_band)
     res.soc_gap = soc_gaps(problem, sol) if cfg.feeder_formulation == "soc_bf" else {}
-    note_shortfall(res, problem.b, sol)
+    note_shortfall(res, shortfalls(problem.b, sol))
     return res
 
 
-def note_shortfall(res: StrategyResult, b, sol) -> None:
-    from tdcoord.problems.reserve import shortfalls
-
-    short = shortfalls(b, sol)
+def note_shortfall(res: StrategyResult, short: dict[str, float]) -> None:
+    """Report reserve shortfalls (Mvar per constrained source block) on a result."""
     if short:
         res.extra["reserve_shortfall_mvar"] = float(sum(short.values()))
         res.messages.append(f"reserve requirements not met: shortfall {sum(short.values()):.2f} Mvar ({', '.join(short)})")

@@ -18,6 +18,7 @@ import numpy as np
 
 from tdcoord.coordination.common import base_case, finish, start_point
 from tdcoord.coordination.centralized import note_shortfall
+from tdcoord.problems.reserve import shortfalls
 from tdcoord.coordination.discrete import solve_discrete
 from tdcoord.coordination.problem import AreaProblem
 from tdcoord.network.coupled import CoupledSystem
@@ -50,7 +51,7 @@ def solve_independent_t(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, star
                   time_s=t_solve, iterations=sol.iterations, weights=cfg.weights.as_dict(), report_optimizer_vm=False,
                   floats_per_iteration=2 * nb, floats_total=2 * nb, solver_objective=problem.weighted_terms(sol),
                   discrete=info, band=cfg.count_band)
-    note_shortfall(res, problem.b, sol)
+    note_shortfall(res, shortfalls(problem.b, sol))
     return res
 
 

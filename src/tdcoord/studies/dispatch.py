@@ -75,7 +75,8 @@ import pandas as pd
 from tdcoord.backends.casadi_nlp import WARM_START
 from tdcoord.cases.profiles import DEFAULT, HOURS, Profiles, apply_hour, check_hour, get_profiles
 from tdcoord.coordination.admm import AdmmSettings, solve_admm
-from tdcoord.coordination.common import Dispatch, apply_dispatch, base_case, finish, start_point
+from tdcoord.coordination.centralized import centralized_result
+from tdcoord.coordination.common import Dispatch, apply_dispatch, base_case, start_point
 from tdcoord.coordination.discrete import solve_discrete
 from tdcoord.coordination.problem import AreaProblem
 from tdcoord.errors import InputError, SolveError
@@ -532,15 +533,7 @@ def run_dispatch(cs: CoupledSystem, *, hours: int = HOURS, start_hour: int = 0, 
                     if lin_now is not None:
                         set_linearization(problem, lin_now)
                     sol, info = solve_discrete(problem, discrete)
-                dt = time.perf_counter() - t1
-                if not sol.ok:
-                    return StrategyResult("centralized", False, sol.solver_status, iterations=sol.iterations,
-                                          time_s=dt, messages=[f"IPOPT: {sol.solver_status}"], discrete=info)
-                n = problem.n_floats()
-                return finish(cs_h, "centralized", problem.solutions(sol), status=sol.solver_status, converged=True,
-                              time_s=dt, iterations=sol.iterations, weights=w.as_dict(), report_optimizer_vm=True,
-                              floats_per_iteration=n, floats_total=n, solver_objective=problem.weighted_terms(sol),
-                              discrete=info, band=count)
+                return centralized_result(cs_h, cfg, problem, sol, info, time.perf_counter() - t1)
         else:
             carried = _carry(cs_h, state) if (warm_start and state is not None) else None
             if carried is not None:
