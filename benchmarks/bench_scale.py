@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 
 
-def run(n: int, executor: str, workers: int | None, tol: float, max_iter: int, timeout: float) -> dict:
+def run(n: int, executor: str, workers: int | None, tol: float, max_iter: int, batch: int, timeout: float) -> dict:
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "r.json"
         cmd = [sys.executable, "-m", "tdcoord", "bench", "scale", "--feeders", str(n), "--executor", executor,
-               "--tol", str(tol), "--max-iter", str(max_iter), "--json", str(out)]
+               "--tol", str(tol), "--max-iter", str(max_iter), "--batch", str(batch), "--json", str(out)]
         if workers:
             cmd += ["--workers", str(workers)]
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -45,12 +45,13 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--tol", type=float, default=1e-2)
     ap.add_argument("--max-iter", type=int, default=300)
+    ap.add_argument("--batch", type=int, default=50, help="feeders a worker solves together (1: one by one)")
     ap.add_argument("--timeout", type=float, default=3600)
     ap.add_argument("--json", type=Path, default=None, help="write all results here")
     args = ap.parse_args()
     rows = []
     for n in args.feeders:
-        r = run(n, args.executor, args.workers, args.tol, args.max_iter, args.timeout)
+        r = run(n, args.executor, args.workers, args.tol, args.max_iter, args.batch, args.timeout)
         rows.append(r)
         c, a = r.get("centralized", {}), r.get("admm", {})
         print(f"N={n:5d} buses={r['buses']:6d} build {r['build_time_s']:6.1f} s  centralized {c.get('time_s', float('nan')):7.1f} s"
@@ -68,11 +69,11 @@ def main() -> None:
               f"{r.get('gap', float('nan')):+.1e} | {r['peak_memory_mb']:.0f} |")
     print()
     for name, key in (("centralized", ("centralized", "time_s")), ("ADMM", ("admm", "time_s")),
-                      ("ADMM per iteration", ("admm", "time_per_iteration_s"))):
+                      ("ADMM per iteration", ("admm", "time_per_iteration_s")), ("ADMM iterations", ("admm", "iterations"))):
         ts = [r.get(key[0], {}).get(key[1]) for r in rows]
         ok = [(n, t) for n, t in zip(ns, ts) if t]
         if len(ok) >= 2:
-            print(f"growth exponent of {name} time: {slope(*zip(*ok)):.2f}")
+            print(f"growth exponent of {name}: {slope(*zip(*ok)):.2f}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
 

@@ -197,6 +197,7 @@ Penalty = Annotated[str, typer.Option("--penalty", help="ADMM penalty rule: spec
 Rho0 = Annotated[float, typer.Option("--rho0", help="ADMM initial penalty")]
 MaxIter = Annotated[int, typer.Option("--max-iter", help="ADMM iteration limit")]
 Tol = Annotated[float, typer.Option("--tol", help="ADMM tolerance on primal and dual residuals (% V, MW, Mvar)")]
+Batch = Annotated[int, typer.Option("--batch", help="ADMM: feeder subproblems a worker solves together in one IPOPT problem (1: one by one)")]
 Band = Annotated[str, typer.Option("--vm-band", help="voltage band enforced and counted, 'LOW,HIGH' in p.u.; "
                                    "'data' = the buses' own limits, violations counted against 0.95-1.05")]
 
@@ -215,13 +216,15 @@ def _band(text: str) -> tuple[float, float] | None:
     return lo, hi
 
 
-def _admm_settings(penalty: str, rho0: float, max_iter: int, tol: float):
+def _admm_settings(penalty: str, rho0: float, max_iter: int, tol: float, batch: int = 50):
     from tdcoord.coordination.admm import AdmmSettings
     from tdcoord.errors import InputError
 
     if rho0 <= 0 or max_iter < 1 or tol <= 0:
         raise InputError("--rho0 and --tol must be > 0 and --max-iter >= 1")
-    return AdmmSettings(rho0=rho0, max_iter=max_iter, tol_primal=tol, tol_dual=tol, penalty=penalty)
+    if batch < 1:
+        raise InputError(f"--batch {batch}: expected 1 or more feeders")
+    return AdmmSettings(rho0=rho0, max_iter=max_iter, tol_primal=tol, tol_dual=tol, penalty=penalty, batch=batch)
 
 
 def _executor(kind: str, workers: int | None):
@@ -316,6 +319,7 @@ def run(
     rho0: Rho0 = 0.5,
     max_iter: MaxIter = 50,
     tol: Tol = 1e-4,
+    batch: Batch = 50,
     vm_band: Band = "data",
     no_vsm: Annotated[bool, typer.Option("--no-vsm", help="leave the voltage-stability margins out")] = False,
     json_out: JsonOut = None,
@@ -328,7 +332,7 @@ def run(
         from tdcoord.studies.comparison import compare
 
         cs = _coupled(case)
-        settings = _admm_settings(penalty, rho0, max_iter, tol)
+        settings = _admm_settings(penalty, rho0, max_iter, tol, batch)
         ex = _executor(executor, workers)
         from tdcoord.problems.vsm import VsmSettings
 
@@ -360,6 +364,7 @@ def opt(
     rho0: Rho0 = 0.5,
     max_iter: MaxIter = 50,
     tol: Tol = 1e-4,
+    batch: Batch = 50,
     vm_band: Band = "data",
     vsm_on: Annotated[bool, typer.Option("--vsm", help="add the key nodes' voltage-stability margins (penalty and constraint)")] = False,
     out: Annotated[Optional[Path], typer.Option(help="output folder (CSV tables, plots)")] = None,
@@ -376,7 +381,7 @@ def opt(
 
             raise InputError(f"--strategy {strategy!r}: expected one of {', '.join(STRATEGIES)}")
         cs = _coupled(spec)
-        settings = _admm_settings(penalty, rho0, max_iter, tol)
+        settings = _admm_settings(penalty, rho0, max_iter, tol, batch)
         ex = _executor(executor, workers)
         with console.status("starting") as status:
             from tdcoord.problems.vsm import VsmSettings
@@ -819,6 +824,7 @@ def bench_scale(
     strategies: Annotated[str, typer.Option(help="comma-separated: centralized,admm")] = "centralized,admm",
     tol: Tol = 1e-2,
     max_iter: MaxIter = 300,
+    batch: Batch = 50,
     json_out: JsonOut = None,
     debug: Debug = False,
 ) -> None:
@@ -844,7 +850,9 @@ def bench_scale(
         build_s = time.perf_counter() - t0
         kw = {"address": ray_address} if executor == "ray" and ray_address else {}
         ex = make_executor(executor, workers, **kw)
-        settings = AdmmSettings(max_iter=max_iter, tol_primal=tol, tol_dual=tol)
+        if batch < 1:
+            raise InputError(f"--batch {batch}: expected 1 or more feeders")
+        settings = AdmmSettings(max_iter=max_iter, tol_primal=tol, tol_dual=tol, batch=batch)
         stamps: dict[str, float] = {}
         with console.status("starting") as status:
             def say(m: str) -> None:
@@ -853,12 +861,14 @@ def bench_scale(
 
             comp = compare(cs, strategies=chosen, weights="equal", executor=ex, admm=settings, progress=say)
         self_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        each = list(getattr(ex, "worker_peak_mb", None) or [])  # process workers report their own peaks
+        child_mb = float(sum(each)) if each else (0.0 if executor == "serial" else float("nan"))
         out: dict[str, Any] = {"feeders": feeders, "transmission": transmission, "executor": executor,
                                "workers": getattr(ex, "workers", 1), "buses": int(len(cs.transmission.bus) + sum(len(f.bus) for f in cs.feeders.values())),
                                "build_time_s": build_s, "setup_time_s": stamps.get(chosen[0], 0.0) - build_s,
-                               "peak_memory_mb": self_mb + child_mb, "peak_memory_driver_mb": self_mb,
-                               "peak_memory_workers_mb": child_mb, "tol": tol}
+                               "peak_memory_mb": self_mb + (0.0 if child_mb != child_mb else child_mb),
+                               "peak_memory_driver_mb": self_mb, "peak_memory_workers_mb": child_mb,
+                               "peak_memory_each_worker_mb": each, "tol": tol, "batch": batch}
         t = _table(f"{transmission} + {feeders} x {feeder} ({out['buses']} buses), executor {executor}")
         for c in ("strategy", "objective", "time (s)", "iterations", "s/iteration", "converged", "PF mismatch"):
             t.add_column(c, justify="left" if c == "strategy" else "right")
@@ -871,7 +881,7 @@ def bench_scale(
                 h = r.history.time_s.to_numpy()
                 per_it = float(np.median(np.diff(h))) if len(h) > 1 else float(h[0])
                 entry.update({"time_per_iteration_s": per_it, "critical_path_s": r.extra.get("time_critical_path_s"),
-                              "bytes_per_iteration": 12 * 8 * feeders})
+                              "bytes_per_iteration": 12 * 8 * feeders, "time_phases_s": r.extra.get("time_phases_s")})
             out[name] = entry
             t.add_row(name, _fmt(r.objective, 6), f"{r.time_s:.2f}", str(r.iterations), _fmt(per_it, 3),
                       "yes" if r.converged else "NO", f"{r.pf_mismatch_pu:.1e}")
@@ -880,7 +890,8 @@ def bench_scale(
             out["gap"] = (out["admm"]["objective"] - c) / abs(c) if c == c else float("nan")
         console.print(t)
         console.print(f"case built in {build_s:.1f} s; peak memory {out['peak_memory_mb']:.0f} MB "
-                      f"(this process {self_mb:.0f} MB, finished workers {child_mb:.0f} MB)"
+                      f"(this process {self_mb:.0f} MB, workers "
+                      + (f"{child_mb:.0f} MB" if child_mb == child_mb else "not measured") + ")"
                       + (f"; ADMM vs centralized objective gap {out['gap']:+.2e}" if "gap" in out else ""))
         write_json(json_out, out)
 

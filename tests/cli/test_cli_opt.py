@@ -74,6 +74,8 @@ def test_entropy_weights_on_an_infeasible_problem_exit_1():
         (["opt", "ieee30+ieee33@6", "--weights", "alpha=x"], "is not a number"),
         (["opt", "ieee30+ieee33@6", "--vm-band", "1.1,0.9"], "LOW < HIGH"),
         (["run", "--executor", "cluster"], "executor 'cluster'"),
+        (["opt", "ieee30+ieee33@6", "--strategy", "admm", "--batch", "0"], "--batch 0: expected 1 or more"),
+        (["bench", "scale", "--feeders", "2", "--batch", "-3"], "--batch -3: expected 1 or more"),
     ],
 )
 def test_opt_bad_input_exit_2(args, words):
@@ -91,3 +93,21 @@ def test_opf_matches_matpower(tmp_path, case, optimum):
     assert {"objective", "converged", "time_s"} <= set(data)
     assert data["converged"] is True
     assert abs(data["objective"] - optimum) / optimum < 1e-5
+
+
+def test_bench_scale_reports_both_strategies_and_memory(tmp_path):
+    j = tmp_path / "scale.json"
+    r = runner.invoke(app, ["bench", "scale", "--feeders", "4", "--executor", "process", "--workers", "2",
+                            "--batch", "2", "--json", str(j)])
+    assert r.exit_code == 0, r.output
+    data = json.loads(j.read_text())
+    assert data["feeders"] == 4 and data["executor"] == "process" and data["batch"] == 2
+    assert data["buses"] == 118 + 4 * 33
+    for name in ("centralized", "admm"):
+        assert {"objective", "time_s", "converged"} <= set(data[name]) and data[name]["converged"] is True
+    assert data["admm"]["iterations"] > 1
+    assert set(data["admm"]["time_phases_s"]) == {"build", "probe", "iterations", "finish"}
+    assert abs(data["gap"]) < 1e-3  # ADMM within 0.1 % of the centralized optimum
+    # each worker reports its own peak; the total adds the driver's
+    assert len(data["peak_memory_each_worker_mb"]) == 2 and min(data["peak_memory_each_worker_mb"]) > 50
+    assert data["peak_memory_mb"] == pytest.approx(data["peak_memory_driver_mb"] + sum(data["peak_memory_each_worker_mb"]))

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import pytest
 
 from tdcoord.cases import load_case
@@ -279,3 +280,55 @@ def test_ray_missing_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     with pytest.raises(InputError, match=r'pip install "tdcoord\[ray\]"'):
         make_executor("ray", 2)
+
+
+# -- feeders solved together (AdmmSettings.batch) -------------------------------------
+def test_feeders_solved_together_give_the_one_by_one_result(system, reference):
+    from tdcoord.coordination.admm import AdmmSettings
+
+    cs, pf, starts, cfg = system
+    one = solve_admm(cs, cfg, base_pf=pf, starts=starts, executor=make_executor("serial"),
+                     settings=AdmmSettings(batch=1))
+    assert one.converged and reference.converged
+    assert one.objective == pytest.approx(reference.objective, rel=1e-9)
+    assert one.iterations == reference.iterations
+    assert one.p_loss_mw == pytest.approx(reference.p_loss_mw, abs=1e-7)
+
+
+class _GoesInfeasible:
+    """Wraps ``make_subproblem``: feeder ``target`` gets an impossible constraint before ADMM iteration ``at``."""
+
+    def __init__(self, make: Callable, target: str, at: int) -> None:
+        self.make, self.target, self.at = make, target, at
+
+    def __call__(self, view, cfg, area, starts, discrete, batch=1):
+        sp = self.make(view, cfg, area, starts, discrete, batch)
+        if area == self.target:
+            original, count = sp._set, [0]
+
+            def _set(z, lam, rho):
+                original(z, lam, rho)
+                if np.all(np.asarray(rho) < 1e4):  # an ADMM iteration, not a curvature probe's pin
+                    count[0] += 1
+                    if count[0] == self.at:
+                        vm = sp.problem.b.blocks[f"{area}.vm"].sym
+                        sp.problem.b.ineq("impossible", vm[0], lb=2.0)  # the substation voltage above 2 p.u.
+
+            sp._set = _set
+        return sp
+
+
+def test_a_feeder_failing_inside_a_joint_solve_is_reported_by_name(system, monkeypatch, deadline):
+    import tdcoord.backends.casadi_nlp as cn
+    import tdcoord.coordination.admm as admm
+
+    joint: list[int] = []
+    solve = cn.NlpBatch.solve
+    monkeypatch.setattr(cn.NlpBatch, "solve", lambda self, warms: joint.append(len(warms)) or solve(self, warms))
+    monkeypatch.setattr(admm, "make_subproblem", _GoesInfeasible(admm.make_subproblem, "ieee13@7", at=2))
+    r = run(system, make_executor("serial"))
+    assert joint and set(joint) == {2}  # both feeders went through joint solves
+    assert not r.converged and r.status == "subproblem_failed" and r.iterations == 2
+    assert len(r.messages) == 1
+    assert r.messages[0].startswith("subproblem 'ieee13@7' failed at iteration 2: IPOPT "), r.messages
+    assert "Solve_Succeeded" not in r.messages[0]

@@ -153,7 +153,10 @@ class AreaProblem:
         return [k for k in self.b.blocks if k.endswith(".shunt_step")]
 
     def solve(self, warm: NlpSolution | None = None, solver: str = "ipopt") -> NlpSolution:
-        sol = self.b.solve(warm=warm if warm is not None else self.last, solver=solver)
+        return self.accept(self.b.solve(warm=warm if warm is not None else self.last, solver=solver))
+
+    def accept(self, sol: NlpSolution) -> NlpSolution:
+        """Keep a solution as the next warm start when it is usable (or nothing better is known)."""
         if sol.ok or self.last is None:
             self.last = sol
         return sol
@@ -175,13 +178,11 @@ class AreaProblem:
 
     def admm_vector(self, sol: NlpSolution) -> np.ndarray:
         """This problem's consensus quantities at a solution, in engineering units (see ADMM_UNITS)."""
-        vals = {}
-        for a in self.areas:
-            for fname, v in boundary_values(self.b, a, sol).items():
-                vals[("V", self.cs.boundary.at[fname, "bus"])] = v[0]
-                vals[("P", fname)] = v[1]
-                vals[("Q", fname)] = v[2]
-        return np.array([vals[k] for k in self.admm_keys]) * self.x_scale
+        fn = self.__dict__.get("_admm_fn")
+        if fn is None or fn[0] != self.b.version:
+            fn = self._admm_fn = (self.b.version, ca.Function("admm_x", [self.b._x(), self.b._p()], [self.x_expr]))
+        p = np.concatenate([v for _, v in self.b.params.values()]) if self.b.params else np.zeros(0)
+        return np.asarray(fn[1](sol.x_raw, p)).ravel()
 
     def solutions(self, sol: NlpSolution) -> list[AreaSolution]:
         return [extract(self.b, a, sol) for a in self.areas]

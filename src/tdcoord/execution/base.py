@@ -28,6 +28,59 @@ class Executor(Protocol):
         """Release workers and subproblems."""
 
 
+class SubproblemCallError(Exception):
+    """A subproblem method raised; ``name`` says which subproblem."""
+
+    def __init__(self, name: str, method: str, exc: BaseException, trace: str) -> None:
+        super().__init__(f"subproblem {name!r}: {method} raised {type(exc).__name__}: {exc}")
+        self.name, self.method, self.exc, self.trace = name, method, exc, trace
+
+
+def call_subproblems(subproblems: dict[str, Any], method: str, args: dict[str, tuple],
+                     cache: dict) -> dict[str, Any]:
+    """``method(*args[name])`` on the named subproblems of one worker; results by name.
+
+    A subproblem class may handle all its instances here in one go: a
+    classmethod ``call_batch(method, subs, args, cache)`` returning their
+    results in order (or ``None`` where it does not batch ``method``). The
+    ``cache`` belongs to the worker and lives until its subproblems are
+    rebuilt. A result dict gets ``wall_s`` (its own time, unless the batch set
+    its share). Raises :class:`SubproblemCallError` naming the subproblem (a
+    batch's first member when the joint call raised).
+    """
+    import traceback
+
+    out: dict[str, Any] = {}
+    by_class: dict[type, list[str]] = {}
+    for name in args:
+        by_class.setdefault(type(subproblems[name]), []).append(name)
+    for cls, names in by_class.items():
+        batch = getattr(cls, "call_batch", None)
+        if batch is not None and len(names) > 1:
+            t0 = time.perf_counter()
+            try:
+                res = batch(method, [subproblems[n] for n in names], [args[n] for n in names], cache)
+            except Exception as exc:
+                raise SubproblemCallError(names[0], method, exc, traceback.format_exc()) from exc
+            if res is not None:
+                share = (time.perf_counter() - t0) / len(names)
+                for n, r in zip(names, res):
+                    if isinstance(r, dict):
+                        r.setdefault("wall_s", share)
+                    out[n] = r
+                continue
+        for n in names:
+            t0 = time.perf_counter()
+            try:
+                r = getattr(subproblems[n], method)(*args[n])
+            except Exception as exc:
+                raise SubproblemCallError(n, method, exc, traceback.format_exc()) from exc
+            if isinstance(r, dict):
+                r.setdefault("wall_s", time.perf_counter() - t0)
+            out[n] = r
+    return {n: out[n] for n in args}
+
+
 class SerialExecutor:
     """Every subproblem in this process, called one after the other."""
 
@@ -35,22 +88,21 @@ class SerialExecutor:
 
     def __init__(self) -> None:
         self.subproblems: dict[str, Any] = {}
+        self.cache: dict = {}
 
     def open(self, factories: dict[str, Callable[[], Any]]) -> None:
         self.subproblems = {k: f() for k, f in factories.items()}
+        self.cache: dict = {}
 
     def call(self, method: str, args: dict[str, tuple]) -> dict[str, Any]:
-        out = {}
-        for name, a in args.items():
-            t0 = time.perf_counter()
-            res = getattr(self.subproblems[name], method)(*a)
-            if isinstance(res, dict):
-                res.setdefault("wall_s", time.perf_counter() - t0)
-            out[name] = res
-        return out
+        try:
+            return call_subproblems(self.subproblems, method, args, self.cache)
+        except SubproblemCallError as err:
+            raise err.exc
 
     def close(self) -> None:
         self.subproblems = {}
+        self.cache = {}
 
     def __enter__(self) -> "SerialExecutor":
         return self

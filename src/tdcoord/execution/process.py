@@ -38,6 +38,7 @@ from multiprocessing.reduction import ForkingPickler
 from typing import Any, Callable, Iterable
 
 from tdcoord.errors import SolveError
+from tdcoord.execution.base import SubproblemCallError, call_subproblems
 
 
 class WorkerError(SolveError, RuntimeError):
@@ -57,10 +58,12 @@ class SubproblemHost:
 
     def __init__(self) -> None:
         self.subproblems: dict[str, Any] = {}
+        self.cache: dict = {}
 
     def open(self, factories: dict[str, Callable[[], Any]], journal: Iterable[tuple[str, dict]] = ()) -> tuple:
         """Build the subproblems, then replay earlier calls (after a restart)."""
         self.subproblems = {}
+        self.cache = {}
         for name, factory in factories.items():
             try:
                 self.subproblems[name] = factory()
@@ -73,17 +76,26 @@ class SubproblemHost:
         return ("ok", os.getpid())
 
     def call(self, method: str, args: dict[str, tuple]) -> tuple:
-        out = {}
-        for name, a in args.items():
-            t0 = time.perf_counter()
-            try:
-                res = getattr(self.subproblems[name], method)(*a)
-            except Exception as exc:
-                return ("error", _describe(name, method, exc))
-            if isinstance(res, dict):
-                res.setdefault("wall_s", time.perf_counter() - t0)
-            out[name] = res
-        return ("ok", out)
+        try:
+            return ("ok", call_subproblems(self.subproblems, method, args, self.cache))
+        except SubproblemCallError as err:
+            return ("error", f"{err}\n{err.trace}")
+
+
+def own_peak_mb() -> float | None:
+    """This process's peak resident memory in MB (Linux: VmHWM; elsewhere None).
+
+    Not ``getrusage``: a process started by fork and exec inherits its
+    parent's peak there, which would count the parent once more per worker.
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
 
 
 def _worker_main(conn: Any) -> None:
@@ -101,7 +113,7 @@ def _worker_main(conn: Any) -> None:
             continue
         kind = msg[0]
         if kind == "stop":
-            conn.send(("ok", None))
+            conn.send(("stopped", own_peak_mb()))
             return
         if kind == "open":
             try:
@@ -368,6 +380,7 @@ class ProcessExecutor(HostedExecutor):
         self._conns[w] = self._procs[w] = None
 
     def close(self) -> None:
+        self.worker_peak_mb: list[float] = []  # each worker's peak resident memory, as it reports when stopped
         live = []
         for w, (conn, p) in enumerate(zip(self._conns, self._procs)):
             if conn is None or p is None:
@@ -382,7 +395,10 @@ class ProcessExecutor(HostedExecutor):
             conn = self._conns[w]
             try:
                 while conn.poll(max(0.0, deadline - time.monotonic())):
-                    if conn.recv() == ("ok", None):
+                    reply = conn.recv()
+                    if reply[0] == "stopped":
+                        if reply[1] is not None:
+                            self.worker_peak_mb.append(reply[1])
                         break
             except (OSError, EOFError):
                 pass
