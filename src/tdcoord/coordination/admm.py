@@ -63,8 +63,8 @@ each alone, IPOPT's fixed cost per solve paid once): on ieee118 with 1000
 feeders on 2 workers, 1.09 s per ADMM iteration instead of 2.7-3.2 s. A
 failed joint solve is repeated member by member, so failures are still
 reported per feeder. The critical path (``extra["time_critical_path_s"]``)
-sums the slowest subproblem time of each iteration; a jointly solved feeder
-counts its share of its joint solve.
+sums over the iterations the longest unit of work: a subproblem solved
+alone, or a whole joint solve; it is the time with one worker per unit.
 """
 
 from __future__ import annotations
@@ -173,11 +173,10 @@ class AdmmSubproblem:
         if method == "solve":
             for sp, a in zip(subs, args):
                 sp._set(*a)
-            sols, shares = cls._solve_together(subs, cache)
+            sols, times = cls._solve_together(subs, cache)
             out = [sp._report(sol) for sp, sol in zip(subs, sols)]
-            for r, share in zip(out, shares):
-                if share is not None:
-                    r["wall_s"] = share  # its share of a joint solve
+            for r, t in zip(out, times):
+                r["wall_s"] = t  # its own solve, or the whole joint solve it was part of
             return out
         if method == "curvature":
             steps = [sp._curvature_steps(*a) for sp, a in zip(subs, args)]
@@ -204,7 +203,10 @@ class AdmmSubproblem:
 
     @staticmethod
     def _solve_together(subs: list["AdmmSubproblem"], cache: dict) -> tuple[list, list]:
-        """Solve subproblems whose parameters are set: solutions, and each one's share of a joint solve.
+        """Solve subproblems whose parameters are set: solutions, and each one's unit of work in seconds.
+
+        The unit of work is a subproblem's own solve, or the whole joint solve
+        it was part of (failed attempts included).
 
         A joint solve starts from every member's last solution with IPOPT's
         warm-start options (the points of consecutive ADMM iterations are
@@ -213,7 +215,7 @@ class AdmmSubproblem:
         failure is reported by the feeder's name and its own solver status.
         """
         sols: list = [None] * len(subs)
-        shares: list = [None] * len(subs)
+        times: list = [0.0] * len(subs)
         groups: dict[int, list[int]] = {}
         for i, sp in enumerate(subs):
             groups.setdefault(sp.batch, []).append(i)
@@ -221,6 +223,7 @@ class AdmmSubproblem:
             for k in range(0, len(members), size):
                 chunk = members[k:k + size]
                 joint = None
+                t0 = time.perf_counter()
                 if len(chunk) > 1:
                     builders = [subs[i].problem.b for i in chunk]
                     warms = [subs[i].problem.last for i in chunk]
@@ -234,11 +237,15 @@ class AdmmSubproblem:
                             break
                 for j, i in enumerate(chunk):
                     if joint is None:
+                        t1 = time.perf_counter()
                         sols[i] = subs[i].problem.solve()
+                        times[i] = time.perf_counter() - t1
                     else:
                         sols[i] = subs[i].problem.accept(joint[j])
-                        shares[i] = joint[j].time_s
-        return sols, shares
+                if joint is not None:
+                    for i in chunk:
+                        times[i] = time.perf_counter() - t0
+        return sols, times
 
     def _set(self, z: np.ndarray, lam: np.ndarray, rho: float) -> None:
         b = self.problem.b

@@ -31,8 +31,9 @@ class Executor(Protocol):
 class SubproblemCallError(Exception):
     """A subproblem method raised; ``name`` says which subproblem."""
 
-    def __init__(self, name: str, method: str, exc: BaseException, trace: str) -> None:
-        super().__init__(f"subproblem {name!r}: {method} raised {type(exc).__name__}: {exc}")
+    def __init__(self, name: str, method: str, exc: BaseException, trace: str, together: int = 1) -> None:
+        joint = f" (called together with {together - 1} other subproblem(s) of its class)" if together > 1 else ""
+        super().__init__(f"subproblem {name!r}{joint}: {method} raised {type(exc).__name__}: {exc}")
         self.name, self.method, self.exc, self.trace = name, method, exc, trace
 
 
@@ -44,9 +45,10 @@ def call_subproblems(subproblems: dict[str, Any], method: str, args: dict[str, t
     classmethod ``call_batch(method, subs, args, cache)`` returning their
     results in order (or ``None`` where it does not batch ``method``). The
     ``cache`` belongs to the worker and lives until its subproblems are
-    rebuilt. A result dict gets ``wall_s`` (its own time, unless the batch set
-    its share). Raises :class:`SubproblemCallError` naming the subproblem (a
-    batch's first member when the joint call raised).
+    rebuilt. A result dict gets ``wall_s``: the time of its own call or, if
+    the batch did not set it, of the joint call. Raises :class:`SubproblemCallError` naming
+    the subproblem (when a joint call raised: its first member, and how many
+    were called with it).
     """
     import traceback
 
@@ -61,12 +63,12 @@ def call_subproblems(subproblems: dict[str, Any], method: str, args: dict[str, t
             try:
                 res = batch(method, [subproblems[n] for n in names], [args[n] for n in names], cache)
             except Exception as exc:
-                raise SubproblemCallError(names[0], method, exc, traceback.format_exc()) from exc
+                raise SubproblemCallError(names[0], method, exc, traceback.format_exc(), len(names)) from exc
             if res is not None:
-                share = (time.perf_counter() - t0) / len(names)
+                dt = time.perf_counter() - t0
                 for n, r in zip(names, res):
                     if isinstance(r, dict):
-                        r.setdefault("wall_s", share)
+                        r.setdefault("wall_s", dt)
                     out[n] = r
                 continue
         for n in names:
