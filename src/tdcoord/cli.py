@@ -861,7 +861,7 @@ def bench_scale(
 
             comp = compare(cs, strategies=chosen, weights="equal", executor=ex, admm=settings, progress=say)
         self_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        each = list(getattr(ex, "worker_peak_mb", None) or [])  # process workers report their own peaks
+        each = list(getattr(ex, "worker_peak_mb", None) or [])  # process workers and Ray actors report their own peaks
         child_mb = float(sum(each)) if each else (0.0 if executor == "serial" else float("nan"))
         out: dict[str, Any] = {"feeders": feeders, "transmission": transmission, "executor": executor,
                                "workers": getattr(ex, "workers", 1), "buses": int(len(cs.transmission.bus) + sum(len(f.bus) for f in cs.feeders.values())),

@@ -95,13 +95,16 @@ def test_opf_matches_matpower(tmp_path, case, optimum):
     assert abs(data["objective"] - optimum) / optimum < 1e-5
 
 
-def test_bench_scale_reports_both_strategies_and_memory(tmp_path):
+@pytest.mark.parametrize("executor", ["process", "ray"])
+def test_bench_scale_reports_both_strategies_and_memory(tmp_path, executor):
+    if executor == "ray":
+        pytest.importorskip("ray")
     j = tmp_path / "scale.json"
-    r = runner.invoke(app, ["bench", "scale", "--feeders", "4", "--executor", "process", "--workers", "2",
+    r = runner.invoke(app, ["bench", "scale", "--feeders", "4", "--executor", executor, "--workers", "2",
                             "--batch", "2", "--json", str(j)])
     assert r.exit_code == 0, r.output
     data = json.loads(j.read_text())
-    assert data["feeders"] == 4 and data["executor"] == "process" and data["batch"] == 2
+    assert data["feeders"] == 4 and data["executor"] == executor and data["batch"] == 2
     assert data["buses"] == 118 + 4 * 33
     for name in ("centralized", "admm"):
         assert {"objective", "time_s", "converged"} <= set(data[name]) and data[name]["converged"] is True

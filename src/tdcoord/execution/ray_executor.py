@@ -28,7 +28,7 @@ import pickle
 import time
 from typing import Any
 
-from tdcoord.execution.process import HostedExecutor, SubproblemHost, WorkerError
+from tdcoord.execution.process import HostedExecutor, SubproblemHost, WorkerError, own_peak_mb
 
 __all__ = ["RayExecutor", "WorkerError"]
 
@@ -56,6 +56,9 @@ class _RayHost(SubproblemHost):
     def call_blob(self, blob: bytes) -> tuple:
         method, args = pickle.loads(blob)
         return self.call(method, args)
+
+    def peak_mb(self) -> float | None:
+        return own_peak_mb()
 
 
 _ACTOR_CLASS: Any = None
@@ -188,6 +191,14 @@ class RayExecutor(HostedExecutor):
         self._pending.pop(w, None)
 
     def close(self) -> None:
+        self.worker_peak_mb: list[float] = []  # each actor's peak resident memory (Linux), asked before it goes
+        live = [a for a in self._actors if a is not None]
+        if live:
+            try:
+                peaks = self._ray.get([a.peak_mb.remote() for a in live], timeout=5)
+                self.worker_peak_mb = [p for p in peaks if p is not None]
+            except Exception:  # an actor already gone: no figure, nothing else lost
+                pass
         for w in range(len(self._actors)):
             self._discard(w)
         self._actors, self._pending, self._home, self._groups, self._journal = [], {}, {}, [], []
