@@ -222,7 +222,6 @@ class NlpBuilder:
         opts.update(options or {})
         self._solver = ca.nlpsol(self.name, solver, nlp, opts)
         self._solver_kind = solver
-        self._options = opts
         self._fns["terms"] = ca.Function("terms", [x, p], [ca.vertcat(*self.terms.values()) if self.terms else ca.SX(0, 1)])
         self._fns["g"] = ca.Function("g", [x, p], [g])
 
@@ -233,9 +232,13 @@ class NlpBuilder:
     def _vec(self, attr: str) -> np.ndarray:
         return np.concatenate([getattr(b, attr) for b in self.blocks.values()]) if self.blocks else np.zeros(0)
 
+    def param_values(self) -> np.ndarray:
+        """The current values of all parameters, in the order of the parameter vector."""
+        return np.concatenate([v for _, v in self.params.values()]) if self.params else np.zeros(0)
+
     def solve_args(self, warm: NlpSolution | None = None) -> dict[str, np.ndarray]:
         """The solver's arguments: parameter values, bounds and the (warm) start."""
-        p = np.concatenate([v for _, v in self.params.values()]) if self.params else np.zeros(0)
+        p = self.param_values()
         lbg = np.concatenate([c[2] for c in self.cons]) if self.cons else np.zeros(0)
         ubg = np.concatenate([c[3] for c in self.cons]) if self.cons else np.zeros(0)
         args = dict(x0=self._vec("x0"), p=p, lbx=self._vec("lb"), ubx=self._vec("ub"), lbg=lbg, ubg=ubg)
@@ -337,7 +340,6 @@ class NlpBatch:
         self._versions = [b.version for b in builders]
         self._nx = np.cumsum([0] + [b._nx for b in builders])
         self._ng = np.cumsum([0] + [sum(c[1].shape[0] for c in b.cons) for b in builders])
-        self._np = np.cumsum([0] + [sum(len(v) for _, v in b.params.values()) for b in builders])
         self._nt = np.cumsum([0] + [len(b.terms) for b in builders])
         nlp = {"x": ca.vertcat(*[b._x() for b in builders]), "p": ca.vertcat(*[b._p() for b in builders]),
                "f": sum((b.objective_expr() for b in builders), ca.SX(0)),

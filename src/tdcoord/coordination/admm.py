@@ -228,10 +228,11 @@ class AdmmSubproblem:
                     builders = [subs[i].problem.b for i in chunk]
                     warms = [subs[i].problem.last for i in chunk]
                     key = tuple(subs[i].area for i in chunk)
-                    for mode in (("warm", WARM_START),) * all(w is not None for w in warms) + (("cold", None),):
-                        batch = cache.get(key + mode[:1])
+                    modes = [("warm", WARM_START)] if all(w is not None for w in warms) else []
+                    for mode, options in modes + [("cold", None)]:
+                        batch = cache.get(key + (mode,))
                         if batch is None or not batch.current(builders):
-                            batch = cache[key + mode[:1]] = NlpBatch(builders, name="admm_batch", options=mode[1])
+                            batch = cache[key + (mode,)] = NlpBatch(builders, name="admm_batch", options=options)
                         joint, _ = batch.solve(warms)
                         if joint is not None:
                             break
@@ -278,13 +279,7 @@ class AdmmSubproblem:
         voltage), the estimate is the pin's own stiffness: that side is
         rigid along that quantity, which calls for a large rho.
         """
-        steps = self._curvature_steps(z0, delta)
-        try:
-            steps.send(None)
-            while True:
-                steps.send(self.problem.solve())
-        except StopIteration as stop:
-            return stop.value
+        return self.call_batch("curvature", [self], [(z0, delta)], {})[0]
 
     def _curvature_steps(self, z0: np.ndarray, delta: float):
         """:meth:`curvature` as a sequence of pinned solves: yields after setting each pin, gets its solution."""

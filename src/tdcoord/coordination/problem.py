@@ -181,8 +181,7 @@ class AreaProblem:
         fn = self.__dict__.get("_admm_fn")
         if fn is None or fn[0] != self.b.version:
             fn = self._admm_fn = (self.b.version, ca.Function("admm_x", [self.b._x(), self.b._p()], [self.x_expr]))
-        p = np.concatenate([v for _, v in self.b.params.values()]) if self.b.params else np.zeros(0)
-        return np.asarray(fn[1](sol.x_raw, p)).ravel()
+        return np.asarray(fn[1](sol.x_raw, self.b.param_values())).ravel()
 
     def solutions(self, sol: NlpSolution) -> list[AreaSolution]:
         return [extract(self.b, a, sol) for a in self.areas]

@@ -94,7 +94,7 @@ class SerialExecutor:
 
     def open(self, factories: dict[str, Callable[[], Any]]) -> None:
         self.subproblems = {k: f() for k, f in factories.items()}
-        self.cache: dict = {}
+        self.cache = {}
 
     def call(self, method: str, args: dict[str, tuple]) -> dict[str, Any]:
         try:

@@ -301,7 +301,7 @@ class AreaEvaluator:
         self.fn = ca.Function("area_eval", [ca.vertcat(*xs) if xs else ca.SX(0, 1), ca.vertcat(*ps) if ps else ca.SX(0, 1)], [out])
 
     def __call__(self, b: NlpBuilder, sol: Any) -> dict[tuple[str, str], np.ndarray]:
-        p = np.concatenate([v for _, v in b.params.values()]) if b.params else np.zeros(0)
+        p = b.param_values()
         flat = np.asarray(self.fn(sol.x_raw[self.x_idx], p[self.p_idx])).ravel()
         out, k = {}, 0
         for kind, key, n in self.layout:
