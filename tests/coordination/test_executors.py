@@ -312,7 +312,7 @@ class _GoesInfeasible:
                     count[0] += 1
                     if count[0] == self.at:
                         vm = sp.problem.b.blocks[f"{area}.vm"].sym
-                        sp.problem.b.ineq("impossible", vm[0], lb=2.0)  # the substation voltage above 2 p.u.
+                        sp.problem.b.constraint_ineq("impossible", vm[0], lb=2.0)  # the substation voltage above 2 p.u.
 
             sp._set = _set
         return sp

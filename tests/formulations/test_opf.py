@@ -127,3 +127,66 @@ def test_pandapower_runopp_case118(solved):
     p, _ = _runopp(net)
     assert p.OPF_converged
     assert r.objective == pytest.approx(float(p.res_cost), rel=1e-4)
+
+
+# ------------------------------------------------------------------ DC OPF
+@pytest.mark.parametrize("case", ["case30", "ieee118"])
+def test_dc_opf_against_pandapower_rundcopp(case):
+    """Objective and angles of the DC OPF (HiGHS QP, and IPOPT) against pandapower's rundcopp."""
+    pp = pytest.importorskip("pandapower")
+    from tdcoord.io.pandapower_io import to_pandapower
+
+    net = load_case(case)
+    r = solve_opf(net, formulation="dc")
+    nlp = solve_opf(net, formulation="dc", backend="nlp")
+    assert r.converged and r.solver == "HIGHS" and nlp.converged
+    p = to_pandapower(net, with_costs=True)
+    pp.rundcopp(p)
+    assert p.OPF_converged
+    # measured: case30 565.2059664 $/h on all three; case118 125947.8814 (relative 2e-10)
+    assert r.objective == pytest.approx(float(p.res_cost), rel=1e-7)
+    assert nlp.objective == pytest.approx(r.objective, rel=1e-7)
+    va_pp = p.res_bus.va_degree.set_axis(p.bus.name)[r.res_bus.index]
+    assert np.max(np.abs(va_pp - r.res_bus.va_deg)) < 1e-4  # degrees; measured 1.5e-7 / 3.9e-6
+    assert r.res_bus.vm_pu.isna().all() and r.res_gen.q_mvar.isna().all()  # no voltage magnitudes, no Q in DC
+    # lossless: generation equals load plus shunt conductance
+    p_shunt = (net.shunt.gs_mw * net.shunt.step).sum()
+    assert r.res_gen.p_mw.sum() + r.res_ext_grid.p_mw.sum() == pytest.approx(net.load.p_mw.sum() + p_shunt, abs=1e-6)
+    assert r.summary()["formulation"] == "dc"
+
+
+def test_dc_opf_prices_and_limits():
+    """Uncongested, every bus has one price; a binding branch limit separates them (and holds)."""
+    net = load_case("ieee9")
+    r = solve_opf(net, formulation="dc")
+    assert r.converged
+    lam = r.res_bus.lam_p
+    assert lam.max() - lam.min() < 1e-6  # case9's ratings do not bind in DC
+    g = net.gen
+    marginal = g.cost_c1 + 2 * g.cost_c2 * r.res_gen.p_mw
+    assert marginal.to_numpy() == pytest.approx(np.full(len(g), lam.iloc[0]), rel=1e-6)
+    cn = compile_network(net)
+
+    def line_flows(res):
+        va = np.deg2rad(res.res_bus.va_deg[cn.labels].to_numpy())
+        return ((va[cn.f] - va[cn.t] - cn.shift) / (cn.x * cn.tap) * cn.base_mva)[cn.br_table == "line"]
+
+    flows = line_flows(r)
+    k = int(np.argmax(np.abs(flows)))
+    tight = net.copy()
+    tight.line.loc[cn.br_index[cn.br_table == "line"][k], "rate_mva"] = 0.8 * abs(flows[k])
+    t = solve_opf(tight, formulation="dc")
+    assert t.converged and t.objective > r.objective + 1.0
+    assert t.res_bus.lam_p.max() - t.res_bus.lam_p.min() > 1.0
+    assert abs(line_flows(t)[k]) == pytest.approx(0.8 * abs(flows[k]), rel=1e-6)  # the limit binds and holds
+
+
+def test_dc_opf_with_losses_costs_more():
+    net = load_case("case30")
+    lossless = solve_opf(net, formulation="dc")
+    lossy = solve_opf(net, formulation="dc", losses=True)
+    assert lossy.converged and lossy.solver == "CLARABEL"
+    ac = solve_opf(net)
+    # the loss estimate moves the DC optimum toward the AC one (576.89 $/h): 565.21 -> about 576
+    assert lossless.objective < lossy.objective < ac.objective * 1.01
+    assert lossy.p_loss_mw > 1.0

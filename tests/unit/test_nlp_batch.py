@@ -11,12 +11,12 @@ from tdcoord.backends.casadi_nlp import NlpBatch, NlpBuilder
 def member(name: str, target: tuple[float, float], radius: float = 1.0) -> NlpBuilder:
     """Nearest point to ``target`` on x + 2 y = 1 inside the circle of ``radius`` (one optimum)."""
     b = NlpBuilder(name)
-    x = b.var("x", 2, lb=-10.0, ub=10.0, x0=[0.0, 0.5])
-    a = b.param("a", target)
-    b.ineq("inside", x[0] ** 2 + x[1] ** 2, ub=radius**2)
-    b.eq("line", x[0] + 2 * x[1], rhs=1.0)
-    b.cost("dist", (x[0] - a[0]) ** 2 + (x[1] - a[1]) ** 2)
-    b.cost("push", x[1], weight=0.1)
+    x = b.variable("x", 2, lb=-10.0, ub=10.0, start=[0.0, 0.5])
+    a = b.parameter("a", target)
+    b.constraint_ineq("inside", x[0] ** 2 + x[1] ** 2, ub=radius**2)
+    b.constraint_eq("line", x[0] + 2 * x[1], rhs=1.0)
+    b.objective_term("dist", (x[0] - a[0]) ** 2 + (x[1] - a[1]) ** 2)
+    b.objective_term("push", x[1], weight=0.1)
     return b
 
 
@@ -52,7 +52,7 @@ def test_joint_solve_equals_each_solve(members):
 def test_new_parameters_and_warm_starts_are_used(members):
     batch = NlpBatch(members, options={"ipopt.warm_start_init_point": "yes", "ipopt.mu_init": 1e-6})
     first, _ = NlpBatch(members).solve([None] * 3)
-    members[1].set_param("a", [3.0, -2.0])
+    members[1].set_parameter("a", [3.0, -2.0])
     sols, status = batch.solve(first)
     assert sols is not None, status
     ref = alone(members[1])
@@ -63,7 +63,7 @@ def test_new_parameters_and_warm_starts_are_used(members):
 def test_a_failing_member_fails_the_joint_solve(members):
     bad = member("bad", (0.0, 0.0))
     x = bad.blocks["x"].sym
-    bad.ineq("impossible", x[0] ** 2 + x[1] ** 2, ub=-1.0)
+    bad.constraint_ineq("impossible", x[0] ** 2 + x[1] ** 2, ub=-1.0)
     sols, status = NlpBatch(members[:2] + [bad]).solve([None] * 3)
     assert sols is None
     assert status in ("Infeasible_Problem_Detected", "Restoration_Failed", "Local_Infeasibility")
@@ -75,6 +75,6 @@ def test_a_changed_member_makes_the_batch_stale(members):
     assert batch.current(members)
     assert not batch.current(members[:2])
     assert not batch.current([members[1], members[0], members[2]])
-    members[2].ineq("extra", members[2].blocks["x"].sym[0], ub=5.0)
+    members[2].constraint_ineq("extra", members[2].blocks["x"].sym[0], ub=5.0)
     assert not batch.current(members)
     assert NlpBatch(members).current(members)

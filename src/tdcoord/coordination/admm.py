@@ -242,7 +242,7 @@ class AdmmSubproblem:
                         sols[i] = subs[i].problem.solve()
                         times[i] = time.perf_counter() - t1
                     else:
-                        sols[i] = subs[i].problem.accept(joint[j])
+                        sols[i] = subs[i].problem.keep_warm_start(joint[j])
                 if joint is not None:
                     for i in chunk:
                         times[i] = time.perf_counter() - t0
@@ -250,9 +250,9 @@ class AdmmSubproblem:
 
     def _set(self, z: np.ndarray, lam: np.ndarray, rho: float) -> None:
         b = self.problem.b
-        b.set_param("admm.z", z)
-        b.set_param("admm.lam", lam)
-        b.set_param("admm.rho", rho)
+        b.set_parameter("admm.z", z)
+        b.set_parameter("admm.lam", lam)
+        b.set_parameter("admm.rho", rho)
 
     def _report(self, sol: Any) -> dict:
         return {"x": self.problem.admm_vector(sol), "ok": sol.ok, "status": sol.solver_status,
@@ -331,13 +331,9 @@ class AdmmSubproblem:
                 "rounding": self.rounding, "soc_gap": self._soc_gap(sol), "shortfall": shortfalls(self.problem.b, sol)}
 
     def _soc_gap(self, sol: Any) -> dict:
-        a = self.problem.areas[0]
-        if a.kind != "feeder" or not a.model.relaxed:
-            return {}
-        from tdcoord.formulations.branch_flow import soc_gap
+        from tdcoord.problems.rpo import soc_gap_of
 
-        x = sol.x
-        return soc_gap(a.model.o, x[f"{a.name}.vm"], x[f"{a.name}.p"], x[f"{a.name}.q"], x[f"{a.name}.l"])
+        return soc_gap_of(self.problem.areas[0], sol)
 
 
 def make_subproblem(view: CoupledSystem, cfg: RpoConfig, area: str, starts: dict, discrete: str,

@@ -51,12 +51,6 @@ def note_shortfall(res: StrategyResult, short: dict[str, float]) -> None:
 
 def soc_gaps(problem: AreaProblem, sol) -> dict:
     """Exactness gap of the SOC relaxation in every feeder area."""
-    from tdcoord.formulations.branch_flow import soc_gap
+    from tdcoord.problems.rpo import soc_gap_of
 
-    out = {}
-    for a in problem.areas:
-        if a.kind != "feeder":
-            continue
-        x = sol.x
-        out[a.name] = soc_gap(a.model.o, x[f"{a.name}.vm"], x[f"{a.name}.p"], x[f"{a.name}.q"], x[f"{a.name}.l"])
-    return out
+    return {a.name: soc_gap_of(a, sol) for a in problem.areas if a.kind == "feeder"}

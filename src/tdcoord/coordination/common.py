@@ -18,7 +18,8 @@ import pandas as pd
 from tdcoord.network.compiled import compile_network
 from tdcoord.network.coupled import CoupledSystem
 from tdcoord.pf.flows import branch_flows
-from tdcoord.pf.integrated import HV_BUS, run_coupled
+from tdcoord.network.transforms import HV_BUS
+from tdcoord.pf.integrated import run_coupled
 from tdcoord.problems.rpo import AreaSolution, device_free_network
 from tdcoord.formulations.branch_flow import orient
 from tdcoord.results.powerflow import CoupledPowerFlowResult
@@ -46,7 +47,7 @@ def start_point(cs: CoupledSystem, pf: CoupledPowerFlowResult) -> dict[str, dict
     bnd = pf.res_boundary
     starts["T"]["boundary_p"] = bnd.p_mw.reindex(names).to_numpy() / t.sn_mva
     starts["T"]["boundary_q"] = bnd.q_mvar.reindex(names).to_numpy() / t.sn_mva
-    from tdcoord.pf.integrated import feeder_with_boundary
+    from tdcoord.network.transforms import feeder_with_boundary
 
     for f in names:
         net = feeder_with_boundary(cs, f)

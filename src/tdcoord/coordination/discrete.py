@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from tdcoord.backends.casadi_nlp import NlpSolution
+from tdcoord.backends.base import Solution as NlpSolution
 from tdcoord.coordination.problem import AreaProblem, current_steps, fix_steps
 
 MAX_COMBINATIONS = 256
@@ -44,11 +44,16 @@ def _objective(problem: AreaProblem, sol: NlpSolution) -> float:
 
 
 def solve_discrete(problem: AreaProblem, mode: str = "search", warm: NlpSolution | None = None) -> tuple[NlpSolution, dict[str, Any]]:
+    if problem.backend != "nlp":
+        # on the conic backend integer steps are variables of the model (exact branch and bound)
+        sol = problem.solve()
+        integer = any(k.endswith(".shunt_level") for k in problem.b.blocks)
+        return sol, ({"method": f"{sol.solver} branch and bound (integer steps in the model)"} if integer else {})
     blocks = problem.shunt_blocks()
     if not blocks:
         return problem.solve(warm), {}
     fix_steps(problem, None)
-    upper = {blk: problem.b.blocks[blk].ub.copy() for blk in blocks}
+    upper = {blk: problem.b.blocks[blk].ub.ravel(order="F").copy() for blk in blocks}
     relaxed = problem.solve(warm)
     if not relaxed.ok:
         return relaxed, {"method": mode, "status": "relaxation failed"}

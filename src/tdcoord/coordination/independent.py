@@ -12,12 +12,13 @@ side's voltages moved once the other side reacted.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
 
 from tdcoord.coordination.common import base_case, finish, start_point
-from tdcoord.coordination.centralized import note_shortfall
+from tdcoord.coordination.centralized import note_shortfall, soc_gaps
 from tdcoord.problems.reserve import shortfalls
 from tdcoord.coordination.discrete import solve_discrete
 from tdcoord.coordination.problem import AreaProblem
@@ -57,55 +58,47 @@ def solve_independent_t(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, star
 
 def solve_independent_d(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, starts=None,
                         discrete: str = "search") -> StrategyResult:
+    """Each feeder optimized with its boundary voltage frozen.
+
+    Where the feeder formulation is convex (``soc_bf``, ``lindistflow``)
+    each feeder is a convex program (Clarabel), with integer capacitor steps
+    a mixed-integer one solved exactly by branch and bound (SCIP, HiGHS);
+    otherwise an NLP (IPOPT) with the discrete search of
+    :mod:`tdcoord.coordination.discrete`.
+    """
     t0 = time.perf_counter()
     base_pf = base_pf or base_case(cs)
     starts = starts or start_point(cs, base_pf)
     fixed = _boundary_from_pf(cs, base_pf)
-    if cfg.feeder_formulation == "soc_bf":
-        return _independent_d_soc(cs, cfg, fixed, t0)
-    problems, sols, infos, its, statuses, objective = [], [], {}, 0, [], 0.0
-    for f in fixed:
+    names = list(fixed)
+    conic = bool(names) and cfg.backend_for(names[:1]) == "conic"
+    if conic:
+        cfg = dataclasses.replace(cfg, discrete=True)
+    sols, infos, its, statuses, objective, gaps, solver = [], {}, 0, [], 0.0, {}, ""
+    for f in names:
         p = AreaProblem(cs, cfg, [f], coupling="fixed", starts=starts, fixed_boundary=fixed, name="independent_d")
         sol, info = solve_discrete(p, discrete)
         statuses.append(sol.solver_status)
         its += sol.iterations
+        solver = sol.solver
         if info:
             infos[f] = info
         if not sol.ok:
             return StrategyResult("independent-d", False, sol.solver_status, iterations=its,
-                                  time_s=time.perf_counter() - t0, messages=[f"feeder {f!r}: IPOPT {sol.solver_status}"])
-        problems.append(p)
+                                  time_s=time.perf_counter() - t0,
+                                  messages=[f"feeder {f!r}: {sol.solver.upper()} {sol.solver_status}"])
         sols.extend(p.solutions(sol))
         objective += p.weighted_terms(sol)
+        gap = soc_gaps(p, sol).get(f)
+        if gap:
+            gaps[f] = gap
     t_solve = time.perf_counter() - t0
     nb = len(fixed)
-    return finish(cs, "independent-d", sols, status=",".join(sorted(set(statuses))), converged=True,
-                  time_s=t_solve, iterations=its, weights=cfg.weights.as_dict(), report_optimizer_vm=False,
-                  floats_per_iteration=nb, floats_total=nb, solver_objective=objective, discrete=infos,
-                  band=cfg.count_band)
-
-
-def _independent_d_soc(cs: CoupledSystem, cfg: RpoConfig, fixed: dict, t0: float) -> StrategyResult:
-    """Each feeder as a convex SOC program (cvxpy + Clarabel), its boundary voltage fixed."""
-    from tdcoord.formulations.soc_bf import solve_feeder_soc
-    from tdcoord.problems.rpo import AreaSolution
-
-    sols, gaps, infos, statuses, objective = [], {}, {}, [], 0.0
-    for f, val in fixed.items():
-        r = solve_feeder_soc(cs, f, cfg.weights.as_dict(), float(val[0]), vm_band=cfg.vm_band)
-        statuses.append(r.status)
-        if not r.ok:
-            return StrategyResult("independent-d", False, r.status, time_s=time.perf_counter() - t0,
-                                  messages=[f"feeder {f!r}: Clarabel {r.status}"])
-        sols.append(AreaSolution(f, r.vm, None, r.devices, r.terms, {}, {}, r.labels))
-        gaps[f] = r.gap
-        if r.discrete:
-            infos[f] = r.discrete
-        objective += r.objective
-    nb = len(fixed)
     res = finish(cs, "independent-d", sols, status=",".join(sorted(set(statuses))), converged=True,
-                 time_s=time.perf_counter() - t0, iterations=0, weights=cfg.weights.as_dict(), report_optimizer_vm=False,
-                 floats_per_iteration=nb, floats_total=nb, solver_objective=objective, discrete=infos, band=cfg.count_band)
+                 time_s=t_solve, iterations=its, weights=cfg.weights.as_dict(), report_optimizer_vm=False,
+                 floats_per_iteration=nb, floats_total=nb, solver_objective=objective, discrete=infos,
+                 band=cfg.count_band)
     res.soc_gap = gaps
-    res.extra["solver"] = "cvxpy + Clarabel (SOC relaxation)"
+    if conic:
+        res.extra["solver"] = f"cvxpy + {solver} ({cfg.feeder_formulation})"
     return res

@@ -1,34 +1,40 @@
-"""One NLP holding some areas of a coupled system and their boundary coupling.
+"""One model holding some areas of a coupled system and their boundary coupling.
+
+The model is built on the backend the configuration asks for
+(:meth:`~tdcoord.problems.rpo.RpoConfig.backend_for`): IPOPT through casadi
+for any formulation, or cvxpy (Clarabel, HiGHS, SCIP) where every area's
+formulation is convex.
 
 ``coupling`` says what happens at each boundary of the areas held:
 
-- ``equal``: both sides are in this problem; V, P and Q are equated;
+- ``equal``: both sides are in this problem; the boundary quantities both
+  sides have (V, P, Q; P alone on a DC transmission model) are equated;
 - ``fixed``: the other side is outside; the boundary quantities it would
   decide are frozen (``fixed_boundary``: feeder -> (vm, p, q), T base p.u.):
   a transmission area keeps the feeder's P and Q, a feeder keeps the
   transmission bus voltage;
 - ``admm``: the other side is outside; consensus keys are one voltage per
   transmission bus with feeders (shared by the transmission side and all
-  feeders there) and P and Q per feeder (``admm_keys``); the objective gets
+  feeders there) and P and Q per feeder (``admm_keys``; P only on a DC
+  transmission model); the objective gets
   ``lam . (x - z) + sum_i rho_i/2 (x_i - z_i)^2`` with parameters z, lam,
-  rho (one penalty per component), on the
-  boundary values in engineering units (:data:`ADMM_UNITS`): voltage in
-  percent, P in MW and Q in Mvar, so that one penalty parameter weighs
-  comparable deviations and rho has a physical meaning (objective units per
-  MW^2, per Mvar^2, per %^2).
+  rho (one penalty per component), on the boundary values in engineering
+  units (:data:`ADMM_UNITS`): voltage in percent, P in MW and Q in Mvar, so
+  that one penalty parameter weighs comparable deviations and rho has a
+  physical meaning (objective units per MW^2, per Mvar^2, per %^2).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import casadi as ca
 import numpy as np
 
-from tdcoord.backends.casadi_nlp import NlpBuilder, NlpSolution
+from tdcoord.backends import new_builder
+from tdcoord.backends.base import Solution
 from tdcoord.network.coupled import CoupledSystem
-from tdcoord.problems.rpo import Area, AreaSolution, RpoConfig, boundary_values, build_feeder, build_transmission, extract
-
+from tdcoord.problems.rpo import Area, AreaSolution, RpoConfig, boundary_values, build_feeder, build_transmission, \
+    conic_values, extract
 
 ADMM_UNITS = ("V %", "MW", "Mvar")
 
@@ -41,7 +47,8 @@ class AreaProblem:
         self.cfg = cfg
         self.coupling = coupling
         starts = starts or {}
-        self.b = NlpBuilder(name)
+        self.backend = cfg.backend_for(areas)
+        self.b = new_builder(self.backend, name)
         self.areas: list[Area] = []
         for a in areas:
             if a == "T":
@@ -50,52 +57,11 @@ class AreaProblem:
                 self.areas.append(build_feeder(self.b, cs, a, cfg, start=starts.get(a)))
         self.boundary_names: list[str] = []
         if coupling == "equal":
-            t = next(a for a in self.areas if a.kind == "transmission")
-            for f in self.areas:
-                if f.kind != "feeder":
-                    continue
-                tv, fv = t.boundary[f.name], f.boundary[f.name]
-                self.b.eq(f"couple.{f.name}", ca.vertcat(*[tv[i] - fv[i] for i in range(3)]))
+            self._couple_equal()
         elif coupling == "fixed":
-            for a in self.areas:
-                for fname, (vm, p, q) in a.boundary.items():
-                    val = fixed_boundary[fname]
-                    if a.kind == "transmission":
-                        self.b.eq(f"fix.{fname}", ca.vertcat(p, q), val[1:3])
-                    else:
-                        self.b.eq(f"fix.{fname}", vm, val[0])
+            self._couple_fixed(fixed_boundary or {})
         elif coupling == "admm":
-            # consensus keys: one voltage per transmission bus with feeders (shared by the
-            # transmission side and every feeder there), P and Q per feeder
-            base = cs.transmission.sn_mva
-            keys, xs, scales = [], [], []
-            for a in self.areas:
-                if a.kind == "transmission":
-                    volts: dict = {}
-                    for fname, (vm, _, _) in a.boundary.items():
-                        volts.setdefault(("V", cs.boundary.at[fname, "bus"]), vm)
-                    for key, vm in volts.items():
-                        keys.append(key)
-                        xs.append(vm)
-                        scales.append(100.0)
-                    for fname, (_, p, q) in a.boundary.items():
-                        keys += [("P", fname), ("Q", fname)]
-                        xs += [p, q]
-                        scales += [base, base]
-                else:
-                    for fname, (vm, p, q) in a.boundary.items():
-                        keys += [("V", cs.boundary.at[fname, "bus"]), ("P", fname), ("Q", fname)]
-                        xs += [vm, p, q]
-                        scales += [100.0, base, base]
-                self.boundary_names.extend(a.boundary)
-            n = len(keys)
-            self.admm_keys = keys
-            self.x_scale = np.array(scales)
-            self.x_expr = ca.vertcat(*xs) * self.x_scale
-            z = self.b.param("admm.z", np.zeros(n))
-            lam = self.b.param("admm.lam", np.zeros(n))
-            rho = self.b.param("admm.rho", np.ones(n))
-            self.b.cost("admm.penalty", ca.dot(lam, self.x_expr - z) + ca.dot(rho, (self.x_expr - z) ** 2) / 2)
+            self._couple_admm()
         else:
             raise ValueError(f"unknown coupling {coupling!r}")
         self.vsm: dict | None = None
@@ -105,7 +71,84 @@ class AreaProblem:
             add_vsm_block(self, cfg.vsm_nodes, cfg.vsm)
             if cfg.vsm_lin is not None:
                 set_linearization(self, cfg.vsm_lin)
-        self.last: NlpSolution | None = None
+        self.last: Solution | None = None
+
+    # ------------------------------------------------------------ coupling
+    def _couple_equal(self) -> None:
+        o = self.b.ops
+        t = next(a for a in self.areas if a.kind == "transmission")
+        for f in self.areas:
+            if f.kind != "feeder":
+                continue
+            tv, fv = t.boundary[f.name], f.boundary[f.name]
+            pairs = [tv[i] - fv[i] for i in range(3) if tv[i] is not None and fv[i] is not None]
+            self.b.constraint_eq(f"couple.{f.name}", o.vcat(pairs) if len(pairs) > 1 else pairs[0])
+
+    def _couple_fixed(self, fixed: dict[str, np.ndarray]) -> None:
+        for a in self.areas:
+            for fname, (vm, p, q) in a.boundary.items():
+                val = fixed[fname]
+                if a.kind == "transmission":
+                    self.b.constraint_eq(f"fix.{fname}.p", p, val[1])
+                    if q is not None:
+                        self.b.constraint_eq(f"fix.{fname}.q", q, val[2])
+                elif vm is not None:
+                    self.b.constraint_eq(f"fix.{fname}", vm, val[0])
+                elif self.cfg.transmission_reactive:  # the conic model holds the root's squared voltage
+                    root = a.cn.position()[_hv_label()]
+                    blk = self.b.blocks[f"{a.prefix}.w"]
+                    lb, ub = blk.lb.copy(), blk.ub.copy()
+                    lb[root, :] = ub[root, :] = float(val[0]) ** 2
+                    self.b.set_bounds(blk.name, lb, ub)
+
+    def _couple_admm(self) -> None:
+        # consensus keys: one voltage per transmission bus with feeders (shared by the
+        # transmission side and every feeder there), P and Q per feeder
+        if self.backend != "nlp":
+            raise ValueError("ADMM subproblems are built on the NLP backend")
+        import casadi as ca
+
+        cs = self.cs
+        base = cs.transmission.sn_mva
+        reactive = self.cfg.transmission_reactive
+        keys, xs, scales = [], [], []
+        for a in self.areas:
+            if a.kind == "transmission":
+                volts: dict = {}
+                for fname, (vm, _, _) in a.boundary.items():
+                    if vm is not None:
+                        volts.setdefault(("V", cs.boundary.at[fname, "bus"]), vm)
+                for key, vm in volts.items():
+                    keys.append(key)
+                    xs.append(vm)
+                    scales.append(100.0)
+                for fname, (_, p, q) in a.boundary.items():
+                    keys.append(("P", fname))
+                    xs.append(p)
+                    scales.append(base)
+                    if q is not None:
+                        keys.append(("Q", fname))
+                        xs.append(q)
+                        scales.append(base)
+            else:
+                for fname, (vm, p, q) in a.boundary.items():
+                    items = [("V", cs.boundary.at[fname, "bus"], vm, 100.0), ("P", fname, p, base),
+                             ("Q", fname, q, base)]
+                    for kind, key, e, sc in items:
+                        if kind != "P" and not reactive:
+                            continue
+                        keys.append((kind, key))
+                        xs.append(e)
+                        scales.append(sc)
+            self.boundary_names.extend(a.boundary)
+        n = len(keys)
+        self.admm_keys = keys
+        self.x_scale = np.array(scales)
+        self.x_expr = ca.vertcat(*xs) * self.x_scale
+        z = self.b.parameter("admm.z", np.zeros(n))
+        lam = self.b.parameter("admm.lam", np.zeros(n))
+        rho = self.b.parameter("admm.rho", np.ones(n))
+        self.b.objective_term("admm.penalty", ca.dot(lam, self.x_expr - z) + ca.dot(rho, (self.x_expr - z) ** 2) / 2)
 
     # ------------------------------------------------------------- periods
     def update_from(self, cs: CoupledSystem) -> None:
@@ -116,22 +159,21 @@ class AreaProblem:
         sets must be those the model was built for: anything else raises
         :class:`~tdcoord.errors.InputError` (build a new problem instead).
         """
-        from tdcoord.devices import collect_all
+        from tdcoord.devices import all_device_sets
         from tdcoord.errors import InputError
         from tdcoord.network.compiled import compile_network
-        from tdcoord.pf.integrated import feeder_with_boundary
-        from tdcoord.problems.rpo import device_free_network
+        from tdcoord.problems.rpo import device_free_network, feeder_network
 
         for a in self.areas:
-            net = cs.transmission if a.kind == "transmission" else feeder_with_boundary(cs, a.name)
+            net = cs.transmission if a.kind == "transmission" else feeder_network(cs, a.name)
             cn = compile_network(device_free_network(net))
             if cn.n_bus != a.cn.n_bus or cn.n_branch != a.cn.n_branch or not np.allclose(cn.r, a.cn.r) \
                     or not np.allclose(cn.x, a.cn.x):
                 raise InputError(f"area {a.name!r}: its network changed structure; build a new problem")
-            prefix = "T" if a.kind == "transmission" else a.name
-            self.b.set_param(f"{prefix}.p_load", cn.p_load)
-            self.b.set_param(f"{prefix}.q_load", cn.q_load)
-            new_sets = [ds for ds in collect_all(net, cn) if not (a.kind == "feeder" and ds.kind == "ext_grid")]
+            prefix = a.prefix
+            self.b.set_parameter(f"{prefix}.p_load", cn.p_load)
+            self.b.set_parameter(f"{prefix}.q_load", cn.q_load)
+            new_sets = [ds for ds in all_device_sets(net, cn) if not (a.kind == "feeder" and ds.kind == "ext_grid")]
             if [(d.kind, len(d)) for d in new_sets] != [(d.ds.kind, len(d.ds)) for d in a.devices]:
                 raise InputError(f"area {a.name!r}: its devices changed; build a new problem")
             for dv, ds in zip(a.devices, new_sets):
@@ -139,11 +181,13 @@ class AreaProblem:
                 if ds.kind in ("generator", "ext_grid"):
                     free = ds.p_free
                     self.b.set_bounds(f"{tag}_p", np.where(free, ds.p_min, ds.p), np.where(free, ds.p_max, ds.p))
-                    self.b.set_bounds(f"{tag}_q", ds.q_min, ds.q_max)
+                    if f"{tag}_q" in self.b.blocks:
+                        self.b.set_bounds(f"{tag}_q", ds.q_min, ds.q_max)
                 elif ds.kind == "inverter":
                     self.b.set_bounds(f"{tag}_p", ds.p, ds.p)
-                    self.b.set_bounds(f"{tag}_q", ds.q_min, ds.q_max)
-                elif ds.kind == "svc":
+                    if f"{tag}_q" in self.b.blocks:
+                        self.b.set_bounds(f"{tag}_q", ds.q_min, ds.q_max)
+                elif ds.kind == "svc" and f"{prefix}.svc_q" in self.b.blocks:
                     self.b.set_bounds(f"{prefix}.svc_q", ds.q_min, ds.q_max)
                 dv.ds = ds
         self.cs = cs
@@ -152,10 +196,13 @@ class AreaProblem:
     def shunt_blocks(self) -> list[str]:
         return [k for k in self.b.blocks if k.endswith(".shunt_step")]
 
-    def solve(self, warm: NlpSolution | None = None, solver: str = "ipopt") -> NlpSolution:
-        return self.accept(self.b.solve(warm=warm if warm is not None else self.last, solver=solver))
+    def solve(self, warm: Solution | None = None, solver: str | None = None) -> Solution:
+        if self.backend == "nlp":
+            return self.keep_warm_start(self.b.solve(warm=warm if warm is not None else self.last,
+                                                     solver=solver or "ipopt"))
+        return self.keep_warm_start(self.b.solve(solver=solver))
 
-    def accept(self, sol: NlpSolution) -> NlpSolution:
+    def keep_warm_start(self, sol: Solution) -> Solution:
         """Keep a solution as the next warm start when it is usable (or nothing better is known)."""
         if sol.ok or self.last is None:
             self.last = sol
@@ -167,7 +214,7 @@ class AreaProblem:
         base = cs.transmission.sn_mva
         return np.array([100.0, base, base])
 
-    def boundary_vector(self, sol: NlpSolution, engineering: bool = False) -> np.ndarray:
+    def boundary_vector(self, sol: Solution, engineering: bool = False) -> np.ndarray:
         out = []
         for a in self.areas:
             vals = boundary_values(self.b, a, sol)
@@ -176,40 +223,50 @@ class AreaProblem:
         x = np.asarray(out)
         return x * np.tile(self.unit_scale(self.cs), len(x) // 3) if engineering else x
 
-    def admm_vector(self, sol: NlpSolution) -> np.ndarray:
+    def admm_vector(self, sol: Solution) -> np.ndarray:
         """This problem's consensus quantities at a solution, in engineering units (see ADMM_UNITS)."""
+        import casadi as ca
+
         fn = self.__dict__.get("_admm_fn")
         if fn is None or fn[0] != self.b.version:
             fn = self._admm_fn = (self.b.version, ca.Function("admm_x", [self.b._x(), self.b._p()], [self.x_expr]))
         return np.asarray(fn[1](sol.x_raw, self.b.param_values())).ravel()
 
-    def solutions(self, sol: NlpSolution) -> list[AreaSolution]:
+    def solutions(self, sol: Solution) -> list[AreaSolution]:
         return [extract(self.b, a, sol) for a in self.areas]
 
-    def weighted_terms(self, sol: NlpSolution) -> float:
+    def weighted_terms(self, sol: Solution) -> float:
         """The optimized objective without ADMM's augmentation."""
         return self.b.weighted_objective(sol, skip=("admm.",))
 
     def n_floats(self) -> int:
         """Numbers describing the model's data (what a central operator must receive)."""
-        return int(sum(len(b.lb) for b in self.b.blocks.values()) * 3 + sum(len(v) for _, v in self.b.params.values()))
+        n_par = sum(v[1].size if isinstance(v, tuple) else v.size for v in self.b.params.values())
+        return int(sum(b.size for b in self.b.blocks.values()) * 3 + n_par)
+
+
+def _hv_label() -> str:
+    from tdcoord.network.transforms import HV_BUS
+
+    return HV_BUS
 
 
 def fix_steps(problem: AreaProblem, steps: dict[str, np.ndarray] | None) -> None:
     """Fix capacitor steps (``None`` frees them to their continuous ranges)."""
+    store = problem.b.__dict__.setdefault("_step_ub", {})
     for blk in problem.shunt_blocks():
         b = problem.b.blocks[blk]
+        store.setdefault(blk, b.ub.copy())
         if steps is None or blk not in steps:
             b.lb[:] = 0.0
-            b.ub[:] = problem.b.__dict__.setdefault("_step_ub", {}).setdefault(blk, b.ub.copy())
+            b.ub[:] = store[blk]
         else:
-            problem.b.__dict__.setdefault("_step_ub", {}).setdefault(blk, b.ub.copy())
-            b.lb[:] = steps[blk]
-            b.ub[:] = steps[blk]
+            b.lb[:] = np.asarray(steps[blk], float).reshape(b.lb.shape, order="F")
+            b.ub[:] = b.lb
 
 
-def current_steps(problem: AreaProblem, sol: NlpSolution) -> dict[str, np.ndarray]:
-    return {blk: sol.x[blk].copy() for blk in problem.shunt_blocks()}
+def current_steps(problem: AreaProblem, sol: Solution) -> dict[str, np.ndarray]:
+    return {blk: np.asarray(sol.x[blk]).copy() for blk in problem.shunt_blocks()}
 
 
-__all__ = ["AreaProblem", "fix_steps", "current_steps", "Any"]
+__all__ = ["ADMM_UNITS", "AreaProblem", "conic_values", "current_steps", "fix_steps", "new_builder"]

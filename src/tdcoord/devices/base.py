@@ -1,12 +1,21 @@
 """What every device kind provides to an optimization model.
 
 A :class:`DeviceSet` holds the in-service units of one kind in one network
-as arrays (bus positions, per-unit limits, costs, response times). A device
-module turns its rows into a DeviceSet (``collect``), declares its variables
-and constraints in a model (``declare``), and reports what it did
-(``report``). Reactive dispatch cost is quadratic, ``c * Q^2`` with Q in
-Mvar and c in $/Mvar^2h, so that the objective stays smooth; the defaults
-per kind are listed in :data:`DEFAULTS` and used where a row leaves
+as arrays (bus positions, per-unit limits, costs, response times; limits
+that follow a time series are (units x periods) arrays). Each device module
+has the same three functions:
+
+- ``device_sets(net, cn, periods)``: its rows as DeviceSets;
+- ``build_<kind>(b, form, ds, prefix, opts)``: in one place, what the kind
+  contributes to a model on formulation ``form``: its variables, its
+  constraints (capability, inter-temporal limits) and its objective terms,
+  returned as :class:`DeviceVars` (the bus injections the formulation's
+  balance takes, the cost expressions the problem weighs);
+- a docstring table of what it contributes per formulation family.
+
+Reactive dispatch cost is quadratic, ``c * Q^2`` with Q in Mvar and c in
+$/Mvar^2h, so that the objective stays smooth; the defaults per kind are
+listed in :data:`DEFAULTS` and used where a row leaves
 ``q_cost``/``response_ms`` empty.
 
 Reactive reserve of a unit is its remaining upward capability
@@ -83,7 +92,14 @@ class DeviceSet:
 
 @dataclass
 class DeviceVars:
-    """Variables of one DeviceSet in a model, and their bus injections."""
+    """What one DeviceSet put into a model: set-points, bus injections, cost terms.
+
+    ``p``/``q`` are unit x period expressions (p.u.; ``None`` where the
+    formulation has no such quantity), ``p_bus``/``q_bus`` the same summed
+    per bus (bus x period), ``costs`` named objective terms in $/h
+    (``q_cost``, ``gen_cost``, ...), ``other`` further expressions by name
+    (a capacitor bank's ``step``, a battery's ``soc_mwh``).
+    """
 
     ds: DeviceSet
     q: Any
@@ -91,3 +107,71 @@ class DeviceVars:
     p_bus: Any
     q_bus: Any
     other: dict[str, Any] = field(default_factory=dict)
+    costs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DeviceOptions:
+    """How devices are modelled in one problem.
+
+    ``free_p``: every machine's active power is a decision (an OPF; else
+    only slack machines'). ``steps``: capacitor steps ``continuous``
+    (relaxed), ``integer`` (branch and bound: bonmin on the NLP backend,
+    SCIP/HiGHS on the conic one). ``storage_binaries``: charge/discharge
+    exclusivity by binaries (default: where the backend has integers).
+    ``dt_h``: length of a period, hours.
+    """
+
+    free_p: bool = False
+    steps: str = "continuous"
+    storage_binaries: bool | None = None
+    dt_h: float = 1.0
+
+
+def injection(b: Any, ds: DeviceSet, n_bus: int, x: Any) -> Any:
+    """Per-bus sum of a unit x period expression."""
+    return b.ops.mm(ds.incidence(n_bus), x)
+
+
+def columns(a: np.ndarray, periods: int) -> np.ndarray:
+    """A unit array as (units x periods): 1-D repeated, 2-D as it is."""
+    a = np.asarray(a, float)
+    return np.repeat(a.reshape(-1, 1), periods, axis=1) if a.ndim == 1 else a
+
+
+def q_cost(b: Any, ds: DeviceSet, q: Any) -> Any:
+    """sum c Q^2 ($/h, Q in Mvar) over units with a cost, or ``None``."""
+    if q is None or not np.any(ds.cost > 0):
+        return None
+    return b.ops.sum(b.ops.rows(ds.cost * ds.base_mva**2, b.ops.square(q)))
+
+
+def ramp_limits(b: Any, name: str, x: Any, limit: np.ndarray) -> None:
+    """``|x_t - x_{t-1}| <= limit`` between consecutive periods (rows with a finite limit)."""
+    rows = np.flatnonzero(np.isfinite(limit))
+    periods = x.shape[1]
+    if not len(rows) or periods < 2:
+        return
+    xs = b.ops.take(x, rows)
+    step = xs[:, 1:] - xs[:, :-1]
+    lim = np.repeat(limit[rows].reshape(-1, 1), periods - 1, axis=1)
+    b.constraint_ineq(name, step, -lim, lim)
+
+
+def switching_limits(b: Any, name: str, x: Any, initial: np.ndarray, limit: np.ndarray) -> None:
+    """``sum_t |x_t - x_{t-1}| <= limit`` over the horizon (``x_{-1}`` = ``initial``), rows with a finite limit.
+
+    The moves are variables ``m >= +-(x_t - x_{t-1})``; the limit bounds
+    their sum, so each step changed counts once per period.
+    """
+    rows = np.flatnonzero(np.isfinite(limit))
+    if not len(rows):
+        return
+    periods = x.shape[1]
+    xs = b.ops.take(x, rows)
+    first = b.ops.period(xs, 0) - initial[rows].reshape(-1, 1)
+    change = b.ops.hcat([first, xs[:, 1:] - xs[:, :-1]]) if periods > 1 else first
+    moves = b.variable(f"{name}_moves", (len(rows), periods), 0.0, np.inf, 0.0)
+    b.constraint_ineq(f"{name}_up", moves - change, 0.0, np.inf)
+    b.constraint_ineq(f"{name}_down", moves + change, 0.0, np.inf)
+    b.constraint_ineq(name, b.ops.sum_periods(moves), -np.inf, limit[rows].reshape(-1, 1))

@@ -1,25 +1,46 @@
 """Switched capacitor (or reactor) banks with discrete steps.
 
 A controllable shunt row has ``max_step`` steps of ``bs_mvar`` each (the
-injection at 1.0 p.u.); its injection is ``step * bs * V^2``. In a model the
-step count is a variable in ``[0, max_step]``: continuous for the relaxation,
-integer when the solver branches (bonmin), or fixed by the bounds when a
-discrete search evaluates one combination of steps. Fixed shunts are part of
-the network's admittance and are not devices.
+injection at 1.0 p.u.); its injection is ``step * (bs - j gs) * V^2``.
+Fixed shunts are part of the network's admittance and are not devices.
+
+What a bank contributes, per formulation and backend (``w`` is the
+formulation's squared voltage ``vm_sq()``):
+
+=============== ======================================================= ==================
+where           variables and constraints                               objective terms
+=============== ======================================================= ==================
+NLP (any ac)    ``step`` in [0, max_step], continuous, or integer for   ``q_cost`` c Q^2
+                bonmin, or fixed by its bounds (discrete search);
+                Q = bs step w, P = -gs step w
+conic, relaxed  ``sw`` (= step w) in [0, max_step w]; Q = bs sw,        ``q_cost``
+                P = -gs sw (the same set as a continuous step)
+conic, integer  one-hot binaries y_ik (bank i at k steps) and           ``q_cost``
+                ``z_ik = w_i y_ik`` written exactly by its McCormick
+                inequalities (y binary); step = sum k y_ik,
+                step w = sum k z_ik
+dc              P = -gs step (step at its set-point)                    -
+=============== ======================================================= ==================
+
+Over a time axis, the step changes over the horizon are limited to
+``max_switchings`` (each step switched counts once), and the initial step
+is the table's ``step``.
 """
 
 from __future__ import annotations
 
-import casadi as ca
-import numpy as np
+from typing import Any
 
-from tdcoord.backends.casadi_nlp import NlpBuilder, sparse_dm
-from tdcoord.devices.base import DeviceSet, DeviceVars, defaults_for
+import numpy as np
+import scipy.sparse as sp
+
+from tdcoord.devices.base import DeviceOptions, DeviceSet, DeviceVars, defaults_for, injection, q_cost, \
+    switching_limits
 from tdcoord.network.compiled import CompiledNetwork
 from tdcoord.network.network import Network
 
 
-def collect(net: Network, cn: CompiledNetwork) -> list[DeviceSet]:
+def device_sets(net: Network, cn: CompiledNetwork, periods: int | None = None) -> list[DeviceSet]:
     pos = cn.position()
     base = cn.base_mva
     sh = net.shunt[net.shunt.in_service & net.shunt.controllable & net.shunt.bus.isin(pos)]
@@ -34,15 +55,63 @@ def collect(net: Network, cn: CompiledNetwork) -> list[DeviceSet]:
         kind="capacitor", table="shunt", index=sh.index.to_numpy(), bus=np.array([pos[b] for b in sh.bus]),
         subtype=kinds, q0=bs * sh.step.to_numpy(float), q_min=np.minimum(0.0, bs * steps),
         q_max=np.maximum(0.0, bs * steps), cost=cost, response_ms=ms, base_mva=base, p=np.zeros(n),
-        extra={"bs": bs, "gs": sh.gs_mw.to_numpy(float) / base, "max_step": steps, "step0": sh.step.to_numpy(float)},
+        extra={"bs": bs, "gs": sh.gs_mw.to_numpy(float) / base, "max_step": steps, "step0": sh.step.to_numpy(float),
+               "max_switchings": sh.max_switchings.to_numpy(float)},
     )]
 
 
-def declare(b: NlpBuilder, prefix: str, ds: DeviceSet, n_bus: int, vm: ca.SX, discrete: bool = False) -> DeviceVars:
+def build_capacitor(b: Any, form: Any, ds: DeviceSet, prefix: str, opts: DeviceOptions) -> DeviceVars:
+    """The bank's variables, constraints and costs (see the module docstring)."""
     x = ds.extra
-    step = b.var(f"{prefix}.shunt_step", len(ds), 0.0, x["max_step"], x["step0"], discrete=discrete)
-    inc = sparse_dm(ds.incidence(n_bus))
-    vm_at = ca.mtimes(sparse_dm(ds.incidence(n_bus).T), vm)
-    q = x["bs"] * step * vm_at**2
-    p = -x["gs"] * step * vm_at**2
-    return DeviceVars(ds, q, p, ca.mtimes(inc, p), ca.mtimes(inc, q), other={"step": step})
+    n, nb = len(ds), form.cn.n_bus
+    o = b.ops
+    if not form.reactive:
+        p = form.columns(-x["gs"] * x["step0"])
+        return DeviceVars(ds, None, p, injection(b, ds, nb, p), None)
+    w = o.mm(sp.csr_matrix(ds.incidence(nb).T), form.vm_sq())
+    other: dict[str, Any] = {}
+    if b.backend == "nlp":
+        kind = "integer" if opts.steps == "integer" else "continuous"
+        step = b.variable(f"{prefix}.shunt_step", form.shape(n), 0.0, x["max_step"], x["step0"], kind=kind)
+        sw = step * w
+        other["step"] = step
+    elif opts.steps == "integer":
+        step, sw = _one_hot(b, form, ds, prefix, w)
+        other["step"] = step
+    else:
+        sw = b.variable(f"{prefix}.shunt_sw", form.shape(n), 0.0, np.inf, x["step0"])
+        b.constraint_ineq(f"{prefix}.shunt_sw_max", sw - o.rows(x["max_step"], w), -np.inf, 0.0)
+        other["sw"] = sw
+    q = o.rows(x["bs"], sw)
+    p = o.rows(-x["gs"], sw)
+    if form.periods is not None and "step" in other:
+        switching_limits(b, f"{prefix}.shunt_switching", other["step"], x["step0"], x["max_switchings"])
+    qc = q_cost(b, ds, q)
+    return DeviceVars(ds, q, p, injection(b, ds, nb, p), injection(b, ds, nb, q), other=other,
+                      costs={"q_cost": qc} if qc is not None else {})
+
+
+def _one_hot(b: Any, form: Any, ds: DeviceSet, prefix: str, w: Any) -> tuple[Any, Any]:
+    """Exact integer steps on the conic backend: one-hot levels and McCormick products (module docstring)."""
+    x = ds.extra
+    o = b.ops
+    kmax = x["max_step"].astype(int)
+    bank = np.repeat(np.arange(len(ds)), kmax)  # one row per (bank, level >= 1)
+    level = np.concatenate([np.arange(1, k + 1) for k in kmax]) if kmax.sum() else np.zeros(0)
+    rows = len(bank)
+    w_hi = form.vm_max[ds.bus] ** 2
+    pick = sp.csr_matrix((np.ones(rows), (np.arange(rows), bank)), shape=(rows, len(ds)))  # level row -> its bank
+    start = (level == x["step0"][bank]).astype(float)
+    y = b.variable(f"{prefix}.shunt_level", form.shape(rows), 0.0, 1.0, start, kind="binary")
+    z = b.variable(f"{prefix}.shunt_level_w", form.shape(rows), 0.0, np.inf, start)
+    w_rows = o.mm(pick, w)
+    hi = w_hi[bank]
+    b.constraint_ineq(f"{prefix}.shunt_one_level", o.mm(pick.T, y), -np.inf, 1.0)
+    b.constraint_ineq(f"{prefix}.shunt_mc_y", z - o.rows(hi, y), -np.inf, 0.0)
+    b.constraint_ineq(f"{prefix}.shunt_mc_w", z - w_rows, -np.inf, 0.0)
+    b.constraint_ineq(f"{prefix}.shunt_mc_low", z - w_rows - o.rows(hi, y), -form.columns(hi), np.inf)
+    weights = sp.csr_matrix((level.astype(float), (bank, np.arange(rows))), shape=(len(ds), rows))
+    return o.mm(weights, y), o.mm(weights, z)
+
+
+__all__ = ["build_capacitor", "device_sets"]

@@ -1,17 +1,25 @@
-"""Static var compensators: SVG, STATCOM, SVC, with a continuous Q range."""
+"""Static var compensators: SVG, STATCOM, SVC, with a continuous Q range.
+
+======== ============= ================= =================
+family   variables     constraints       objective terms
+======== ============= ================= =================
+ac       Q             Q limits          ``q_cost`` c Q^2
+dc       -             -                 -
+======== ============= ================= =================
+"""
 
 from __future__ import annotations
 
-import casadi as ca
+from typing import Any
+
 import numpy as np
 
-from tdcoord.backends.casadi_nlp import NlpBuilder, sparse_dm
-from tdcoord.devices.base import DeviceSet, DeviceVars, defaults_for
+from tdcoord.devices.base import DeviceOptions, DeviceSet, DeviceVars, defaults_for, injection, q_cost
 from tdcoord.network.compiled import CompiledNetwork
 from tdcoord.network.network import Network
 
 
-def collect(net: Network, cn: CompiledNetwork) -> list[DeviceSet]:
+def device_sets(net: Network, cn: CompiledNetwork, periods: int | None = None) -> list[DeviceSet]:
     pos = cn.position()
     base = cn.base_mva
     v = net.svc[net.svc.in_service & net.svc.bus.isin(pos)]
@@ -30,7 +38,13 @@ def collect(net: Network, cn: CompiledNetwork) -> list[DeviceSet]:
     )]
 
 
-def declare(b: NlpBuilder, prefix: str, ds: DeviceSet, n_bus: int) -> DeviceVars:
-    q = b.var(f"{prefix}.svc_q", len(ds), ds.q_min, ds.q_max, np.clip(ds.q0, ds.q_min, ds.q_max))
-    inc = sparse_dm(ds.incidence(n_bus))
-    return DeviceVars(ds, q, 0.0, 0.0, ca.mtimes(inc, q))
+def build_svc(b: Any, form: Any, ds: DeviceSet, prefix: str, opts: DeviceOptions) -> DeviceVars:
+    if not form.reactive:
+        return DeviceVars(ds, None, None, None, None)
+    q = b.variable(f"{prefix}.svc_q", form.shape(len(ds)), ds.q_min, ds.q_max, np.clip(ds.q0, ds.q_min, ds.q_max))
+    qc = q_cost(b, ds, q)
+    return DeviceVars(ds, q, None, None, injection(b, ds, form.cn.n_bus, q),
+                      costs={"q_cost": qc} if qc is not None else {})
+
+
+__all__ = ["build_svc", "device_sets"]

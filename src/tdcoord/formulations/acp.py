@@ -3,108 +3,136 @@
 Branch flows follow the pi model of :mod:`tdcoord.network.compiled`, written
 per branch from Yff, Yft, Ytf, Ytt and summed into bus injections with the
 sparse incidence matrices, so the model is built with a handful of
-vectorized casadi operations whatever the network's size:
+vectorized operations whatever the network's size (and, over a time axis,
+whatever the number of periods: every expression is bus x period):
 
     P_f = G_ff Vf^2 + Vf Vt (G_ft cos(th_f - th_t) + B_ft sin(th_f - th_t))
     Q_f = -B_ff Vf^2 + Vf Vt (G_ft sin(th_f - th_t) - B_ft cos(th_f - th_t))
 
-and symmetrically at the to end. Devices add their injections to the bus
-balance ``P(V) = sum of device injections`` that :func:`add_balance` writes.
+and symmetrically at the to end. The bus balance is ``P(V) = sum of device
+injections``; losses are the sum of all bus injections into branches and
+bus shunts (shunt conductance included).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import casadi as ca
 import numpy as np
 
-from tdcoord.backends.casadi_nlp import NlpBuilder, sparse_dm
-from tdcoord.network.compiled import REF, CompiledNetwork
+from tdcoord.formulations.base import Formulation
 
 
-@dataclass
-class AcpModel:
-    prefix: str
-    cn: CompiledNetwork
-    vm: Any
-    va: Any
-    p_inj: Any  # network injection at each bus (into branches and bus shunts), p.u.
-    q_inj: Any
-    pf: Any
-    qf: Any
-    pt: Any
-    qt: Any
+class AcpFormulation(Formulation):
+    name = "acp"
+    family = "ac"
+    backends = ("nlp",)
+    description = "AC polar power flow (exact, nonconvex NLP)"
+
+    def __init__(self, b: Any, cn: Any, prefix: str, **kw: Any) -> None:
+        super().__init__(b, cn, prefix, **kw)
+        self.variable_voltage()
+        self.expression_branch_flows()
+
+    # ------------------------------------------------------------- variables
+    def variable_voltage(self) -> None:
+        cn, nb = self.cn, self.cn.n_bus
+        va_lb = np.full(nb, -np.inf)
+        va_ub = np.full(nb, np.inf)
+        ref, angle = self.reference_angles()
+        va_lb[ref] = va_ub[ref] = angle
+        va0 = self.start_of("va", None)
+        va0 = np.zeros(nb) if va0 is None else np.array(va0, float)
+        if va0.ndim == 1:
+            va0[ref] = angle
+        else:
+            va0[ref, :] = angle[:, None]
+        self.vm_var = self.b.variable(f"{self.prefix}.vm", self.shape(nb), self.vm_min, self.vm_max, self.voltage_start())
+        self.va_var = self.b.variable(f"{self.prefix}.va", self.shape(nb), va_lb, va_ub, va0)
+
+    def expression_branch_flows(self) -> None:
+        o = self.ops
+        yff, yft, ytf, ytt = self.cn.branch_admittances()
+        cf, ct = self.cn.incidence()
+        vm, va = self.vm_var, self.va_var
+        vf, vt = o.mm(cf, vm), o.mm(ct, vm)
+        d = o.mm(cf, va) - o.mm(ct, va)
+        cosd, sind = ca.cos(d), ca.sin(d)
+        vfvt = vf * vt
+        r = o.rows
+        self.pf = r(yff.real, vf**2) + vfvt * (r(yft.real, cosd) + r(yft.imag, sind))
+        self.qf = r(-yff.imag, vf**2) + vfvt * (r(yft.real, sind) - r(yft.imag, cosd))
+        self.pt = r(ytt.real, vt**2) + vfvt * (r(ytf.real, cosd) - r(ytf.imag, sind))
+        self.qt = r(-ytt.imag, vt**2) + vfvt * (r(-ytf.real, sind) - r(ytf.imag, cosd))
+        self.p_inj = o.mm(cf.T, self.pf) + o.mm(ct.T, self.pt) + r(self.cn.gs, vm**2)
+        self.q_inj = o.mm(cf.T, self.qf) + o.mm(ct.T, self.qt) - r(self.cn.bs, vm**2)
+
+    # ----------------------------------------------------------- expressions
+    def vm(self) -> Any:
+        return self.vm_var
+
+    def vm_sq(self) -> Any:
+        return self.vm_var**2
 
     @property
-    def loss_pu(self) -> Any:
-        """Active losses of branches and bus shunts, p.u."""
-        return ca.sum1(self.p_inj)
+    def va(self) -> Any:
+        return self.va_var
+
+    # ------------------------------------------------------------ constraints
+    def constraint_power_balance(self, p_dev: Any, q_dev: Any) -> None:
+        """Kirchhoff at every bus: network injection = device injections (p.u.)."""
+        self.b.constraint_eq(f"{self.prefix}.p_balance", self.p_inj - p_dev)
+        self.b.constraint_eq(f"{self.prefix}.q_balance", self.q_inj - q_dev)
+
+    def constraint_thermal_limits(self, limit: str = "mva") -> None:
+        """|S| <= rating at both ends of every rated branch (``mva``), or |S| <= rating V (``current``)."""
+        cn = self.cn
+        rated = np.flatnonzero(np.isfinite(cn.rate))
+        if not len(rated) or limit == "none":
+            return
+        o = self.ops
+        rate2 = cn.rate[rated] ** 2
+        sf = o.take(self.pf, rated) ** 2 + o.take(self.qf, rated) ** 2
+        st = o.take(self.pt, rated) ** 2 + o.take(self.qt, rated) ** 2
+        if limit == "mva":
+            self.b.constraint_ineq(f"{self.prefix}.s_from", sf, -np.inf, self.columns(rate2))
+            self.b.constraint_ineq(f"{self.prefix}.s_to", st, -np.inf, self.columns(rate2))
+        elif limit == "current":
+            vf2 = o.take(self.vm_var, cn.f[rated]) ** 2
+            vt2 = o.take(self.vm_var, cn.t[rated]) ** 2
+            self.b.constraint_ineq(f"{self.prefix}.i_from", sf - o.rows(rate2, vf2), -np.inf, 0.0)
+            self.b.constraint_ineq(f"{self.prefix}.i_to", st - o.rows(rate2, vt2), -np.inf, 0.0)
+        else:
+            raise ValueError(f"limit must be 'mva', 'current' or 'none', got {limit!r}")
+
+    # -------------------------------------------------------------- objective
+    def objective_losses(self) -> Any:
+        """Active losses of branches and bus shunts, p.u. (summed over periods)."""
+        return self.ops.sum(self.p_inj)
+
+    def objective_voltage_deviation(self, vm_ref: float, buses: np.ndarray | None = None) -> Any:
+        vm = self.vm_var if buses is None else self.ops.take(self.vm_var, buses)
+        return ca.sumsqr(vm - vm_ref)
+
+    # ----------------------------------------------------------------- values
+    def bus_values(self, sol: Any) -> tuple[np.ndarray, np.ndarray]:
+        vm = np.asarray(sol.x[f"{self.prefix}.vm"], float)
+        va = np.asarray(sol.x[f"{self.prefix}.va"], float)
+        return vm.reshape(len(vm), -1), va.reshape(len(va), -1)
+
+    def branch_values(self, sol: Any) -> dict[str, np.ndarray]:
+        from tdcoord.pf.flows import branch_flows
+
+        vm, va = self.bus_values(sol)
+        out: dict[str, list] = {"pf": [], "qf": [], "pt": [], "qt": []}
+        for t in range(vm.shape[1]):
+            sf, st = branch_flows(self.cn, vm[:, t] * np.exp(1j * va[:, t]))
+            out["pf"].append(sf.real)
+            out["qf"].append(sf.imag)
+            out["pt"].append(st.real)
+            out["qt"].append(st.imag)
+        return {k: np.column_stack(v) if v else np.zeros((self.cn.n_branch, 0)) for k, v in out.items()}
 
 
-def build_acp(b: NlpBuilder, cn: CompiledNetwork, prefix: str, vm0: np.ndarray | None = None,
-              va0: np.ndarray | None = None, vm_min: np.ndarray | None = None, vm_max: np.ndarray | None = None) -> AcpModel:
-    nb = cn.n_bus
-    vm_min = cn.vm_min if vm_min is None else vm_min
-    vm_max = cn.vm_max if vm_max is None else vm_max
-    vm0 = np.clip(np.ones(nb) if vm0 is None else vm0, vm_min, vm_max)
-    va0 = np.zeros(nb) if va0 is None else va0
-    va_lb = np.full(nb, -np.inf)
-    va_ub = np.full(nb, np.inf)
-    ref = np.flatnonzero(cn.bus_type == REF)
-    ref_angle = np.zeros(len(ref))
-    for k, r in enumerate(ref):
-        at_ext = np.flatnonzero(cn.ext_bus == r)
-        at_gen = np.flatnonzero(cn.gen_bus == r)
-        ref_angle[k] = cn.ext_va[at_ext[0]] if len(at_ext) else (cn.gen_va[at_gen[0]] if len(at_gen) else 0.0)
-    va_lb[ref] = va_ub[ref] = ref_angle
-    va0 = va0.copy()
-    va0[ref] = ref_angle
-    vm = b.var(f"{prefix}.vm", nb, vm_min, vm_max, vm0)
-    va = b.var(f"{prefix}.va", nb, va_lb, va_ub, va0)
-    yff, yft, ytf, ytt = cn.branch_admittances()
-    cf, ct = cn.incidence()
-    cf_dm, ct_dm = sparse_dm(cf), sparse_dm(ct)
-    vf, vt = ca.mtimes(cf_dm, vm), ca.mtimes(ct_dm, vm)
-    d = ca.mtimes(cf_dm, va) - ca.mtimes(ct_dm, va)
-    cosd, sind = ca.cos(d), ca.sin(d)
-    vfvt = vf * vt
-    pf = yff.real * vf**2 + vfvt * (yft.real * cosd + yft.imag * sind)
-    qf = -yff.imag * vf**2 + vfvt * (yft.real * sind - yft.imag * cosd)
-    pt = ytt.real * vt**2 + vfvt * (ytf.real * cosd - ytf.imag * sind)
-    qt = -ytt.imag * vt**2 + vfvt * (-ytf.real * sind - ytf.imag * cosd)
-    cft, ctt = sparse_dm(cf.T), sparse_dm(ct.T)
-    p_inj = ca.mtimes(cft, pf) + ca.mtimes(ctt, pt) + cn.gs * vm**2
-    q_inj = ca.mtimes(cft, qf) + ca.mtimes(ctt, qt) - cn.bs * vm**2
-    return AcpModel(prefix, cn, vm, va, p_inj, q_inj, pf, qf, pt, qt)
-
-
-def add_balance(b: NlpBuilder, m: AcpModel, p_dev: Any, q_dev: Any) -> None:
-    """Kirchhoff at every bus: network injection = device injections (p.u.)."""
-    b.eq(f"{m.prefix}.p_balance", m.p_inj - p_dev)
-    b.eq(f"{m.prefix}.q_balance", m.q_inj - q_dev)
-
-
-def add_flow_limits(b: NlpBuilder, m: AcpModel) -> None:
-    """|S| <= rating at both ends of every rated branch (MATPOWER's MVA limits)."""
-    rated = np.flatnonzero(np.isfinite(m.cn.rate))
-    if not len(rated):
-        return
-    rate2 = m.cn.rate[rated] ** 2
-    idx = rated.tolist()
-    sf = (m.pf**2 + m.qf**2)[idx]
-    st = (m.pt**2 + m.qt**2)[idx]
-    b.ineq(f"{m.prefix}.s_from", sf, -np.inf, rate2)
-    b.ineq(f"{m.prefix}.s_to", st, -np.inf, rate2)
-
-
-def add_angle_limits(b: NlpBuilder, m: AcpModel, ang_min_deg: np.ndarray, ang_max_deg: np.ndarray) -> None:
-    """Angle-difference limits of branches where they bind (|limit| < 360 degrees)."""
-    lim = (ang_min_deg > -360) | (ang_max_deg < 360)
-    if not lim.any():
-        return
-    idx = np.flatnonzero(lim)
-    cf, ct = m.cn.incidence()
-    sel = sparse_dm((cf - ct)[idx])
-    b.ineq(f"{m.prefix}.angle_diff", ca.mtimes(sel, m.va), np.deg2rad(ang_min_deg[idx]), np.deg2rad(ang_max_deg[idx]))
+__all__ = ["AcpFormulation"]

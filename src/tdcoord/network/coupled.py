@@ -256,6 +256,18 @@ class CoupledSystem:
         new.notes = list(self.notes)
         return new
 
+    @property
+    def n_periods(self) -> int:
+        """Periods of the time series attached to its networks (0: none)."""
+        return max([self.transmission.n_periods] + [f.n_periods for f in self.feeders.values()])
+
+    def at_period(self, t: int) -> "CoupledSystem":
+        """A copy with period ``t`` of every network's time series written into its tables."""
+        new = self.copy()
+        new.transmission = self.transmission.at_period(t) if self.transmission.timeseries else new.transmission
+        new.feeders = {k: (v.at_period(t) if v.timeseries else new.feeders[k]) for k, v in self.feeders.items()}
+        return new
+
     # ---------------------------------------------------------------- merging
     def merge(self) -> MergedSystem:
         """One Network of everything, on the transmission's base (for Newton)."""

@@ -119,6 +119,7 @@ class Network:
         self.kind = kind
         self.source = source
         self.notes: list[str] = []
+        self.timeseries: dict[str, pd.DataFrame] = {}
         for t in self.TABLE_NAMES:
             setattr(self, t, _empty_table(t))
 
@@ -221,10 +222,36 @@ class Network:
     def add_svc(self, bus: Any, q_min_mvar: float, q_max_mvar: float, **fields: Any) -> int:
         return int(self.add("svc", {"bus": bus, "q_min_mvar": q_min_mvar, "q_max_mvar": q_max_mvar, **fields})[0])
 
+    def add_storage(self, bus: Any, e_max_mwh: float, p_charge_max_mw: float, p_discharge_max_mw: float,
+                    **fields: Any) -> int:
+        return int(self.add("storage", {"bus": bus, "e_max_mwh": e_max_mwh, "p_charge_max_mw": p_charge_max_mw,
+                                        "p_discharge_max_mw": p_discharge_max_mw, **fields})[0])
+
+    # ------------------------------------------------------------- time series
+    def set_timeseries(self, table: str, column: str, data: Any) -> pd.DataFrame:
+        """Attach one value per period to elements of ``table.column`` (see :mod:`tdcoord.network.timeseries`)."""
+        from tdcoord.network.timeseries import set_series
+
+        return set_series(self, table, column, data)
+
+    @property
+    def n_periods(self) -> int:
+        """Periods of the attached time series (0: none)."""
+        from tdcoord.network.timeseries import n_periods
+
+        return n_periods(self)
+
+    def at_period(self, t: int) -> "Network":
+        """A copy with period ``t`` of every time series written into the tables."""
+        from tdcoord.network.timeseries import at_period
+
+        return at_period(self, t)
+
     # ----------------------------------------------------------------- helpers
     def copy(self) -> "Network":
         new = _copy.copy(self)
         new.notes = list(self.notes)
+        new.timeseries = {k: v.copy() for k, v in self.timeseries.items()}
         for t in self.TABLE_NAMES:
             setattr(new, t, getattr(self, t).copy())
         return new

@@ -102,6 +102,7 @@ GEN = [
     _c("cost_c2", "float", 0.0, "active cost, $/MW^2h"),
     _c("cost_c1", "float", 0.0, "active cost, $/MWh"),
     _c("cost_c0", "float", 0.0, "active cost, $/h"),
+    _c("ramp_mw_per_h", "float", NAN, "ramp limit between consecutive periods, MW/h, both ways (NaN: none)"),
     _c("q_cost", "float", NAN, "reactive dispatch cost, $/Mvar^2h (NaN: device default)"),
     _c("response_ms", "float", NAN, "reactive response time, ms (NaN: device default)"),
     _c("in_service", "bool", True, "machine in service"),
@@ -123,6 +124,7 @@ SHUNT = [
     _c("step", "int", 1, "steps in service"),
     _c("max_step", "int", 1, "number of steps installed"),
     _c("controllable", "bool", False, "steps may be switched by optimization"),
+    _c("max_switchings", "float", NAN, "most step changes over a multi-period horizon (NaN: no limit)"),
     _c("q_cost", "float", NAN, "reactive dispatch cost, $/Mvar^2h (NaN: device default)"),
     _c("response_ms", "float", NAN, "switching time, ms (NaN: device default)"),
     _c("in_service", "bool", True, "shunt in service"),
@@ -157,6 +159,26 @@ SVC = [
     _c("name", "str", "", "free-text name"),
 ]
 
+STORAGE = [
+    _c("bus", "bus", REQUIRED, "bus label"),
+    _c("p_mw", "float", 0.0, "active injection set-point, MW (+ discharging, - charging)"),
+    _c("q_mvar", "float", 0.0, "reactive injection set-point, Mvar"),
+    _c("e_max_mwh", "float", REQUIRED, "energy capacity, MWh"),
+    _c("p_charge_max_mw", "float", REQUIRED, "largest charging power, MW"),
+    _c("p_discharge_max_mw", "float", REQUIRED, "largest discharging power, MW"),
+    _c("eta_charge", "float", 0.95, "charging efficiency (energy stored per energy drawn)"),
+    _c("eta_discharge", "float", 0.95, "discharging efficiency (energy delivered per energy released)"),
+    _c("soc_min", "float", 0.0, "lowest state of charge, fraction of e_max_mwh"),
+    _c("soc_max", "float", 1.0, "highest state of charge, fraction of e_max_mwh"),
+    _c("soc_init", "float", 0.5, "state of charge at the start of the horizon, fraction"),
+    _c("soc_final", "float", NAN, "state of charge required at the end, fraction (NaN: at least soc_init)"),
+    _c("sn_mva", "float", NAN, "inverter apparent-power rating, MVA (NaN: no reactive capability)"),
+    _c("cost_mwh", "float", 0.0, "cost of energy throughput (charge + discharge), $/MWh"),
+    _c("controllable", "bool", True, "charging and discharging may be scheduled by optimization"),
+    _c("in_service", "bool", True, "unit in service"),
+    _c("name", "str", "", "free-text name"),
+]
+
 TABLES: dict[str, list[Column]] = {
     "bus": BUS,
     "line": LINE,
@@ -167,6 +189,7 @@ TABLES: dict[str, list[Column]] = {
     "shunt": SHUNT,
     "sgen": SGEN,
     "svc": SVC,
+    "storage": STORAGE,
 }
 
 BRANCH_TABLES = ("line", "trafo")

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tdcoord.errors import SchemaError
 from tdcoord.network.network import Network
+
+if TYPE_CHECKING:
+    from tdcoord.network.coupled import CoupledSystem
+
+HV_BUS = "__boundary_hv__"
+"""Label of the copy of a feeder's transmission bus (the root of the feeder with its boundary transformer)."""
 
 
 def aggregate(net: Network, k: float, name: str | None = None) -> Network:
@@ -38,3 +46,17 @@ def aggregate(net: Network, k: float, name: str | None = None) -> Network:
     n.sn_mva = net.sn_mva * k
     n.note(f"aggregate of {k:g} identical copies in parallel: powers x{k:g}, series impedances /{k:g}")
     return n
+
+
+def feeder_with_boundary(cs: "CoupledSystem", fname: str) -> Network:
+    """The feeder plus its boundary transformer and an HV slack bus (label ``HV_BUS``)."""
+    f = cs.feeders[fname]
+    b = cs.boundary.loc[fname]
+    net = f.copy()
+    net.ext_grid = net.ext_grid.iloc[0:0]
+    vn_hv = float(cs.transmission.bus.at[b.bus, "vn_kv"])
+    net.add_bus(HV_BUS, vn_hv, vm_min_pu=0.0, vm_max_pu=10.0)
+    net.add_ext_grid(HV_BUS, name="transmission")
+    net.add_trafo(HV_BUS, b.root, sn_mva=float(b.sn_mva), r_pu=float(b.r_pu), x_pu=float(b.x_pu),
+                  tap_pu=float(b.tap_pu), in_service=bool(b.in_service), name=f"boundary {fname}")
+    return net

@@ -24,6 +24,7 @@ from tdcoord.errors import TopologyError
 from tdcoord.network.compiled import CompiledNetwork, compile_network
 from tdcoord.network.coupled import CoupledSystem, MergedSystem
 from tdcoord.network.network import Network
+from tdcoord.network.transforms import HV_BUS, feeder_with_boundary
 from tdcoord.network.validate import check_islands
 from tdcoord.pf.ac import DEFAULT_TOL, solve_compiled
 from tdcoord.pf.flows import build_result, initial_voltage
@@ -31,7 +32,6 @@ from tdcoord.pf.sweep import SweepModel, build_sweep, sweep_pf
 from tdcoord.results.powerflow import CoupledPowerFlowResult, PowerFlowResult
 
 BOUNDARY_TOL = 1e-10
-HV_BUS = "__boundary_hv__"
 
 
 def _take(table: pd.DataFrame, mapping: pd.Series) -> pd.DataFrame:
@@ -111,18 +111,6 @@ class FeederSide:
     trafo_index: int
 
 
-def feeder_with_boundary(cs: CoupledSystem, fname: str) -> Network:
-    """The feeder plus its boundary transformer and an HV slack bus (label ``HV_BUS``)."""
-    f = cs.feeders[fname]
-    b = cs.boundary.loc[fname]
-    net = f.copy()
-    net.ext_grid = net.ext_grid.iloc[0:0]
-    vn_hv = float(cs.transmission.bus.at[b.bus, "vn_kv"])
-    net.add_bus(HV_BUS, vn_hv, vm_min_pu=0.0, vm_max_pu=10.0)
-    net.add_ext_grid(HV_BUS, name="transmission")
-    net.add_trafo(HV_BUS, b.root, sn_mva=float(b.sn_mva), r_pu=float(b.r_pu), x_pu=float(b.x_pu),
-                  tap_pu=float(b.tap_pu), in_service=bool(b.in_service), name=f"boundary {fname}")
-    return net
 
 
 def prepare_feeders(cs: CoupledSystem) -> dict[str, FeederSide]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from tdcoord.devices import collect_all
+from tdcoord.devices import all_device_sets
 from tdcoord.network.compiled import compile_network
 from tdcoord.network.coupled import CoupledSystem
 from tdcoord.network.network import Network
@@ -51,7 +51,7 @@ def device_table(net: Network, res: PowerFlowResult, network: str) -> pd.DataFra
     cn = compile_network(net)
     rows = []
     vm = res.res_bus.vm_pu
-    for ds in collect_all(net, cn):
+    for ds in all_device_sets(net, cn):
         if ds.kind == "ext_grid":
             continue
         base = ds.base_mva

@@ -181,12 +181,12 @@ def apply_requirements(b, prefix: str, area: str, devices: list, requirement: di
             declared[(area, table, int(idx))] = r
         if not sel:
             continue
-        short = b.var(f"{prefix}.{table}_reserve_short", len(sel), 0.0, np.inf, 0.0)  # Mvar
+        short = b.variable(f"{prefix}.{table}_reserve_short", len(sel), 0.0, np.inf, 0.0)  # Mvar
         x = dv.other["step"] if ds.kind == "capacitor" else dv.q
-        b.ineq(f"{prefix}.{table}_reserve", x[sel] - short * np.array(scale), -np.inf, np.array(rhs))
+        b.constraint_ineq(f"{prefix}.{table}_reserve", x[sel] - short * np.array(scale), -np.inf, np.array(rhs))
         if "w.reserve" not in b.params:
-            b.param("w.reserve", SHORTFALL_PENALTY)
-        b.cost(f"{prefix}.{table}_reserve_short", ca.sum1(short), "w.reserve")
+            b.parameter("w.reserve", SHORTFALL_PENALTY)
+        b.objective_term(f"{prefix}.{table}_reserve_short", ca.sum1(short), "w.reserve")
     return declared
 
 

@@ -1,18 +1,24 @@
 """Reactive power optimization of a coupled T-D system, as reusable areas.
 
-The system is cut at its boundaries into areas: the transmission grid (AC
-polar) and each feeder together with its boundary transformer (branch flow,
-exact or SOC-relaxed), rooted at a copy of its transmission bus. Each area
-is built into an :class:`~tdcoord.backends.casadi_nlp.NlpBuilder` with
+The system is cut at its boundaries into areas: the transmission grid and
+each feeder together with its boundary transformer, rooted at a copy of its
+transmission bus. The recipe is written once against the formulation
+interface (:mod:`tdcoord.formulations.base`): the transmission area on
+``acp`` or ``dc``, the feeders on ``branch_flow``, ``soc_bf`` or
+``lindistflow`` (``RpoConfig``), on whichever backend the model is built
+(IPOPT for any combination; Clarabel, HiGHS or SCIP where every area is
+convex). Each area has
 
-- variables: voltages, device set-points (generator/condenser Q, inverter Q,
-  SVG/STATCOM Q, capacitor steps), boundary quantities;
+- variables: the formulation's voltages and flows, the devices' set-points
+  (:func:`tdcoord.devices.build_devices`), boundary quantities;
 - parameters: bus loads (so that periods and scenarios re-solve one model);
 - objective terms in physical units: ``loss_mw`` (active losses, MW),
-  ``q_cost`` (sum of c Q^2, $/h), ``dv`` (sum over buses of (V - 1)^2, p.u.^2),
-  weighted by parameters ``alpha``, ``beta``, ``gamma``;
+  ``q_cost`` (sum of c Q^2, $/h), ``dv`` (sum over buses of (V - 1)^2,
+  p.u.^2), weighted by parameters ``alpha``, ``beta``, ``gamma``;
 - boundary handles ``(vm, p, q)`` with p, q in p.u. on the transmission base,
-  flow from transmission into the feeder.
+  flow from transmission into the feeder; a quantity the formulation does
+  not have (voltage and Q on ``dc``; the root voltage of a feeder on the
+  conic backend, where it is only known squared) is ``None``.
 
 Strategies (``tdcoord.coordination``) put one or several areas into one
 builder and couple their boundary handles (equalities, fixed values or ADMM
@@ -26,19 +32,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import casadi as ca
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
-from tdcoord.backends.casadi_nlp import NlpBuilder, sparse_dm
-from tdcoord.devices import capacitor, collect_all, generator, inverter, svc
-from tdcoord.devices.base import DeviceVars
-from tdcoord.formulations.acp import AcpModel, add_balance, build_acp
-from tdcoord.formulations.branch_flow import BranchFlowModel, build_branch_flow
+from tdcoord.devices import DeviceOptions, DeviceVars, build_devices
+from tdcoord.formulations import FEEDER, TRANSMISSION, get_formulation
+from tdcoord.formulations.base import Formulation
 from tdcoord.network.compiled import CompiledNetwork, compile_network
 from tdcoord.network.coupled import CoupledSystem
 from tdcoord.network.network import Network
-from tdcoord.pf.integrated import HV_BUS, feeder_with_boundary
+from tdcoord.network.transforms import HV_BUS, feeder_with_boundary
 
 TERMS = ("loss_mw", "q_cost", "dv")
 
@@ -61,16 +65,48 @@ class Weights:
 @dataclass
 class RpoConfig:
     weights: Weights = field(default_factory=Weights)
-    feeder_formulation: str = "branch_flow"  # or "soc_bf"
+    transmission_formulation: str = "acp"  # or "dc"
+    feeder_formulation: str = "branch_flow"  # or "soc_bf", "lindistflow"
+    backend: str = "auto"  # "nlp" (IPOPT), "conic" (Clarabel/HiGHS/SCIP), "auto": conic where every area is convex
     vm_ref: float = 1.0
     vm_band: tuple[float, float] | None = None  # enforced on top of bus limits (None: bus limits only)
     count_band: tuple[float, float] = (0.95, 1.05)  # buses outside it are counted as violations
-    discrete: bool = False  # capacitor steps declared integer (bonmin)
-    hooks: list[Callable[[NlpBuilder, "Area"], None]] = field(default_factory=list)
+    discrete: bool = False  # capacitor steps declared integer (bonmin; SCIP/HiGHS on the conic backend)
+    hooks: list[Callable[[Any, "Area"], None]] = field(default_factory=list)
     vsm: Any = None  # VsmSettings: key-node margins in the problem (tdcoord.problems.vsm)
     vsm_nodes: list[str] = field(default_factory=list)
     vsm_lin: Any = None  # Linearization loaded into the problem's parameters
     reserve: dict = field(default_factory=dict)  # (area, table, index) -> reserve requirement, Mvar
+
+    def __post_init__(self) -> None:
+        check_formulations(self.transmission_formulation, self.feeder_formulation)
+        if self.backend not in ("auto", "nlp", "conic"):
+            raise ValueError(f"backend must be 'auto', 'nlp' or 'conic', got {self.backend!r}")
+
+    @property
+    def transmission_reactive(self) -> bool:
+        """Whether the transmission formulation has voltage magnitudes and reactive power."""
+        return get_formulation(self.transmission_formulation).family == "ac"
+
+    def backend_for(self, areas: list[str]) -> str:
+        """Where a problem over ``areas`` ("T" and feeder names) is built."""
+        forms = [self.transmission_formulation if a == "T" else self.feeder_formulation for a in areas]
+        convex = all("conic" in get_formulation(f).backends for f in forms)
+        if self.backend == "conic" and not convex:
+            nonconvex = sorted({f for f in forms if "conic" not in get_formulation(f).backends})
+            raise ValueError(f"formulation(s) {', '.join(nonconvex)} need the NLP backend (IPOPT)")
+        if self.backend == "auto":
+            return "conic" if convex and not (self.vsm is not None and self.vsm_nodes) and not self.reserve else "nlp"
+        return self.backend
+
+
+def check_formulations(transmission: str, feeder: str) -> None:
+    from tdcoord.errors import InputError
+
+    if transmission not in TRANSMISSION:
+        raise InputError(f"transmission formulation {transmission!r}: expected one of {', '.join(TRANSMISSION)}")
+    if feeder not in FEEDER:
+        raise InputError(f"feeder formulation {feeder!r}: expected one of {', '.join(FEEDER)}")
 
 
 @dataclass
@@ -79,7 +115,7 @@ class Area:
     kind: str  # transmission | feeder
     network: Network  # the area's network as optimized (feeder incl. boundary trafo and HV bus)
     cn: CompiledNetwork  # compiled without device injections
-    model: AcpModel | BranchFlowModel
+    form: Formulation
     devices: list[DeviceVars]
     terms: dict[str, Any]
     boundary: dict[str, tuple[Any, Any, Any]]  # feeder name -> (vm, p, q), p/q in p.u. on the T base
@@ -90,14 +126,18 @@ class Area:
 
     @property
     def vm(self) -> Any:
-        return self.model.vm
+        return self.form.vm()
+
+    @property
+    def prefix(self) -> str:
+        return self.form.prefix
 
 
 def device_free_network(net: Network) -> Network:
     """Copy whose compiled arrays hold loads and fixed shunts only.
 
-    Inverters, SVCs and controllable shunts are modelled as devices with
-    their own variables, so their injections are removed here.
+    Inverters, SVCs, batteries and controllable shunts are modelled as
+    devices with their own variables, so their injections are removed here.
     """
     n = net.copy()
     n.sgen = n.sgen.assign(p_mw=0.0, q_mvar=0.0)
@@ -106,43 +146,30 @@ def device_free_network(net: Network) -> Network:
     return n
 
 
-def _declare_devices(b: NlpBuilder, prefix: str, net: Network, cn: CompiledNetwork, vm: Any, cfg: RpoConfig,
-                     skip_ext_grid: bool) -> list[DeviceVars]:
-    out = []
-    for ds in collect_all(net, cn):
-        if ds.kind == "ext_grid" and skip_ext_grid:
-            continue
-        if ds.kind in ("generator", "ext_grid"):
-            out.append(generator.declare(b, prefix, ds, cn.n_bus))
-        elif ds.kind == "inverter":
-            out.append(inverter.declare(b, prefix, ds, cn.n_bus))
-        elif ds.kind == "svc":
-            out.append(svc.declare(b, prefix, ds, cn.n_bus))
-        elif ds.kind == "capacitor":
-            out.append(capacitor.declare(b, prefix, ds, cn.n_bus, vm, discrete=cfg.discrete))
+def device_options(cfg: RpoConfig) -> DeviceOptions:
+    return DeviceOptions(steps="integer" if cfg.discrete else "continuous")
+
+
+def _apply_reserve(b: Any, prefix: str, devices: list[DeviceVars], cfg: RpoConfig) -> None:
     if cfg.reserve:
         from tdcoord.problems.reserve import apply_requirements
 
-        apply_requirements(b, prefix, prefix, out, cfg.reserve)
-    return out
+        apply_requirements(b, prefix, prefix, devices, cfg.reserve)
 
 
-def _sum(parts: list[Any], n: int) -> Any:
-    total = ca.SX.zeros(n, 1)
+def bus_sum(b: Any, parts: list[Any], n: int) -> Any:
+    """Sum of bus x 1 expressions, ``None`` parts left out."""
+    total = b.ops.zeros(n, 1)
     for p in parts:
-        if isinstance(p, (int, float)) and p == 0:
-            continue
-        total = total + p
+        if p is not None:
+            total = total + p
     return total
 
 
-def _q_cost(devices: list[DeviceVars]) -> Any:
-    total = 0
-    for dv in devices:
-        if np.any(dv.ds.cost > 0):
-            qm = dv.q * dv.ds.base_mva
-            total = total + ca.dot(dv.ds.cost, qm**2)
-    return total
+def cost_sum(devices: list[DeviceVars], key: str) -> Any:
+    """Sum of one named cost term over the devices (0 where none has it)."""
+    parts = [d.costs[key] for d in devices if key in d.costs]
+    return sum(parts[1:], parts[0]) if parts else 0.0
 
 
 def _vm_bounds(cn: CompiledNetwork, cfg: RpoConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -156,24 +183,24 @@ def _vm_bounds(cn: CompiledNetwork, cfg: RpoConfig) -> tuple[np.ndarray, np.ndar
 WEIGHT_OF_TERM = {"loss_mw": "alpha", "q_cost": "beta", "dv": "gamma", "vsm": "delta"}
 
 
-def _weighted_terms(b: NlpBuilder, prefix: str, terms: dict[str, Any], cfg: RpoConfig) -> None:
+def _weighted_terms(b: Any, prefix: str, terms: dict[str, Any]) -> None:
     for key, expr in terms.items():
-        b.cost(f"{prefix}.{key}", expr, f"w.{WEIGHT_OF_TERM[key]}")
+        b.objective_term(f"{prefix}.{key}", expr, f"w.{WEIGHT_OF_TERM[key]}")
 
 
-def ensure_weight_params(b: NlpBuilder, cfg: RpoConfig) -> None:
+def ensure_weight_params(b: Any, cfg: RpoConfig) -> None:
     for w in ("alpha", "beta", "gamma", "delta"):
         if f"w.{w}" not in b.params:
-            b.param(f"w.{w}", getattr(cfg.weights, w))
+            b.parameter(f"w.{w}", getattr(cfg.weights, w), nonneg=True)
 
 
-def set_weights(b: NlpBuilder, weights: Weights) -> None:
+def set_weights(b: Any, weights: Weights) -> None:
     for w, v in weights.as_dict().items():
         if f"w.{w}" in b.params:
-            b.set_param(f"w.{w}", v)
+            b.set_parameter(f"w.{w}", v)
 
 
-def build_transmission(b: NlpBuilder, cs: CoupledSystem, cfg: RpoConfig, boundary_names: list[str] | None = None,
+def build_transmission(b: Any, cs: CoupledSystem, cfg: RpoConfig, boundary_names: list[str] | None = None,
                        start: dict | None = None) -> Area:
     """The transmission area; each feeder is a boundary load (p, q variables)."""
     ensure_weight_params(b, cfg)
@@ -181,72 +208,90 @@ def build_transmission(b: NlpBuilder, cs: CoupledSystem, cfg: RpoConfig, boundar
     cn = compile_network(device_free_network(net))
     start = start or {}
     lo, hi = _vm_bounds(cn, cfg)
-    acp = build_acp(b, cn, "T", vm0=start.get("vm"), va0=start.get("va"), vm_min=lo, vm_max=hi)
-    devices = _declare_devices(b, "T", net, cn, acp.vm, cfg, skip_ext_grid=False)
+    form = get_formulation(cfg.transmission_formulation)(b, cn, "T", vm_min=lo, vm_max=hi, start=start)
+    devices = build_devices(b, form, net, cn, "T", device_options(cfg))
+    _apply_reserve(b, "T", devices, cfg)
     names = list(cs.boundary.index[cs.boundary.in_service]) if boundary_names is None else boundary_names
     pos = cn.position()
     nbd = len(names)
     bpos = np.array([pos[cs.boundary.at[n, "bus"]] for n in names], dtype=int)
-    pb = b.var("T.boundary_p", nbd, -np.inf, np.inf, start.get("boundary_p", 0.0))
-    qb = b.var("T.boundary_q", nbd, -np.inf, np.inf, start.get("boundary_q", 0.0))
-    import scipy.sparse as sp
-
-    inc = sparse_dm(sp.csr_matrix((np.ones(nbd), (bpos, np.arange(nbd))), shape=(cn.n_bus, nbd)))
-    p_load = b.param("T.p_load", cn.p_load)
-    q_load = b.param("T.q_load", cn.q_load)
-    p_dev = _sum([d.p_bus for d in devices], cn.n_bus) - p_load - ca.mtimes(inc, pb)
-    q_dev = _sum([d.q_bus for d in devices], cn.n_bus) - q_load - ca.mtimes(inc, qb)
-    add_balance(b, acp, p_dev, q_dev)
+    pb = b.variable("T.boundary_p", nbd, -np.inf, np.inf, start.get("boundary_p", 0.0))
+    qb = b.variable("T.boundary_q", nbd, -np.inf, np.inf, start.get("boundary_q", 0.0)) if form.reactive else None
+    inc = sp.csr_matrix((np.ones(nbd), (bpos, np.arange(nbd))), shape=(cn.n_bus, nbd))
+    p_load = b.parameter("T.p_load", cn.p_load)
+    q_load = b.parameter("T.q_load", cn.q_load)
+    o = b.ops
+    p_dev = bus_sum(b, [d.p_bus for d in devices], cn.n_bus) - p_load - o.mm(inc, pb)
+    q_dev = bus_sum(b, [d.q_bus for d in devices], cn.n_bus) - q_load - (o.mm(inc, qb) if qb is not None else 0.0)
+    form.constraint_power_balance(p_dev, q_dev)
     terms = {
-        "loss_mw": acp.loss_pu * cn.base_mva,
-        "q_cost": _q_cost(devices),
-        "dv": ca.sumsqr(acp.vm - cfg.vm_ref),
+        "loss_mw": form.objective_losses() * cn.base_mva,
+        "q_cost": cost_sum(devices, "q_cost"),
+        "dv": form.objective_voltage_deviation(cfg.vm_ref),
     }
-    _weighted_terms(b, "T", terms, cfg)
-    boundary = {n: (acp.vm[int(bpos[k])], pb[k], qb[k]) for k, n in enumerate(names)}
-    area = Area("T", "transmission", net, cn, acp, devices, terms, boundary, cn.base_mva, cn.base_mva,
+    _weighted_terms(b, "T", terms)
+    vm = form.vm()
+    boundary = {n: (vm[int(bpos[k])] if vm is not None else None, pb[k], qb[k] if qb is not None else None)
+                for k, n in enumerate(names)}
+    area = Area("T", "transmission", net, cn, form, devices, terms, boundary, cn.base_mva, cn.base_mva,
                 cn.labels.copy(), np.arange(cn.n_bus))
     for hook in cfg.hooks:
         hook(b, area)
     return area
 
 
-def build_feeder(b: NlpBuilder, cs: CoupledSystem, fname: str, cfg: RpoConfig, start: dict | None = None) -> Area:
-    """A feeder with its boundary transformer, rooted at the transmission bus."""
-    ensure_weight_params(b, cfg)
+def feeder_network(cs: CoupledSystem, fname: str) -> Network:
+    """A feeder with its boundary transformer and a copy of its transmission bus (limits included)."""
     net = feeder_with_boundary(cs, fname)
     t_bus = cs.boundary.at[fname, "bus"]
     net.bus.loc[HV_BUS, ["vm_min_pu", "vm_max_pu"]] = cs.transmission.bus.loc[t_bus, ["vm_min_pu", "vm_max_pu"]].to_numpy()
+    return net
+
+
+def build_feeder(b: Any, cs: CoupledSystem, fname: str, cfg: RpoConfig, start: dict | None = None) -> Area:
+    """A feeder with its boundary transformer, rooted at the transmission bus."""
+    ensure_weight_params(b, cfg)
+    net = feeder_network(cs, fname)
+    t_bus = cs.boundary.at[fname, "bus"]
     cn = compile_network(device_free_network(net))
     lo, hi = _vm_bounds(cn, cfg)
     root = cn.position()[HV_BUS]
     lo[root], hi[root] = cn.vm_min[root], cn.vm_max[root]
-    prefix = fname
     start = start or {}
-    devs_vm = b.var(f"{prefix}.vm", cn.n_bus, lo, hi, np.clip(start.get("vm", np.ones(cn.n_bus)), lo, hi))
-    # devices need vm (capacitors); the branch-flow model reuses this block
-    devices = _declare_devices(b, prefix, net, cn, devs_vm, cfg, skip_ext_grid=True)
-    p_load = b.param(f"{prefix}.p_load", cn.p_load)
-    q_load = b.param(f"{prefix}.q_load", cn.q_load)
-    p_dev = _sum([d.p_bus for d in devices], cn.n_bus) - p_load
-    q_dev = _sum([d.q_bus for d in devices], cn.n_bus) - q_load
-    model = build_branch_flow(b, cn, prefix, p_dev, q_dev, relaxed=cfg.feeder_formulation == "soc_bf",
-                              root=root, start=start, vm=devs_vm)
+    form = get_formulation(cfg.feeder_formulation)(b, cn, fname, vm_min=lo, vm_max=hi, start=start, root=root)
+    devices = build_devices(b, form, net, cn, fname, device_options(cfg), skip_ext_grid=True)
+    _apply_reserve(b, fname, devices, cfg)
+    p_load = b.parameter(f"{fname}.p_load", cn.p_load)
+    q_load = b.parameter(f"{fname}.q_load", cn.q_load)
+    p_dev = bus_sum(b, [d.p_bus for d in devices], cn.n_bus) - p_load
+    q_dev = bus_sum(b, [d.q_bus for d in devices], cn.n_bus) - q_load
+    form.constraint_power_balance(p_dev, q_dev)
     scale = cn.base_mva / cs.transmission.sn_mva
     keep = np.delete(np.arange(cn.n_bus), root)
     terms = {
-        "loss_mw": model.loss_pu * cn.base_mva,
-        "q_cost": _q_cost(devices),
-        "dv": ca.sumsqr(devs_vm[keep.tolist()] - cfg.vm_ref) if len(keep) else 0,
+        "loss_mw": form.objective_losses() * cn.base_mva,
+        "q_cost": cost_sum(devices, "q_cost"),
+        "dv": form.objective_voltage_deviation(cfg.vm_ref, keep),
     }
-    _weighted_terms(b, prefix, terms, cfg)
-    boundary = {fname: (devs_vm[root], model.p_root * scale, model.q_root * scale)}
+    _weighted_terms(b, fname, terms)
+    vm_root = b.ops.take(form.vm(), [root]) if b.backend == "nlp" else None
+    boundary = {fname: (vm_root, form.p_root * scale, form.q_root * scale)}
     labels = np.array([f"{fname}:{lab}" if lab != HV_BUS else t_bus for lab in cn.labels], dtype=object)
-    area = Area(fname, "feeder", net, cn, model, devices, terms, boundary, cn.base_mva, cs.transmission.sn_mva,
+    area = Area(fname, "feeder", net, cn, form, devices, terms, boundary, cn.base_mva, cs.transmission.sn_mva,
                 labels, keep)
+    if not cfg.transmission_reactive:
+        # a DC transmission model has no voltage magnitudes: the feeder's root is held at 1 p.u.
+        b.set_bounds(f"{fname}.w", *_root_fixed(b, f"{fname}.w", root, 1.0))
     for hook in cfg.hooks:
         hook(b, area)
     return area
+
+
+def _root_fixed(b: Any, block: str, root: int, vm: float) -> tuple[np.ndarray, np.ndarray]:
+    blk = b.blocks[block]
+    lb, ub = blk.lb.copy(), blk.ub.copy()
+    lb[root, :] = ub[root, :] = vm**2
+    return lb, ub
 
 
 # --------------------------------------------------------------- solutions
@@ -264,107 +309,156 @@ class AreaSolution:
     bus_labels: np.ndarray  # labels of vm (T labels, namespaced feeder labels)
 
 
-class AreaEvaluator:
-    """One casadi Function giving an area's terms, boundary and set-points.
+def _area_outputs(area: Area) -> list[tuple[str, str, Any]]:
+    """(kind, key, expression) of everything read from an area after a solve."""
+    outs: list[tuple[str, str, Any]] = []
+    for k, e in area.terms.items():
+        outs.append(("term", k, e))
+    for n, hs in area.boundary.items():
+        for i, h in enumerate(hs):
+            outs.append(("boundary", f"{n}|{i}", h))
+    for k, dv in enumerate(area.devices):
+        for key in ("q", "p"):
+            e = getattr(dv, key)
+            if e is not None:
+                outs.append((key, str(k), e))
+        for key, e in dv.other.items():
+            outs.append((key, str(k), e))
+    return outs
 
-    Its inputs are only the symbols the area's expressions use (found with
-    ``casadi.symvar``), gathered from the solution and parameters by index,
-    so that evaluating one area of a model with many costs what that area
-    costs, not what the whole model does.
+
+class AreaEvaluator:
+    """An area's terms, boundary and set-points at a solution.
+
+    On the NLP backend, one casadi Function whose inputs are only the
+    variable blocks and parameters the area's expressions use (found with
+    ``casadi.symvar``), so that evaluating one area of a model with many
+    costs what that area costs, not what the whole model does. On the conic
+    backend, the expressions' values at the solution's variable values.
     """
 
-    def __init__(self, b: NlpBuilder, area: Area) -> None:
-        outs: list[Any] = []
-        self.layout: list[tuple[str, str, int]] = []
+    def __init__(self, b: Any, area: Area) -> None:
+        import casadi as ca
 
-        def add(kind: str, key: str, expr: Any) -> None:
-            e = ca.vec(ca.SX(expr)) if not isinstance(expr, ca.SX) else ca.vec(expr)
-            outs.append(e)
-            self.layout.append((kind, key, e.shape[0]))
-
-        for k, e in area.terms.items():
-            add("term", k, e)
-        for n, hs in area.boundary.items():
-            add("boundary", n, ca.vertcat(*hs))
-        for k, dv in enumerate(area.devices):
-            add("q", str(k), dv.q)
-            add("p", str(k), dv.p)
-            if "step" in dv.other:
-                add("step", str(k), dv.other["step"])
-        out = ca.vertcat(*outs)
+        self.backend = b.backend
+        self.outputs = _area_outputs(area)
+        self.layout: list[tuple[str, str, tuple[int, int]]] = []
+        if self.backend != "nlp":
+            return
+        exprs = []
+        for kind, key, e in self.outputs:
+            m = e if isinstance(e, ca.MX) else ca.MX(np.asarray(e, float)) if np.ndim(e) else ca.MX(float(e))
+            exprs.append(ca.vec(m))
+            self.layout.append((kind, key, m.shape))
+        out = ca.vertcat(*exprs) if exprs else ca.MX(0, 1)
         syms = ca.symvar(out)
-        where = symbol_index(b)
-        self.x_idx = np.array([where[s.name()][1] for s in syms if where[s.name()][0] == "x"], dtype=int)
-        self.p_idx = np.array([where[s.name()][1] for s in syms if where[s.name()][0] == "p"], dtype=int)
-        xs = [s for s in syms if where[s.name()][0] == "x"]
-        ps = [s for s in syms if where[s.name()][0] == "p"]
-        self.fn = ca.Function("area_eval", [ca.vertcat(*xs) if xs else ca.SX(0, 1), ca.vertcat(*ps) if ps else ca.SX(0, 1)], [out])
+        blocks = {blk.sym.name(): blk for blk in b.blocks.values()}
+        offsets, k = {}, 0
+        for name, (sym, val) in b.params.items():
+            offsets[sym.name()] = (k, val.size)
+            k += val.size
+        xs, ps, x_idx, p_idx = [], [], [], []
+        for s in syms:
+            if s.name() in blocks:
+                blk = blocks[s.name()]
+                xs.append(s)
+                x_idx.append(np.arange(blk.start, blk.start + blk.size))
+            else:
+                off, n = offsets[s.name()]
+                ps.append(s)
+                p_idx.append(np.arange(off, off + n))
+        self.x_idx = np.concatenate(x_idx) if x_idx else np.zeros(0, int)
+        self.p_idx = np.concatenate(p_idx) if p_idx else np.zeros(0, int)
+        self.fn = ca.Function("area_eval", [ca.vertcat(*[ca.vec(s) for s in xs]) if xs else ca.MX(0, 1),
+                                            ca.vertcat(*[ca.vec(s) for s in ps]) if ps else ca.MX(0, 1)], [out])
 
-    def __call__(self, b: NlpBuilder, sol: Any) -> dict[tuple[str, str], np.ndarray]:
+    def __call__(self, b: Any, sol: Any) -> dict[tuple[str, str], np.ndarray]:
+        if self.backend != "nlp":
+            return conic_values(b, sol, self.outputs)
         p = b.param_values()
         flat = np.asarray(self.fn(sol.x_raw[self.x_idx], p[self.p_idx])).ravel()
         out, k = {}, 0
-        for kind, key, n in self.layout:
-            out[(kind, key)] = flat[k:k + n]
+        for kind, key, shape in self.layout:
+            n = shape[0] * shape[1]
+            out[(kind, key)] = flat[k:k + n].reshape(shape, order="F")
             k += n
         return out
 
 
-def symbol_index(b: NlpBuilder) -> dict[str, tuple[str, int]]:
-    """Name of every scalar symbol of the builder -> ("x" or "p", position in x or p)."""
-    cache = b.__dict__.setdefault("_symbol_index", {})
-    key = (len(b.blocks), len(b.params))
-    if cache.get("key") != key:
-        where: dict[str, tuple[str, int]] = {}
-        for blk in b.blocks.values():
-            for i in range(blk.sym.shape[0]):
-                where[blk.sym[i].name()] = ("x", blk.start + i)
-        k = 0
-        for sym, val in b.params.values():
-            for i in range(len(val)):
-                where[sym[i].name()] = ("p", k + i)
-            k += len(val)
-        cache.update(key=key, where=where)
-    return cache["where"]
+def conic_values(b: Any, sol: Any, outputs: list[tuple[str, str, Any]]) -> dict[tuple[str, str], np.ndarray]:
+    """Values of cvxpy expressions at a solution's variable values."""
+    for name, blk in b.blocks.items():
+        blk.sym.value = np.asarray(sol.x[name], float).reshape(blk.lb.shape, order="F")
+    out = {}
+    for kind, key, e in outputs:
+        v = e.value if hasattr(e, "value") else e
+        a = np.asarray(v, float) if v is not None else np.array(np.nan)
+        out[(kind, key)] = a.reshape(a.shape[0], -1) if a.ndim else a.reshape(1, 1)
+    return out
 
 
-def evaluator(b: NlpBuilder, area: Area) -> AreaEvaluator:
+def evaluator(b: Any, area: Area) -> AreaEvaluator:
     cache = b.__dict__.setdefault("_evaluators", {})
-    if area.name not in cache:
-        cache[area.name] = AreaEvaluator(b, area)
-    return cache[area.name]
+    if area.name not in cache or cache[area.name][0] != b.version:
+        cache[area.name] = (b.version, AreaEvaluator(b, area))
+    return cache[area.name][1]
 
 
-def boundary_values(b: NlpBuilder, area: Area, sol: Any) -> dict[str, np.ndarray]:
+def _boundary_of(area: Area, vals: dict) -> dict[str, np.ndarray]:
+    out = {}
+    for n, hs in area.boundary.items():
+        out[n] = np.array([float(vals[("boundary", f"{n}|{i}")].ravel()[0]) if h is not None else np.nan
+                           for i, h in enumerate(hs)])
+    return out
+
+
+def boundary_values(b: Any, area: Area, sol: Any) -> dict[str, np.ndarray]:
+    return _boundary_of(area, evaluator(b, area)(b, sol))
+
+
+def extract(b: Any, area: Area, sol: Any) -> AreaSolution:
+    """The area's voltages, device set-points, terms and boundary at a solution (first period)."""
     vals = evaluator(b, area)(b, sol)
-    return {n: vals[("boundary", n)] for n in area.boundary}
-
-
-def extract(b: NlpBuilder, area: Area, sol: Any) -> AreaSolution:
-    vals = evaluator(b, area)(b, sol)
-    x = sol.x
-    prefix = "T" if area.kind == "transmission" else area.name
-    vm = x[f"{prefix}.vm"]
-    va = x.get("T.va") if area.kind == "transmission" else None
+    vm_all, va_all = area.form.bus_values(sol)
+    vm = vm_all[:, 0]
+    va = va_all[:, 0] if area.kind == "transmission" else None
     devices: dict[str, pd.DataFrame] = {}
     for k, dv in enumerate(area.devices):
         ds = dv.ds
-        q = vals[("q", str(k))] * ds.base_mva
+        q = vals[("q", str(k))][:, 0] * ds.base_mva if ("q", str(k)) in vals else np.zeros(len(ds))
         df = pd.DataFrame({"q_mvar": q, "bus": area.cn.labels[ds.bus]}, index=ds.index)
-        df["q_max_mvar"] = ds.q_max * ds.base_mva
-        df["q_min_mvar"] = ds.q_min * ds.base_mva
+        df["q_max_mvar"] = np.asarray(ds.q_max).reshape(len(ds), -1)[:, 0] * ds.base_mva
+        df["q_min_mvar"] = np.asarray(ds.q_min).reshape(len(ds), -1)[:, 0] * ds.base_mva
         df["subtype"] = ds.subtype
         df["response_ms"] = ds.response_ms
-        if ds.kind in ("generator", "ext_grid"):
-            df["p_mw"] = vals[("p", str(k))] * ds.base_mva
+        if ds.kind in ("generator", "ext_grid", "storage"):
+            df["p_mw"] = vals[("p", str(k))][:, 0] * ds.base_mva
             df["vm_pu"] = vm[ds.bus]
         if ds.kind == "capacitor":
-            df["step"] = vals[("step", str(k))]
+            if ("step", str(k)) in vals:
+                step = vals[("step", str(k))][:, 0]
+            else:  # relaxed on the conic backend: step = (step w) / w
+                step = vals[("sw", str(k))][:, 0] / np.maximum(vm[ds.bus] ** 2, 1e-12)
+            df["step"] = step
             df["max_step"] = ds.extra["max_step"]
             df["bs_mvar"] = ds.extra["bs"] * ds.base_mva
             df["q_max_mvar"] = ds.extra["bs"] * ds.base_mva * ds.extra["max_step"] * vm[ds.bus] ** 2
         devices[ds.table] = df
-    terms = {k: float(vals[("term", k)][0]) if len(vals[("term", k)]) else 0.0 for k in area.terms}
-    boundary = {n: vals[("boundary", n)] for n in area.boundary}
+    terms = {}
+    for k in area.terms:
+        v = vals[("term", k)]
+        terms[k] = float(np.asarray(v).ravel()[0]) if np.size(v) else 0.0
+    boundary = _boundary_of(area, vals)
+    prefix = area.prefix
     return AreaSolution(area.name, vm, va, devices, terms, boundary,
-                        {k: v for k, v in x.items() if k.startswith(prefix + ".")}, area.bus_labels)
+                        {k: v for k, v in sol.x.items() if k.startswith(prefix + ".")}, area.bus_labels)
+
+
+def soc_gap_of(area: Area, sol: Any) -> dict:
+    """Exactness gap of an SOC-relaxed feeder area at a solution ({} for other areas)."""
+    from tdcoord.formulations.branch_flow import soc_gap
+
+    if area.kind != "feeder" or area.form.name != "soc_bf":
+        return {}
+    x, p = sol.x, area.prefix
+    return soc_gap(area.form.o, x[f"{p}.w"], x[f"{p}.p"], x[f"{p}.q"], x[f"{p}.l"])

@@ -106,33 +106,33 @@ def add_vsm_block(problem: Any, nodes: list[str], settings: VsmSettings) -> None
         return
     terms = []
     for k in own:
-        expr = b.param(f"vsm.c{k}", 10.0)
+        expr = b.parameter(f"vsm.c{k}", 10.0)
         for a in problem.areas:
             q_bus, vm = _area_controls(a)
             n = a.cn.n_bus
-            gq = b.param(f"vsm.gq{k}.{a.name}", np.zeros(n))
-            gv = b.param(f"vsm.gv{k}.{a.name}", np.zeros(n))
+            gq = b.parameter(f"vsm.gq{k}.{a.name}", np.zeros(n))
+            gv = b.parameter(f"vsm.gv{k}.{a.name}", np.zeros(n))
             expr = expr + ca.dot(gq, q_bus) + ca.dot(gv, vm)
         problem.vsm["exprs"][k] = expr
         terms.append(expr)
     lin = ca.vertcat(*terms)
     if settings.hard:
-        b.ineq("vsm.min", lin, settings.threshold, np.inf)
+        b.constraint_ineq("vsm.min", lin, settings.threshold, np.inf)
     if settings.penalty:
         s = ca.fmax(0, settings.threshold - lin)
         phi = ca.sum1(ca.exp(settings.kappa * s) - 1 - settings.kappa * s)
         if "w.delta" not in b.params:
-            b.param("w.delta", 1.0)
-        b.cost("vsm.penalty", phi, "w.delta")
+            b.parameter("w.delta", 1.0)
+        b.objective_term("vsm.penalty", phi, "w.delta")
 
 
 def _area_controls(area: Any) -> tuple[Any, Any]:
     """Controllable reactive injection per bus (p.u. on the system base) and bus voltages."""
     n = area.cn.n_bus
-    q = ca.SX.zeros(n, 1)
+    q = ca.MX.zeros(n, 1)
     scale = area.base_mva / area.t_base_mva
     for dv in area.devices:
-        if dv.ds.kind in ("inverter", "svc", "capacitor"):
+        if dv.ds.kind in ("inverter", "svc", "capacitor") and dv.q_bus is not None:
             q = q + dv.q_bus * scale
     return q, area.vm
 
@@ -164,8 +164,8 @@ def set_linearization(problem: Any, lin: Linearization, absent_values: dict[str,
             gq[sel] = lin.dq[k, cols[sel]]
             gv[sel] = lin.dv[k, cols[sel]]
             covered[cols[sel]] = True
-            b.set_param(f"vsm.gq{k}.{a.name}", gq)
-            b.set_param(f"vsm.gv{k}.{a.name}", gv)
+            b.set_parameter(f"vsm.gq{k}.{a.name}", gq)
+            b.set_parameter(f"vsm.gv{k}.{a.name}", gv)
         if absent_values:
             for name, (q_abs, v_abs) in absent_values.items():
                 if name in present:
@@ -174,4 +174,4 @@ def set_linearization(problem: Any, lin: Linearization, absent_values: dict[str,
         else:
             # areas outside this problem stay at the linearization point
             c += lin.dq[k, ~covered] @ lin.q0[~covered] + lin.dv[k, ~covered] @ lin.v0[~covered]
-        b.set_param(f"vsm.c{k}", c)
+        b.set_parameter(f"vsm.c{k}", c)
