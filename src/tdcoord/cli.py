@@ -189,7 +189,10 @@ def pf(
 
 # ----------------------------------------------------------------- strategies
 Weights_ = Annotated[str, typer.Option("--weights", help="entropy | equal | alpha=..,beta=..,gamma=..")]
-Formulation = Annotated[str, typer.Option("--feeder-formulation", help="branch_flow (exact) | soc_bf (SOC relaxation)")]
+Formulation = Annotated[str, typer.Option("--feeder-formulation",
+                                           help="branch_flow (exact) | soc_bf (SOC relaxation) | lindistflow (linear)")]
+TFormulation = Annotated[str, typer.Option("--transmission-formulation",
+                                           help="acp (AC polar, exact) | dc (B-theta: P only, V = 1 p.u.)")]
 Discrete = Annotated[str, typer.Option("--discrete", help="capacitor steps: search (relax + neighbourhood search) | bonmin")]
 ExecutorOpt = Annotated[str, typer.Option("--executor", help="where ADMM subproblems run: serial | process | ray")]
 Workers = Annotated[Optional[int], typer.Option("--workers", help="worker processes for --executor process")]
@@ -357,6 +360,7 @@ def opt(
     strategy: Annotated[str, typer.Option("--strategy", help="centralized | independent-t | independent-d | admm")] = "admm",
     weights: Weights_ = "entropy",
     feeder_formulation: Formulation = "branch_flow",
+    transmission_formulation: TFormulation = "acp",
     discrete: Discrete = "search",
     executor: ExecutorOpt = "serial",
     workers: Workers = None,
@@ -387,12 +391,12 @@ def opt(
             from tdcoord.problems.vsm import VsmSettings
 
             comp = compare(cs, strategies=(strategy,), weights=weights, feeder_formulation=feeder_formulation,
-                           discrete=discrete, executor=ex, admm=settings,
+                           transmission_formulation=transmission_formulation, discrete=discrete, executor=ex, admm=settings,
                            progress=lambda m: status.update(f"running: {m}"), vm_band=_band(vm_band),
                            vsm=VsmSettings() if vsm_on else None)
         print_comparison(comp)
         r = comp.results[strategy]
-        summary = r.summary()
+        summary = r.summary(tables=True)
         if len(r.history):
             summary["history"] = r.history.to_dict(orient="list")
         write_json(json_out, summary)
@@ -420,10 +424,12 @@ def opt(
 def opf(
     case: Annotated[str, typer.Argument(help="network name or case file (MATPOWER .m, pandapower/tdcoord .json)")],
     flow_limit: Annotated[str, typer.Option("--flow-limit", help="mva (MATPOWER) | current (pandapower) | none")] = "mva",
+    formulation: Annotated[str, typer.Option("--formulation", help="acp (AC, IPOPT) | dc (DC OPF, lossless, HiGHS)")] = "acp",
+    losses: Annotated[bool, typer.Option("--losses", help="dc: add the quadratic loss approximation")] = False,
     json_out: JsonOut = None,
     debug: Debug = False,
 ) -> None:
-    """Classic AC optimal power flow (generator costs, MATPOWER's conventions)."""
+    """Optimal power flow with generator costs, MATPOWER's conventions (AC or DC)."""
 
     def body() -> None:
         from tdcoord.cases import load_case
@@ -436,20 +442,25 @@ def opf(
         net = load_case(case)
         if isinstance(net, CoupledSystem):
             net = net.merge().network
-        r = solve_opf(net, flow_limit=flow_limit)
-        t = _table(f"AC OPF of {case} (flow limits: {flow_limit})")
+        if formulation not in ("acp", "dc"):
+            raise InputError(f"--formulation {formulation!r}: expected acp or dc")
+        if losses and formulation != "dc":
+            raise InputError("--losses applies to --formulation dc (the AC model has its losses)")
+        r = solve_opf(net, flow_limit=flow_limit, formulation=formulation, losses=losses)
+        kind = "AC" if formulation == "acp" else ("DC with losses" if losses else "DC")
+        t = _table(f"{kind} OPF of {case} (flow limits: {flow_limit})")
         t.add_column("quantity")
         t.add_column("value", justify="right")
         t.add_row("status", r.status)
         t.add_row("objective ($/h)", f"{r.objective:.4f}")
         t.add_row("losses (MW)", f"{r.p_loss_mw:.4f}")
-        t.add_row("IPOPT iterations", str(r.iterations))
+        t.add_row(f"{r.solver.upper() or 'solver'} iterations", str(r.iterations))
         t.add_row("re-check mismatch (p.u.)", f"{r.pf_mismatch_pu:.1e}")
         t.add_row("time (s)", f"{r.time_s:.3f}")
         console.print(t)
-        write_json(json_out, r.summary())
+        write_json(json_out, r.summary(tables=True))
         if not r.converged:
-            raise Failed(f"the OPF did not converge: IPOPT {r.status}")
+            raise Failed(f"the OPF did not converge: {r.solver.upper()} {r.status}")
 
     guarded(body, debug)
 

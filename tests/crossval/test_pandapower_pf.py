@@ -46,7 +46,7 @@ def pp_loss(net) -> float:
 
 def compare(ours, net, labels) -> tuple[float, float, float]:
     vm = ours.res_bus.vm_pu.reindex(labels).to_numpy()
-    va = ours.res_bus.va_deg.reindex(labels).to_numpy()
+    va = ours.res_bus.va_degree.reindex(labels).to_numpy()
     dv = float(np.max(np.abs(vm - net.res_bus.vm_pu.to_numpy())))
     da = float(np.max(np.abs(np.deg2rad(va - net.res_bus.va_degree.to_numpy()))))
     dl = abs(ours.p_loss_mw - pp_loss(net))

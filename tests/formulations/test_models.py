@@ -43,7 +43,7 @@ def test_branch_flow_equals_sweep(ieee13_or_33, name):
     vm, va = form.bus_values(sol)
     assert np.max(np.abs(vm[:, 0] - pf.res_bus.vm_pu.reindex(cn.labels).to_numpy())) < 1e-7
     # angles recovered along the tree match the power flow's, and so do the terminal flows
-    assert np.max(np.abs(np.rad2deg(va[:, 0]) - pf.res_bus.va_deg.reindex(cn.labels).to_numpy())) < 1e-5
+    assert np.max(np.abs(np.rad2deg(va[:, 0]) - pf.res_bus.va_degree.reindex(cn.labels).to_numpy())) < 1e-5
     sf, st = branch_flows(cn, vm[:, 0] * np.exp(1j * va[:, 0]))
     flows = form.branch_values(sol)
     assert np.max(np.abs(flows["pf"][:, 0] + 1j * flows["qf"][:, 0] - sf)) < 1e-7
@@ -101,7 +101,7 @@ def test_acp_equals_newton(ieee30):
     assert sol.ok
     pf = run_newton(ieee30)
     assert np.max(np.abs(sol.x["T.vm"] - pf.res_bus.vm_pu.to_numpy())) < 1e-8
-    assert np.max(np.abs(np.rad2deg(sol.x["T.va"]) - pf.res_bus.va_deg.to_numpy())) < 1e-6
+    assert np.max(np.abs(np.rad2deg(sol.x["T.va"]) - pf.res_bus.va_degree.to_numpy())) < 1e-6
     assert sol.terms["loss"] * cn.base_mva == pytest.approx(pf.p_loss_mw, abs=1e-6)
 
 

@@ -57,9 +57,9 @@ def test_power_flow_recheck(solved, case):
     g = net.gen
     assert (r.res_gen.p_mw <= g.p_max_mw + 1e-4).all() and (r.res_gen.p_mw >= g.p_min_mw - 1e-4).all()
     assert (r.res_gen.q_mvar <= g.q_max_mvar + 1e-4).all() and (r.res_gen.q_mvar >= g.q_min_mvar - 1e-4).all()
-    assert r.res_bus.va_deg[net.gen.bus[net.gen.slack]].to_numpy() == pytest.approx(0.0, abs=1e-9)
+    assert r.res_bus.va_degree[net.gen.bus[net.gen.slack]].to_numpy() == pytest.approx(0.0, abs=1e-9)
     cn = compile_network(net)
-    v = r.res_bus.vm_pu[cn.labels].to_numpy() * np.exp(1j * np.deg2rad(r.res_bus.va_deg[cn.labels].to_numpy()))
+    v = r.res_bus.vm_pu[cn.labels].to_numpy() * np.exp(1j * np.deg2rad(r.res_bus.va_degree[cn.labels].to_numpy()))
     sf, st = branch_flows(cn, v)
     rated = np.isfinite(cn.rate)
     assert (np.maximum(abs(sf), abs(st))[rated] <= cn.rate[rated] * (1 + 1e-6)).all()
@@ -147,7 +147,7 @@ def test_dc_opf_against_pandapower_rundcopp(case):
     assert r.objective == pytest.approx(float(p.res_cost), rel=1e-7)
     assert nlp.objective == pytest.approx(r.objective, rel=1e-7)
     va_pp = p.res_bus.va_degree.set_axis(p.bus.name)[r.res_bus.index]
-    assert np.max(np.abs(va_pp - r.res_bus.va_deg)) < 1e-4  # degrees; measured 1.5e-7 / 3.9e-6
+    assert np.max(np.abs(va_pp - r.res_bus.va_degree)) < 1e-4  # degrees; measured 1.5e-7 / 3.9e-6
     assert r.res_bus.vm_pu.isna().all() and r.res_gen.q_mvar.isna().all()  # no voltage magnitudes, no Q in DC
     # lossless: generation equals load plus shunt conductance
     p_shunt = (net.shunt.gs_mw * net.shunt.step).sum()
@@ -168,7 +168,7 @@ def test_dc_opf_prices_and_limits():
     cn = compile_network(net)
 
     def line_flows(res):
-        va = np.deg2rad(res.res_bus.va_deg[cn.labels].to_numpy())
+        va = np.deg2rad(res.res_bus.va_degree[cn.labels].to_numpy())
         return ((va[cn.f] - va[cn.t] - cn.shift) / (cn.x * cn.tap) * cn.base_mva)[cn.br_table == "line"]
 
     flows = line_flows(r)

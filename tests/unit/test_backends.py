@@ -146,11 +146,11 @@ def test_parameters_and_bounds_change_without_rebuilding():
     b.constraint_eq("demand", b.ops.sum_rows(x), np.array([[1.0, 2.0, 3.0]]))
     b.objective_term("cost", b.ops.sum(b.ops.mul(c, x)))
     first = b.solve()
-    problem = b._problem
+    problem = b._problems["relaxed"][1]
     b.set_parameter("c", np.array([[3.0, 2.0, 1.0], [1.0, 2.0, 3.0]]))
     b.set_bounds("x", ub=np.array([[5.0, 5.0, 5.0], [0.5, 5.0, 5.0]]))
     second = b.solve()
-    assert b._problem is problem  # same finite pattern of bounds: the cvxpy problem is reused
+    assert b._problems["relaxed"][1] is problem  # same finite pattern of bounds: the cvxpy problem is reused
     assert first.objective == pytest.approx(1 * 1 + 2 * 2 + 1 * 3)
     # period 0: cheaper row 1 capped at 0.5, the rest from row 0 at 3; period 1: 2 * 2; period 2: row 0 at 1
     assert second.objective == pytest.approx(0.5 * 1 + 0.5 * 3 + 4 + 3 * 1)

@@ -32,7 +32,7 @@ def test_baran_wu_published_values(ieee33):
 def test_sweep_equals_newton(ieee33):
     a, b = run_newton(ieee33), run_sweep(ieee33)
     assert np.abs(a.res_bus.vm_pu - b.res_bus.vm_pu).max() < 1e-9
-    assert np.abs(a.res_bus.va_deg - b.res_bus.va_deg).max() < 1e-7
+    assert np.abs(a.res_bus.va_degree - b.res_bus.va_degree).max() < 1e-7
     assert abs(a.p_loss_mw - b.p_loss_mw) < 1e-9
 
 
@@ -91,7 +91,7 @@ def test_merged_and_split_agree(spec):
     b = run_coupled(cs, "split")
     assert a.converged and b.converged
     assert np.abs(a.res_bus.vm_pu - b.res_bus.vm_pu).max() < 1e-8
-    assert np.abs(np.deg2rad(a.res_bus.va_deg - b.res_bus.va_deg)).max() < 1e-8
+    assert np.abs(np.deg2rad(a.res_bus.va_degree - b.res_bus.va_degree)).max() < 1e-8
     assert np.abs(a.res_boundary[["p_mw", "q_mvar"]] - b.res_boundary[["p_mw", "q_mvar"]]).to_numpy().max() < 1e-6
     assert abs(a.p_loss_mw - b.p_loss_mw) < 1e-6
     assert b.history[-1] < 1e-8 and len(b.history) <= 10

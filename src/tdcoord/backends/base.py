@@ -106,6 +106,7 @@ class Solution:
     g: dict[str, np.ndarray] = field(default_factory=dict)
     lam: dict[str, np.ndarray] = field(default_factory=dict)
     solver: str = ""
+    info: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

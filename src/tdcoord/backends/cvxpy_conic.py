@@ -38,10 +38,8 @@ from tdcoord.backends.casadi_nlp import quiet_stdout
 
 SOLVERS = ("CLARABEL", "HIGHS", "SCIP")
 
-#: solver options unless the caller gives their own: SCIP's feasibility tolerance down from 1e-6 to
-#: 1e-9, so that its conic solutions are as accurate as Clarabel's and IPOPT's (measured on the
-#: 33-bus feeder: objective within 7e-8 of IPOPT's instead of 8e-6)
-SOLVER_DEFAULTS: dict[str, dict[str, Any]] = {"SCIP": {"numerics/feastol": 1e-9}}
+#: solver options unless the caller gives their own
+SOLVER_DEFAULTS: dict[str, dict[str, Any]] = {}
 
 STATUS = {
     "optimal": "optimal",
@@ -184,14 +182,15 @@ class ConicBuilder(BuilderBase):
         self.sos: list[tuple[int, str, np.ndarray | None]] = []
         self.version = 0
         self._has_cone = False
-        self._problem = None
-        self._key: tuple | None = None
+        self._twins: dict[str, Any] = {}
+        self._fixed: dict[str, Any] = {}
+        self._problems: dict[str, tuple[tuple, Any]] = {}
         self._bound_params: dict[str, tuple[Any, Any, np.ndarray, np.ndarray]] = {}
         self._nx = 0
 
     def _changed(self) -> None:
         self.version += 1
-        self._problem = None
+        self._problems = {}
 
     # ----------------------------------------------------------------- model
     def variable(self, name: str, shape: int | tuple[int, int], lb: Any = -np.inf, ub: Any = np.inf,
@@ -203,7 +202,12 @@ class ConicBuilder(BuilderBase):
         if kind not in KINDS:
             raise ValueError(f"variable block {name!r}: kind must be one of {KINDS}, got {kind!r}")
         rows, periods, axis = check_shape(name, shape)
-        var = cp.Variable((rows, periods), name=name, integer=kind == "integer", boolean=kind == "binary")
+        var = cp.Variable((rows, periods), name=name)
+        if kind != "continuous":
+            # integrality is layered on: the model uses the continuous ``var``; the mixed-integer problem adds
+            # ``var == twin`` with an integer twin, the polishing problem ``var == fixed value`` (see ``solve``)
+            self._twins[name] = cp.Variable((rows, periods), name=f"{name}_{kind}", integer=kind == "integer",
+                                            boolean=kind == "binary")
         lo, hi = full(lb, rows, periods), full(ub, rows, periods)
         if kind == "binary":
             lo, hi = np.maximum(lo, 0.0), np.minimum(hi, 1.0)
@@ -299,13 +303,16 @@ class ConicBuilder(BuilderBase):
     def _bounds_key(self) -> tuple:
         return tuple((n, np.isfinite(b.lb).tobytes(), np.isfinite(b.ub).tobytes()) for n, b in self.blocks.items())
 
-    def _build(self) -> Any:
-        """The cvxpy Problem; rebuilt only when the structure or the finite pattern of the bounds changed."""
+    def _build(self, mode: str = "relaxed") -> Any:
+        """The cvxpy Problem of ``mode``: ``relaxed`` (integrality dropped), ``mi`` (integer twins) or ``fixed``
+        (integer blocks held at the values of the ``fixed`` parameters). Rebuilt only when the structure or the
+        finite pattern of the bounds changed, so that cvxpy reuses its canonicalization across re-solves."""
         import cvxpy as cp
 
         key = (self.version, self._bounds_key())
-        if self._problem is not None and key == self._key:
-            return self._problem
+        cached = self._problems.get(mode)
+        if cached is not None and cached[0] == key:
+            return cached[1]
         cons: list[Any] = []
         self._bound_params = {}
         for name, b in self.blocks.items():
@@ -321,9 +328,17 @@ class ConicBuilder(BuilderBase):
             self._bound_params[name] = (plo, phi, ilo, ihi)
         for _, cs, _, _ in self.cons:
             cons.extend(cs)
-        self._problem = cp.Problem(self._objective(), cons)
-        self._key = key
-        return self._problem
+        for name, twin in self._twins.items():
+            if mode == "mi":
+                cons.append(self.blocks[name].sym == twin)
+            elif mode == "fixed":
+                fixed = self._fixed.get(name)
+                if fixed is None or fixed.shape != twin.shape:
+                    fixed = self._fixed[name] = cp.Parameter(twin.shape)
+                cons.append(self.blocks[name].sym == fixed)
+        problem = cp.Problem(self._objective(), cons)
+        self._problems[mode] = (key, problem)
+        return problem
 
     def _load_bounds(self) -> None:
         for name, (plo, phi, ilo, ihi) in self._bound_params.items():
@@ -337,24 +352,65 @@ class ConicBuilder(BuilderBase):
     def mixed_integer(self) -> bool:
         return any(b.discrete for b in self.blocks.values())
 
-    def default_solver(self) -> str:
-        if self.sos:
+    def default_solver(self, relax: bool = False) -> str:
+        if self.sos and not relax:
             return "SCIP"
-        quadratic = any(not e.is_affine() for e in self.terms.values() if hasattr(e, "is_affine"))
-        if self.mixed_integer:
+        if self.mixed_integer and not relax:
+            quadratic = any(not e.is_affine() for e in self.terms.values() if hasattr(e, "is_affine"))
             return "SCIP" if (self._has_cone or quadratic) else "HIGHS"
         return "CLARABEL" if self._has_cone else "HIGHS"
 
-    def solve(self, solver: str | None = None, options: dict | None = None, warm: Any = None) -> Solution:
-        """Solve with ``solver`` (``CLARABEL``, ``HIGHS`` or ``SCIP``; default: see the module docstring)."""
-        import cvxpy as cp
+    def solve(self, solver: str | None = None, options: dict | None = None, warm: Any = None, *,
+              relax: bool = False, polish: bool = True) -> Solution:
+        """Solve with ``solver`` (``CLARABEL``, ``HIGHS`` or ``SCIP``; default: see the module docstring).
 
-        solver = (solver or self.default_solver()).upper()
+        ``relax=True`` drops integrality and SOS sets (the continuous
+        relaxation). A mixed-integer model without SOS sets is then
+        polished: its integer blocks are held at the branch and bound's
+        values and the continuous rest is solved again by Clarabel (with
+        cones) or HiGHS, whose interior-point or active-set accuracy the
+        branch and bound's feasibility tolerance (SCIP: 1e-6) does not have,
+        and which gives the multipliers of the constraints at the fixed
+        integers. ``info`` says what ran: ``polished_by``, and the
+        branch and bound's own objective as ``mi_objective``.
+        """
+        mixed = (self.mixed_integer or bool(self.sos)) and not relax
+        solver = (solver or self.default_solver(relax)).upper()
         if solver not in SOLVERS:
             raise ValueError(f"solver must be one of {', '.join(SOLVERS)}, got {solver!r}")
-        if self.sos and solver != "SCIP":
+        if self.sos and mixed and solver != "SCIP":
             raise ValueError(f"model {self.name!r} has special ordered sets: only SCIP solves it, not {solver}")
-        prob = self._build()
+        if self.mixed_integer and mixed and solver == "CLARABEL":
+            raise ValueError(f"model {self.name!r} has integer variables: Clarabel solves only its relaxation "
+                             f"(relax=True); use SCIP or HiGHS")
+        first = self._solve_mode("mi" if mixed else "relaxed", solver, options)
+        if not (mixed and polish and first.ok and not self.sos and self._twins):
+            return first
+        for name, twin in self._twins.items():
+            self._fixed_value(name, np.round(np.asarray(first.x[name], float).reshape(twin.shape, order="F")))
+        second = self._solve_mode("fixed", self.default_solver(relax=True), None)
+        if not second.ok:
+            first.info["polish"] = f"{second.solver} at the fixed integers: {second.solver_status}"
+            return first
+        second.info.update(mi_objective=first.objective, polished_by=second.solver)
+        second.solver, second.solver_status = first.solver, first.solver_status
+        second.iterations += first.iterations
+        second.time_s += first.time_s
+        return second
+
+    def _fixed_value(self, name: str, value: np.ndarray) -> None:
+        import cvxpy as cp
+
+        p = self._fixed.get(name)
+        if p is None or p.shape != value.shape:
+            p = self._fixed[name] = cp.Parameter(value.shape)
+            self._problems.pop("fixed", None)
+        p.value = value
+
+    def _solve_mode(self, mode: str, solver: str, options: dict | None) -> Solution:
+        import cvxpy as cp
+
+        prob = self._build(mode)
         self._load_bounds()
         opts = dict(SOLVER_DEFAULTS.get(solver, {}))
         opts.update(options or {})
@@ -363,7 +419,7 @@ class ConicBuilder(BuilderBase):
             with quiet_stdout(), warnings.catch_warnings():
                 # cvxpy's bound propagation takes sqrt of an unbounded-below interval: harmless noise
                 warnings.filterwarnings("ignore", message="invalid value encountered", category=RuntimeWarning)
-                if self.sos:
+                if self.sos and mode == "mi":
                     self._solve_with_sos(prob, opts)
                 else:
                     prob.solve(solver=getattr(cp, solver), **opts)

@@ -41,7 +41,7 @@ def start_point(cs: CoupledSystem, pf: CoupledPowerFlowResult) -> dict[str, dict
     rb = pf.transmission.res_bus
     starts["T"] = {
         "vm": rb.vm_pu.reindex(cn_t.labels).to_numpy(),
-        "va": np.deg2rad(rb.va_deg.reindex(cn_t.labels).to_numpy()),
+        "va": np.deg2rad(rb.va_degree.reindex(cn_t.labels).to_numpy()),
     }
     names = list(cs.boundary.index[cs.boundary.in_service])
     bnd = pf.res_boundary
@@ -55,7 +55,7 @@ def start_point(cs: CoupledSystem, pf: CoupledPowerFlowResult) -> dict[str, dict
         fr = pf.feeders[f].res_bus
         tb = cs.boundary.at[f, "bus"]
         vm = np.array([rb.at[tb, "vm_pu"] if lab == HV_BUS else fr.at[lab, "vm_pu"] for lab in cn.labels])
-        va = np.deg2rad(np.array([rb.at[tb, "va_deg"] if lab == HV_BUS else fr.at[lab, "va_deg"] for lab in cn.labels]))
+        va = np.deg2rad(np.array([rb.at[tb, "va_degree"] if lab == HV_BUS else fr.at[lab, "va_degree"] for lab in cn.labels]))
         v = vm * np.exp(1j * va)
         o = orient(cn, cn.position()[HV_BUS])
         sf, st = branch_flows(cn, v)
@@ -156,4 +156,22 @@ def finish(cs: CoupledSystem, strategy: str, solutions: list, *, status: str, co
         res.pf_mismatch_pu = float(pf.max_mismatch_pu)
         res.extra["assumption_error_pu"] = dv_opt
     res.extra["applied"] = applied
+    res.tables = operating_point_tables(applied, pf, dispatch)
     return res
+
+
+def operating_point_tables(applied: CoupledSystem, pf: CoupledPowerFlowResult, dispatch: Dispatch) -> dict:
+    """Result tables of the re-checked point; ``res_bus`` also holds the optimizer's own voltage (``vm_opt_pu``)."""
+    from tdcoord.pf.tables import coupled_tables
+
+    tables = coupled_tables(applied, pf)
+    for area, vm in dispatch.vm.items():
+        key = "res_bus" if area == "T" else f"{area}:res_bus"
+        if key not in tables:
+            continue
+        local = vm.copy()
+        if area != "T":
+            local = local[local.index.str.startswith(f"{area}:")]
+            local.index = [lab.split(":", 1)[1] for lab in local.index]
+        tables[key]["vm_opt_pu"] = local.reindex(tables[key].index).to_numpy(float)
+    return tables

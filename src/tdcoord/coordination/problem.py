@@ -47,7 +47,9 @@ class AreaProblem:
         self.cfg = cfg
         self.coupling = coupling
         starts = starts or {}
-        self.backend = cfg.backend_for(areas)
+        # ADMM's machinery (joint solves of a worker's subproblems, warm starts, the curvature probe) is built on
+        # IPOPT, so its subproblems are NLPs whatever the formulation
+        self.backend = "nlp" if coupling == "admm" and cfg.backend == "auto" else cfg.backend_for(areas)
         self.b = new_builder(self.backend, name)
         self.areas: list[Area] = []
         for a in areas:
@@ -92,14 +94,12 @@ class AreaProblem:
                     self.b.constraint_eq(f"fix.{fname}.p", p, val[1])
                     if q is not None:
                         self.b.constraint_eq(f"fix.{fname}.q", q, val[2])
+                elif not self.cfg.transmission_reactive:
+                    continue  # a DC transmission model: the feeder's root is held at 1 p.u. (build_feeder)
                 elif vm is not None:
                     self.b.constraint_eq(f"fix.{fname}", vm, val[0])
-                elif self.cfg.transmission_reactive:  # the conic model holds the root's squared voltage
-                    root = a.cn.position()[_hv_label()]
-                    blk = self.b.blocks[f"{a.prefix}.w"]
-                    lb, ub = blk.lb.copy(), blk.ub.copy()
-                    lb[root, :] = ub[root, :] = float(val[0]) ** 2
-                    self.b.set_bounds(blk.name, lb, ub)
+                else:  # the conic model holds the root's squared voltage
+                    a.form.fix_voltage(a.form.o.root, float(val[0]))
 
     def _couple_admm(self) -> None:
         # consensus keys: one voltage per transmission bus with feeders (shared by the
@@ -243,12 +243,6 @@ class AreaProblem:
         """Numbers describing the model's data (what a central operator must receive)."""
         n_par = sum(v[1].size if isinstance(v, tuple) else v.size for v in self.b.params.values())
         return int(sum(b.size for b in self.b.blocks.values()) * 3 + n_par)
-
-
-def _hv_label() -> str:
-    from tdcoord.network.transforms import HV_BUS
-
-    return HV_BUS
 
 
 def fix_steps(problem: AreaProblem, steps: dict[str, np.ndarray] | None) -> None:

@@ -68,6 +68,7 @@ def device_sets(net: Network, cn: CompiledNetwork, periods: int | None = None) -
             subtype=np.array(["ext_grid"] * n, dtype=object), q0=np.zeros(n), q_min=np.full(n, -np.inf),
             q_max=np.full(n, np.inf), cost=np.zeros(n), response_ms=np.full(n, np.inf), base_mva=base,
             p=np.zeros(n), p_min=np.full(n, -np.inf), p_max=np.full(n, np.inf), p_free=np.ones(n, bool),
+            extra={"vm_set": e.vm_pu.to_numpy(float)},
         ))
     return out
 

@@ -121,6 +121,14 @@ class BranchFlowFormulation(Formulation):
                                       self.voltage_start())
         self.w = self.vm_var**2
 
+    def fix_voltage(self, bus: int, vm: float) -> None:
+        """Hold one bus's voltage magnitude (e.g. the root, when the other side of a boundary gives it)."""
+        name, value = (f"{self.prefix}.vm", vm) if self.vm_var is not None else (f"{self.prefix}.w", vm**2)
+        blk = self.b.blocks[name]
+        lb, ub = blk.lb.copy(), blk.ub.copy()
+        lb[bus, :] = ub[bus, :] = value
+        self.b.set_bounds(name, lb, ub)
+
     def variable_branch_flow(self) -> None:
         nl = self.cn.n_branch
         s = self.shape(nl)

@@ -78,9 +78,9 @@ def build_result(
     base = cn.base_mva
     ybus, _, _ = cn.ybus()
     s_inj = v * np.conj(ybus @ v)
-    res_bus = pd.DataFrame(np.nan, index=net.bus.index.copy(), columns=["vm_pu", "va_deg", "p_mw", "q_mvar"])
+    res_bus = pd.DataFrame(np.nan, index=net.bus.index.copy(), columns=["vm_pu", "va_degree", "p_mw", "q_mvar"])
     res_bus.loc[cn.labels, "vm_pu"] = np.abs(v)
-    res_bus.loc[cn.labels, "va_deg"] = np.rad2deg(np.angle(v))
+    res_bus.loc[cn.labels, "va_degree"] = np.rad2deg(np.angle(v))
     res_bus.loc[cn.labels, "p_mw"] = s_inj.real * base
     res_bus.loc[cn.labels, "q_mvar"] = s_inj.imag * base
 

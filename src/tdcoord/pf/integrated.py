@@ -80,7 +80,7 @@ def boundary_table(cs: CoupledSystem, trafo_res: pd.DataFrame, bus_res: pd.DataF
     out["p_mw"] = trafo_res.p_from_mw.reindex(b.index).to_numpy()
     out["q_mvar"] = trafo_res.q_from_mvar.reindex(b.index).to_numpy()
     out["vm_pu"] = bus_res.vm_pu.reindex(b.bus).to_numpy()
-    out["va_deg"] = bus_res.va_deg.reindex(b.bus).to_numpy()
+    out["va_degree"] = bus_res.va_degree.reindex(b.bus).to_numpy()
     out["pl_mw"] = trafo_res.pl_mw.reindex(b.index).to_numpy()
     out["ql_mvar"] = trafo_res.ql_mvar.reindex(b.index).to_numpy()
     return out

@@ -79,7 +79,7 @@ class OpfResult:
     and IPOPT); ``solver_time_s`` is IPOPT's part of it and
     ``recheck_time_s`` the time of the power-flow re-check, which is not
     included. ``res_bus`` is indexed by bus label (NaN for out-of-service
-    buses) and holds ``vm_pu``, ``va_deg`` and the locational marginal
+    buses) and holds ``vm_pu``, ``va_degree`` and the locational marginal
     prices ``lam_p``/``lam_q`` ($/MWh, $/Mvarh: the multipliers of the bus
     balances, MATPOWER's ``LAM_P``/``LAM_Q``); ``res_gen`` (and
     ``res_ext_grid``) are indexed like the network's tables.
@@ -98,6 +98,8 @@ class OpfResult:
     res_bus: pd.DataFrame = field(default_factory=pd.DataFrame)
     res_gen: pd.DataFrame = field(default_factory=pd.DataFrame)
     res_ext_grid: pd.DataFrame = field(default_factory=pd.DataFrame)
+    res_line: pd.DataFrame = field(default_factory=pd.DataFrame)
+    res_trafo: pd.DataFrame = field(default_factory=pd.DataFrame)
     p_loss_mw: float = float("nan")
     max_violation_pu: float = float("nan")
     pf_mismatch_pu: float = float("nan")
@@ -108,12 +110,23 @@ class OpfResult:
     SUMMARY_KEYS = ("objective", "converged", "status", "iterations", "time_s", "solver_time_s", "p_loss_mw",
                     "max_violation_pu", "pf_mismatch_pu", "flow_limit", "formulation", "solver")
 
-    def summary(self) -> dict[str, Any]:
+    @property
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The result tables (see :mod:`tdcoord.results.tables`): buses, branches, machines."""
+        out = {"res_bus": self.res_bus, "res_line": self.res_line, "res_trafo": self.res_trafo,
+               "res_gen": self.res_gen, "res_ext_grid": self.res_ext_grid}
+        return {k: v for k, v in out.items() if len(v)}
+
+    def summary(self, tables: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {"network": self.network}
         for k in self.SUMMARY_KEYS:
             out[k] = getattr(self, k)
         if self.messages:
             out["messages"] = list(self.messages)
+        if tables:
+            from tdcoord.results.tables import tables_to_json
+
+            out["tables"] = tables_to_json(self.tables)
         return out
 
 
@@ -127,8 +140,29 @@ def _branch_column(net: Network, cn: CompiledNetwork, column: str) -> np.ndarray
     return out
 
 
+def _branch_tables(net: Network, cn: CompiledNetwork, flows: dict[str, np.ndarray]) -> dict[str, pd.DataFrame]:
+    """res_line / res_trafo from the formulation's terminal flows (first period), NaN for branches out of service."""
+    from tdcoord.results.tables import BRANCH_FLOW_COLUMNS, branch_flow_columns, tap_position
+
+    cols = branch_flow_columns(flows["pf"][:, 0], flows["qf"][:, 0], flows["pt"][:, 0], flows["qt"][:, 0], cn.base_mva)
+    out = {}
+    for table in ("line", "trafo"):
+        tab = getattr(net, table)
+        if not len(tab):
+            continue
+        sel = cn.br_table == table
+        df = pd.DataFrame(np.nan, index=tab.index.copy(), columns=BRANCH_FLOW_COLUMNS)
+        for c in BRANCH_FLOW_COLUMNS:
+            df.loc[cn.br_index[sel], c] = cols[c][sel]
+        if table == "trafo":
+            df["tap_pu"] = tab.tap_pu.to_numpy(float)
+            df["tap_pos"] = tap_position(tab.tap_pu.to_numpy(float), tab.tap_step_pu.to_numpy(float))
+        out[table] = df
+    return out
+
+
 def _empty_bus_table(net: Network) -> pd.DataFrame:
-    return pd.DataFrame(np.nan, index=net.bus.index.copy(), columns=["vm_pu", "va_deg", "lam_p", "lam_q"])
+    return pd.DataFrame(np.nan, index=net.bus.index.copy(), columns=["vm_pu", "va_degree", "lam_p", "lam_q"])
 
 
 def solve_opf(net: Network, *, formulation: str = "acp", flow_limit: str = "mva", tol: float = 1e-8,
@@ -175,7 +209,7 @@ def solve_opf(net: Network, *, formulation: str = "acp", flow_limit: str = "mva"
         pf0 = run_newton(net, check=False)
         if pf0.converged:
             vm0 = pf0.res_bus.vm_pu.reindex(cn.labels).to_numpy(float)
-            va0 = np.deg2rad(pf0.res_bus.va_deg.reindex(cn.labels).to_numpy(float))
+            va0 = np.deg2rad(pf0.res_bus.va_degree.reindex(cn.labels).to_numpy(float))
         else:
             messages.append("start: the power flow did not converge; flat start used")
             pf0 = None
@@ -224,11 +258,12 @@ def solve_opf(net: Network, *, formulation: str = "acp", flow_limit: str = "mva"
         tables[table] = df
     v = np.full(nb, np.nan + 0j)
     p_loss = float("nan")
+    branch: dict[str, pd.DataFrame] = {}
     if sol.x:
         vm_all, va_all = form.bus_values(sol)
         vm, va = vm_all[:, 0], va_all[:, 0]
         res_bus.loc[cn.labels, "vm_pu"] = vm if formulation == "acp" else np.nan
-        res_bus.loc[cn.labels, "va_deg"] = np.rad2deg(va)
+        res_bus.loc[cn.labels, "va_degree"] = np.rad2deg(va)
         if sol.lam:
             res_bus.loc[cn.labels, "lam_p"] = np.asarray(sol.lam["opf.p_balance"]).ravel() / base
             if "opf.q_balance" in sol.lam:
@@ -242,14 +277,16 @@ def solve_opf(net: Network, *, formulation: str = "acp", flow_limit: str = "mva"
             else:
                 df.loc[d.ds.index, "q_mvar"] = np.nan
         v = vm * np.exp(1j * va)
+        flows = form.branch_values(sol)
         if converged:
-            flows = form.branch_values(sol)
             p_loss = float((flows["pf"][:, 0] + flows["pt"][:, 0]).sum() * base)
+        branch = _branch_tables(net, cn, flows)
     res = OpfResult(
         network=net.name, flow_limit=flow_limit, converged=bool(converged), status=sol.solver_status,
         objective=sol.objective if converged else float("nan"), solver_objective=sol.objective,
         iterations=sol.iterations, time_s=time_s, solver_time_s=sol.time_s, res_bus=res_bus,
         res_gen=tables["gen"], res_ext_grid=tables["ext_grid"], p_loss_mw=p_loss if converged else float("nan"),
+        res_line=branch.get("line", pd.DataFrame()), res_trafo=branch.get("trafo", pd.DataFrame()),
         max_violation_pu=viol, messages=messages, formulation=formulation, solver=sol.solver,
     )
     if converged and recheck:
@@ -281,7 +318,7 @@ def _recheck(net: Network, cn: CompiledNetwork, res: OpfResult, v: np.ndarray, m
         messages.append("power-flow re-check did not converge")
         return float("inf")
     rb = pf.res_bus.loc[cn.labels]
-    v_pf = rb.vm_pu.to_numpy(float) * np.exp(1j * np.deg2rad(rb.va_deg.to_numpy(float)))
+    v_pf = rb.vm_pu.to_numpy(float) * np.exp(1j * np.deg2rad(rb.va_degree.to_numpy(float)))
     return float(np.max(np.abs(v - v_pf)))
 
 

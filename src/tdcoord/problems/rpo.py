@@ -281,17 +281,10 @@ def build_feeder(b: Any, cs: CoupledSystem, fname: str, cfg: RpoConfig, start: d
                 labels, keep)
     if not cfg.transmission_reactive:
         # a DC transmission model has no voltage magnitudes: the feeder's root is held at 1 p.u.
-        b.set_bounds(f"{fname}.w", *_root_fixed(b, f"{fname}.w", root, 1.0))
+        form.fix_voltage(root, 1.0)
     for hook in cfg.hooks:
         hook(b, area)
     return area
-
-
-def _root_fixed(b: Any, block: str, root: int, vm: float) -> tuple[np.ndarray, np.ndarray]:
-    blk = b.blocks[block]
-    lb, ub = blk.lb.copy(), blk.ub.copy()
-    lb[root, :] = ub[root, :] = vm**2
-    return lb, ub
 
 
 # --------------------------------------------------------------- solutions
@@ -316,7 +309,8 @@ def _area_outputs(area: Area) -> list[tuple[str, str, Any]]:
         outs.append(("term", k, e))
     for n, hs in area.boundary.items():
         for i, h in enumerate(hs):
-            outs.append(("boundary", f"{n}|{i}", h))
+            if h is not None:
+                outs.append(("boundary", f"{n}|{i}", h))
     for k, dv in enumerate(area.devices):
         for key in ("q", "p"):
             e = getattr(dv, key)
@@ -433,7 +427,8 @@ def extract(b: Any, area: Area, sol: Any) -> AreaSolution:
         df["response_ms"] = ds.response_ms
         if ds.kind in ("generator", "ext_grid", "storage"):
             df["p_mw"] = vals[("p", str(k))][:, 0] * ds.base_mva
-            df["vm_pu"] = vm[ds.bus]
+            # a formulation without voltage magnitudes (dc) leaves the machines at their set-points
+            df["vm_pu"] = vm[ds.bus] if area.form.family == "ac" else ds.extra.get("vm_set", vm[ds.bus])
         if ds.kind == "capacitor":
             if ("step", str(k)) in vals:
                 step = vals[("step", str(k))][:, 0]

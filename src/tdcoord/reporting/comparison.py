@@ -43,6 +43,11 @@ def write_outputs(comp, out: Path) -> list[Path]:
     if len(dev):
         dev.to_csv(out / "devices.csv", index=False)
         files.append(out / "devices.csv")
+    from tdcoord.results.tables import write_tables
+
+    for name, r in comp.results.items():
+        if r.tables:
+            files += write_tables(r.tables, out / "tables" / name)
     admm = comp.results.get("admm")
     if admm is not None and len(admm.history):
         admm.history.to_csv(out / "admm_history.csv", index=False)

@@ -42,6 +42,7 @@ class StrategyResult:
     pf: Any = None  # CoupledPowerFlowResult of the re-check
     devices: pd.DataFrame = field(default_factory=pd.DataFrame)
     history: pd.DataFrame = field(default_factory=pd.DataFrame)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # res_* of the re-checked point (results.tables)
     discrete: dict[str, Any] = field(default_factory=dict)
     soc_gap: dict[str, Any] = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
@@ -51,7 +52,8 @@ class StrategyResult:
                     "n_violations", "dv_max_pu", "iterations", "time_s", "converged", "pf_mismatch_pu",
                     "floats_per_iteration", "floats_total")
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, tables: bool = False) -> dict[str, Any]:
+        """Plain figures; with ``tables=True`` also every result table (``tables``, orient="split")."""
         out: dict[str, Any] = {"strategy": self.strategy, "status": self.status}
         for k in self.SUMMARY_KEYS:
             out[k] = getattr(self, k)
@@ -63,4 +65,8 @@ class StrategyResult:
             out["soc_gap"] = dict(self.soc_gap)
         if self.messages:
             out["messages"] = list(self.messages)
+        if tables and self.tables:
+            from tdcoord.results.tables import tables_to_json
+
+            out["tables"] = tables_to_json(self.tables)
         return out

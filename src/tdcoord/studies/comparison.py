@@ -51,7 +51,8 @@ class Comparison:
             rows.append(row)
         return pd.DataFrame(rows).set_index("strategy")
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, tables: bool = True) -> dict[str, Any]:
+        """Everything as plain data; each strategy with its result tables unless ``tables=False``."""
         out: dict[str, Any] = {
             "case": self.case,
             "weights": {**self.weights.as_dict(), "method": self.weights.method, "detail": self.weights.detail},
@@ -60,7 +61,7 @@ class Comparison:
                      "vm_min_pu": self.base.vm_min_pu, "vm_max_pu": self.base.vm_max_pu,
                      "n_violations": self.base.n_violations, "dv_max_pu": self.base.dv_max_pu,
                      "vsm_min_pu": self.extra.get("vsm_base_min_pu")},
-            "strategies": {name: r.summary() for name, r in self.results.items()},
+            "strategies": {name: r.summary(tables=tables) for name, r in self.results.items()},
             "time_s": self.time_s,
             "settings": self.settings,
         }
@@ -132,7 +133,8 @@ def run_strategy(name: str, cs: CoupledSystem, cfg: RpoConfig, *, base_pf, start
 
 
 def compare(cs: CoupledSystem, *, strategies=STRATEGIES, weights: str | Weights | None = "entropy",
-            feeder_formulation: str = "branch_flow", discrete: str = "search", executor=None,
+            feeder_formulation: str = "branch_flow", transmission_formulation: str = "acp",
+            discrete: str = "search", executor=None,
             admm: AdmmSettings | None = None, progress: Callable[[str], None] | None = None,
             vm_band: tuple[float, float] | None = None, vsm: VsmSettings | None = None,
             reserve: dict | None = None) -> Comparison:
@@ -144,8 +146,9 @@ def compare(cs: CoupledSystem, *, strategies=STRATEGIES, weights: str | Weights 
     and constraint); ``reserve`` maps (area, table, index) to the reserve
     each source must keep (Mvar), see :mod:`tdcoord.problems.reserve`.
     """
-    if feeder_formulation not in ("branch_flow", "soc_bf"):
-        raise InputError(f"feeder formulation {feeder_formulation!r}: expected 'branch_flow' or 'soc_bf'")
+    from tdcoord.problems.rpo import check_formulations
+
+    check_formulations(transmission_formulation, feeder_formulation)
     if discrete not in ("search", "bonmin"):
         raise InputError(f"discrete method {discrete!r}: expected 'search' or 'bonmin'")
     t0 = time.perf_counter()
@@ -159,7 +162,8 @@ def compare(cs: CoupledSystem, *, strategies=STRATEGIES, weights: str | Weights 
                          f"({base_pf.iterations} iterations, mismatch {base_pf.max_mismatch_pu:.2e} p.u.)")
     starts = start_point(cs, base_pf)
     count = vm_band or (0.95, 1.05)
-    cfg = RpoConfig(feeder_formulation=feeder_formulation, vm_band=vm_band, count_band=count, reserve=dict(reserve or {}))
+    cfg = RpoConfig(transmission_formulation=transmission_formulation, feeder_formulation=feeder_formulation,
+                    vm_band=vm_band, count_band=count, reserve=dict(reserve or {}))
     w = parse_weights(weights)
     if w == "entropy":
         say("entropy weights (payoff table)")
@@ -193,7 +197,8 @@ def compare(cs: CoupledSystem, *, strategies=STRATEGIES, weights: str | Weights 
         results[name] = iterate_vsm(once, cs, cfg.vsm_nodes, vsm, first=lin0)
     comp = Comparison(case=cs.name, base_pf=base_pf, base=base_eval, weights=w, results=results,
                       time_s=time.perf_counter() - t0,
-                      settings={"feeder_formulation": feeder_formulation, "discrete": discrete,
+                      settings={"transmission_formulation": transmission_formulation,
+                                "feeder_formulation": feeder_formulation, "discrete": discrete,
                                 "executor": getattr(executor, "name", "serial"), "vm_band": list(vm_band) if vm_band else "data", "count_band": list(count),
                                 "vsm": vsm is not None})
     comp.extra = extra
