@@ -132,20 +132,22 @@ def test_pandapower_runopp_case118(solved):
 # ------------------------------------------------------------------ DC OPF
 @pytest.mark.parametrize("case", ["case30", "ieee118"])
 def test_dc_opf_against_pandapower_rundcopp(case):
-    """Objective and angles of the DC OPF (HiGHS QP, and IPOPT) against pandapower's rundcopp."""
+    """Objective and angles of the DC OPF (Clarabel, HiGHS and IPOPT) against pandapower's rundcopp."""
     pp = pytest.importorskip("pandapower")
     from tdcoord.io.pandapower_io import to_pandapower
 
     net = load_case(case)
     r = solve_opf(net, formulation="dc")
     nlp = solve_opf(net, formulation="dc", backend="nlp")
-    assert r.converged and r.solver == "HIGHS" and nlp.converged
+    highs = solve_opf(net, formulation="dc", solver="HIGHS")
+    assert r.converged and r.solver == "CLARABEL" and nlp.converged and highs.converged
     p = to_pandapower(net, with_costs=True)
     pp.rundcopp(p)
     assert p.OPF_converged
     # measured: case30 565.2059664 $/h on all three; case118 125947.8814 (relative 2e-10)
     assert r.objective == pytest.approx(float(p.res_cost), rel=1e-7)
     assert nlp.objective == pytest.approx(r.objective, rel=1e-7)
+    assert highs.objective == pytest.approx(r.objective, rel=1e-7)
     va_pp = p.res_bus.va_degree.set_axis(p.bus.name)[r.res_bus.index]
     assert np.max(np.abs(va_pp - r.res_bus.va_degree)) < 1e-4  # degrees; measured 1.5e-7 / 3.9e-6
     assert r.res_bus.vm_pu.isna().all() and r.res_gen.q_mvar.isna().all()  # no voltage magnitudes, no Q in DC

@@ -362,6 +362,14 @@ class NlpBuilder(BuilderBase):
         self._last = sol
         return sol
 
+    def evaluate(self, sol: Solution, exprs: list[Any]) -> list[np.ndarray]:
+        """Values of expressions (any shape) at a solution, each as a 2-D array."""
+        outs = [e if isinstance(e, ca.MX) else ca.MX(np.asarray(e, float)) for e in exprs]
+        fn = ca.Function("evaluate", [self._x(), self._p()], [ca.vec(o) for o in outs])
+        vals = fn(sol.x_raw, self.param_values())
+        vals = [vals] if len(outs) == 1 else list(vals)
+        return [np.asarray(v).reshape(o.shape, order="F") for v, o in zip(vals, outs)]
+
     def _split(self, xr: np.ndarray) -> dict[str, np.ndarray]:
         return {b.name: b.shaped(xr[b.start:b.start + b.size]) for b in self.blocks.values()}
 

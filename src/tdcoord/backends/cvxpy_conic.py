@@ -15,10 +15,14 @@ either an NLP for IPOPT or a convex / mixed-integer program:
   variables, and the solution is unpacked by cvxpy as usual.
 
 Which solver runs when none is named: SCIP when the model has SOS
-constraints; otherwise HiGHS for linear and convex quadratic programs and
-for MILPs (an active-set solution: vertex-exact, with exact duals),
-Clarabel for continuous programs with cones or nonlinear constraints, and
-SCIP for mixed-integer programs with cones or a quadratic objective.
+constraints; otherwise HiGHS for LPs and MILPs (simplex: vertex-exact, with
+exact duals), Clarabel for continuous programs with a quadratic objective,
+cones or other convex constraints, and SCIP for mixed-integer programs with
+cones or a quadratic objective. A continuous solve that ends in a solver
+error (not an infeasibility) is repeated once with the other suitable
+solver (HiGHS's QP solver, for one, stops with small infeasibilities on
+some multi-period models that Clarabel solves); ``info["fallback"]`` says
+so.
 
 Parameters are cvxpy Parameters and variable bounds are Parameters too, so
 a model whose data or bounds change (periods, fixed integer settings) is
@@ -352,13 +356,25 @@ class ConicBuilder(BuilderBase):
     def mixed_integer(self) -> bool:
         return any(b.discrete for b in self.blocks.values())
 
+    def _quadratic(self) -> bool:
+        return any(not e.is_affine() for e in self.terms.values() if hasattr(e, "is_affine"))
+
     def default_solver(self, relax: bool = False) -> str:
         if self.sos and not relax:
             return "SCIP"
         if self.mixed_integer and not relax:
-            quadratic = any(not e.is_affine() for e in self.terms.values() if hasattr(e, "is_affine"))
-            return "SCIP" if (self._has_cone or quadratic) else "HIGHS"
-        return "CLARABEL" if self._has_cone else "HIGHS"
+            return "SCIP" if (self._has_cone or self._quadratic()) else "HIGHS"
+        return "CLARABEL" if (self._has_cone or self._quadratic()) else "HIGHS"
+
+    def fallback_solver(self, solver: str, mixed: bool) -> str | None:
+        """The solver tried next when ``solver`` fails with an error (not an infeasibility)."""
+        if mixed:
+            return None
+        if solver == "HIGHS":
+            return "CLARABEL"
+        if solver == "CLARABEL":
+            return "SCIP" if self._has_cone else "HIGHS"
+        return None
 
     def solve(self, solver: str | None = None, options: dict | None = None, warm: Any = None, *,
               relax: bool = False, polish: bool = True) -> Solution:
@@ -384,11 +400,19 @@ class ConicBuilder(BuilderBase):
             raise ValueError(f"model {self.name!r} has integer variables: Clarabel solves only its relaxation "
                              f"(relax=True); use SCIP or HiGHS")
         first = self._solve_mode("mi" if mixed else "relaxed", solver, options)
+        other = self.fallback_solver(solver, mixed)
+        if first.status == "error" and other is not None:
+            retry = self._solve_mode("relaxed", other, None)
+            retry.info["fallback"] = f"{solver}: {first.solver_status}; solved by {other}"
+            return retry
         if not (mixed and polish and first.ok and not self.sos and self._twins):
             return first
         for name, twin in self._twins.items():
             self._fixed_value(name, np.round(np.asarray(first.x[name], float).reshape(twin.shape, order="F")))
         second = self._solve_mode("fixed", self.default_solver(relax=True), None)
+        other = self.fallback_solver(second.solver, False)
+        if second.status == "error" and other is not None:
+            second = self._solve_mode("fixed", other, None)
         if not second.ok:
             first.info["polish"] = f"{second.solver} at the fixed integers: {second.solver_status}"
             return first
@@ -419,10 +443,12 @@ class ConicBuilder(BuilderBase):
             with quiet_stdout(), warnings.catch_warnings():
                 # cvxpy's bound propagation takes sqrt of an unbounded-below interval: harmless noise
                 warnings.filterwarnings("ignore", message="invalid value encountered", category=RuntimeWarning)
+                # parameters are substituted as constants (ignore_dpp): cvxpy's parametrized (DPP) compilation
+                # costs far more than it saves here, e.g. 4.2 s instead of 0.16 s for a 40k-variable DC schedule
                 if self.sos and mode == "mi":
                     self._solve_with_sos(prob, opts)
                 else:
-                    prob.solve(solver=getattr(cp, solver), **opts)
+                    prob.solve(solver=getattr(cp, solver), ignore_dpp=True, **opts)
             solver_status = str(prob.status)
         except cp.error.SolverError as exc:
             solver_status = f"solver_error: {exc}"
@@ -459,11 +485,21 @@ class ConicBuilder(BuilderBase):
                     sol.lam[name] = lam
         return sol
 
+    def evaluate(self, sol: Solution, exprs: list[Any]) -> list[np.ndarray]:
+        """Values of expressions at a solution's variable values, each as a 2-D array."""
+        for name, blk in self.blocks.items():
+            blk.sym.value = np.asarray(sol.x[name], float).reshape(blk.lb.shape, order="F")
+        out = []
+        for e in exprs:
+            v = np.asarray(e.value if hasattr(e, "value") else e, float)
+            out.append(v.reshape(v.shape[0], -1) if v.ndim else v.reshape(1, 1))
+        return out
+
     def _solve_with_sos(self, prob: Any, opts: dict) -> None:
         """Canonicalize for SCIP, add the SOS sets at their columns, solve, and unpack (cvxpy's own steps)."""
         cls = _scip_with_sos()
         solver = cls([])
-        data, chain, inverse = prob.get_problem_data(solver=solver)
+        data, chain, inverse = prob.get_problem_data(solver=solver, ignore_dpp=True)
         offsets = next(i.var_offsets for i in reversed(inverse) if hasattr(i, "var_offsets"))
         sets = []
         for kind, bname, weights in self.sos:

@@ -27,11 +27,14 @@ Hour ``h`` is the interval ``[h:00, h+1:00)`` of local time (hour 0 is
 The arrays below are those formulas evaluated (and rounded to 0.01), so
 no data file is needed.
 
-:func:`apply_hour` returns one hour of a coupled system: every load
-(transmission and feeders) times ``load[h]``; every wind and PV unit with
-an installed power (``kind`` wind/pv, ``p_max_mw`` given; transmission and
-feeders) at ``wind[h]`` / ``pv[h]`` times ``p_max_mw``; dispatchable DG
-(``kind`` dg) and everything else as in the case.
+:func:`attach_profiles` turns the day into time series on every network
+of a coupled system (:mod:`tdcoord.network.timeseries`, 24 periods):
+``load.p_mw`` and ``load.q_mvar`` every load (transmission and feeders)
+times ``load[h]``; ``sgen.p_mw`` every wind and PV unit with an installed
+power (``kind`` wind/pv, ``p_max_mw`` given) at ``wind[h]`` / ``pv[h]``
+times ``p_max_mw``; dispatchable DG (``kind`` dg) and everything else as in
+the case. A period of the system is then ``cs.at_period(h)``;
+:func:`apply_hour` is that for one hour.
 
 User profiles come from a CSV file with a header and the columns ``hour``,
 ``load``, ``wind``, ``pv`` (any order, more columns ignored), one row per
@@ -51,6 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from tdcoord.errors import InputError
 from tdcoord.network.coupled import CoupledSystem
@@ -205,23 +209,41 @@ def get_profiles(spec: Profiles | str | Path | None) -> Profiles:
     return read_profiles(spec)
 
 
+def attach_profiles(cs: CoupledSystem, profiles: Profiles = DEFAULT) -> CoupledSystem:
+    """A copy of ``cs`` with the profiles' day attached as time series to every network (module docstring)."""
+    out = cs.copy()
+    load = np.asarray(profiles.load, float)
+    for net in [out.transmission] + list(out.feeders.values()):
+        if len(net.load):
+            net.set_timeseries("load", "p_mw", np.outer(load, net.load.p_mw.to_numpy(float)))
+            net.set_timeseries("load", "q_mvar", np.outer(load, net.load.q_mvar.to_numpy(float)))
+        s = net.sgen
+        sel = s.kind.isin(RENEWABLE_KINDS) & s.p_max_mw.notna()
+        if sel.any():
+            cols = {}
+            for idx, row in s[sel].iterrows():
+                cols[idx] = np.asarray(getattr(profiles, row.kind), float) * row.p_max_mw
+            net.set_timeseries("sgen", "p_mw", pd.DataFrame(cols))
+    out.notes.append(f"time series: {HOURS} hours of {profiles.source}")
+    return out
+
+
 def apply_hour(cs: CoupledSystem, hour: int, profiles: Profiles = DEFAULT) -> CoupledSystem:
     """A copy of ``cs`` at ``hour`` of the profiles' day (see the module docstring)."""
     h = check_hour(hour)
+    return hour_of(attach_profiles(cs, profiles), h, profiles)
+
+
+def hour_of(series: CoupledSystem, hour: int, profiles: Profiles = DEFAULT) -> CoupledSystem:
+    """Period ``hour`` of a system carrying the profiles' time series, with a note saying what it is."""
+    h = check_hour(hour)
     f = profiles.at(h)
-    out = cs.copy()
-    for net in [out.transmission] + list(out.feeders.values()):
-        net.load["p_mw"] = net.load.p_mw * f["load"]
-        net.load["q_mvar"] = net.load.q_mvar * f["load"]
-        s = net.sgen
-        if len(s):
-            for kind in RENEWABLE_KINDS:
-                sel = (s.kind == kind) & s.p_max_mw.notna()
-                s.loc[sel, "p_mw"] = f[kind] * s.loc[sel, "p_max_mw"]
+    out = series.at_period(h)
     out.notes.append(f"hour {h:02d}:00 of {profiles.source}: loads x{f['load']:g}, wind at {f['wind']:.0%}, "
                      f"PV at {f['pv']:.0%} of installed power")
     return out
 
 
-__all__ = ["COLUMNS", "DEFAULT", "HOURS", "LOAD", "PV", "Profiles", "WIND", "apply_hour", "check_hour", "get_profiles",
+__all__ = ["COLUMNS", "DEFAULT", "HOURS", "LOAD", "PV", "Profiles", "WIND", "apply_hour", "attach_profiles", "check_hour",
+           "get_profiles", "hour_of",
            "read_profiles"]

@@ -94,8 +94,13 @@ def build_generator(b: Any, form: Any, ds: DeviceSet, prefix: str, opts: DeviceO
         base = ds.base_mva
         if np.any(c != 0):
             o = b.ops
-            costs["gen_cost"] = o.sum(o.rows(c[:, 0] * base**2, o.square(p))) + o.sum(o.rows(c[:, 1] * base, p)) \
-                + float(c[:, 2].sum()) * T
+            cost = float(c[:, 2].sum()) * T
+            quad, lin = np.flatnonzero(c[:, 0]), np.flatnonzero(c[:, 1])
+            if len(quad):  # only where a machine has one, so that a linear cost stays an LP/MILP
+                cost = cost + o.sum(o.rows(c[quad, 0] * base**2, o.square(o.take(p, quad))))
+            if len(lin):
+                cost = cost + o.sum(o.rows(c[lin, 1] * base, o.take(p, lin)))
+            costs["gen_cost"] = cost
         qc = q_cost(b, ds, q)
         if qc is not None:
             costs["q_cost"] = qc

@@ -118,4 +118,23 @@ def at_period(net: "Network", t: int) -> "Network":
     return out
 
 
-__all__ = ["at_period", "n_periods", "set_series", "values"]
+
+
+def bus_values(net: "Network", cn: Any, table: str, column: str, periods: int, scale: float = 1.0) -> np.ndarray:
+    """(buses x periods) sums of a column over the in-service elements at each in-service bus, times ``scale``.
+
+    ``cn`` is the network's compiled view (bus positions); a load table's
+    ``p_mw`` with ``scale = 1 / base`` gives the per-unit bus loads of every
+    period.
+    """
+    tab = getattr(net, table)
+    vals = values(net, table, column, periods)
+    pos = cn.position()
+    live = tab.in_service.to_numpy(bool) & tab.bus.isin(pos).to_numpy()
+    out = np.zeros((cn.n_bus, vals.shape[1]))
+    if live.any():
+        np.add.at(out, np.array([pos[b] for b in tab.bus[live]]), vals[live] * scale)
+    return out
+
+
+__all__ = ["at_period", "bus_values", "n_periods", "set_series", "values"]

@@ -381,14 +381,8 @@ class AreaEvaluator:
 
 def conic_values(b: Any, sol: Any, outputs: list[tuple[str, str, Any]]) -> dict[tuple[str, str], np.ndarray]:
     """Values of cvxpy expressions at a solution's variable values."""
-    for name, blk in b.blocks.items():
-        blk.sym.value = np.asarray(sol.x[name], float).reshape(blk.lb.shape, order="F")
-    out = {}
-    for kind, key, e in outputs:
-        v = e.value if hasattr(e, "value") else e
-        a = np.asarray(v, float) if v is not None else np.array(np.nan)
-        out[(kind, key)] = a.reshape(a.shape[0], -1) if a.ndim else a.reshape(1, 1)
-    return out
+    vals = b.evaluate(sol, [e for _, _, e in outputs])
+    return {(kind, key): v for (kind, key, _), v in zip(outputs, vals)}
 
 
 def evaluator(b: Any, area: Area) -> AreaEvaluator:

@@ -1,8 +1,10 @@
 """24-hour dynamic dispatch of reactive power and its reserve (seed 000, section 5.5, Fig. 5).
 
 One joint T-D optimization per hour of a typical day
-(:mod:`tdcoord.cases.profiles`: loads, wind and PV follow the hour; the
-``scenario``, e.g. ``combined``, is applied to the case first):
+(loads, wind and PV follow the hour: the time series the case carries, or
+those :func:`~tdcoord.cases.profiles.attach_profiles` makes of the
+typical-day profiles; the ``scenario``, e.g. ``combined``, is applied to
+the case first; each hour is ``cs.at_period(hour)``):
 
 - ``centralized``: one :class:`~tdcoord.coordination.problem.AreaProblem`
   over the grid and every feeder is built once; each hour loads its data
@@ -73,7 +75,7 @@ import numpy as np
 import pandas as pd
 
 from tdcoord.backends.casadi_nlp import WARM_START
-from tdcoord.cases.profiles import DEFAULT, HOURS, Profiles, apply_hour, check_hour, get_profiles
+from tdcoord.cases.profiles import DEFAULT, HOURS, Profiles, attach_profiles, check_hour, get_profiles, hour_of
 from tdcoord.coordination.admm import AdmmSettings, solve_admm
 from tdcoord.coordination.centralized import centralized_result
 from tdcoord.coordination.common import Dispatch, apply_dispatch, base_case, start_point
@@ -428,6 +430,12 @@ def run_dispatch(cs: CoupledSystem, *, hours: int = HOURS, start_hour: int = 0, 
             for p in periods_dir.glob("hour_*.json"):
                 p.unlink()
     cs_sc = apply_scenario(cs, scenario) if scenario else cs
+    # the day as time series on the networks: their own where the case carries them, else the profiles'
+    if cs_sc.n_periods == 0:
+        cs_sc = attach_profiles(cs_sc, prof)
+    elif cs_sc.n_periods < HOURS:
+        raise InputError(f"case {cs.name!r} carries time series of {cs_sc.n_periods} periods; the dispatch needs "
+                         f"{HOURS} (hours 0-23)")
     count = vm_band or (0.95, 1.05)
     cfg = RpoConfig(vm_band=vm_band, count_band=count, reserve=dict(reserve or {}))
     names = ["T"] + list(cs_sc.boundary.index[cs_sc.boundary.in_service])
@@ -443,11 +451,11 @@ def run_dispatch(cs: CoupledSystem, *, hours: int = HOURS, start_hour: int = 0, 
         w = weights_from_json(finished[0]["weights"])
         nodes = list(finished[0]["vsm"]["nodes"]) if vsm is not None else []
         for rec in reversed(finished if len(finished) < len(clock) else []):
-            state = _state_of(apply_hour(cs_sc, rec["hour"], prof), rec)
+            state = _state_of(hour_of(cs_sc, rec["hour"], prof), rec)
             if state is not None:
                 break
     else:
-        cs0 = apply_hour(cs_sc, clock[0], prof)
+        cs0 = hour_of(cs_sc, clock[0], prof)
         first_pf = base_case(cs0)
         if not first_pf.converged:
             raise SolveError(f"hour {clock[0]:02d}: the pre-optimization power flow of {cs0.name!r} does not converge "
@@ -473,7 +481,7 @@ def run_dispatch(cs: CoupledSystem, *, hours: int = HOURS, start_hour: int = 0, 
             if state is not None:
                 lin = linearize(state.applied, nodes, vsm)
             else:
-                lin = linearize(apply_hour(cs_sc, clock[len(finished)], prof), nodes, vsm)
+                lin = linearize(hour_of(cs_sc, clock[len(finished)], prof), nodes, vsm)
     setup_s = time.perf_counter() - t0
 
     records: list[dict] = []
@@ -498,7 +506,7 @@ def run_dispatch(cs: CoupledSystem, *, hours: int = HOURS, start_hour: int = 0, 
     for k in range(len(finished), len(clock)):
         hour = clock[k]
         th = time.perf_counter()
-        cs_h = apply_hour(cs_sc, hour, prof)
+        cs_h = hour_of(cs_sc, hour, prof)
         hour_pf = None
         if not warm_start or (state is None and k > 0) or (k == 0 and first_pf is None):
             hour_pf = base_case(cs_h)
