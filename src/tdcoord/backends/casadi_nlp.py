@@ -163,8 +163,11 @@ class NlpBuilder(BuilderBase):
     backend = "nlp"
     ops = CasadiOps()
 
-    def __init__(self, name: str = "nlp") -> None:
+    def __init__(self, name: str = "nlp", canonical: bool = False) -> None:
+        """``canonical``: symbols are named by position (x0, x1, ..., p0, ...) instead of by block, so that two
+        builders of the same structure give identical casadi Functions (see :meth:`instantiate`)."""
         self.name = name
+        self.canonical = canonical
         self.blocks: dict[str, Block] = {}
         self.params: dict[str, tuple[Any, np.ndarray]] = {}
         self.cons: list[tuple[str, Any, np.ndarray, np.ndarray]] = []
@@ -189,7 +192,7 @@ class NlpBuilder(BuilderBase):
         if kind not in KINDS:
             raise ValueError(f"variable block {name!r}: kind must be one of {KINDS}, got {kind!r}")
         rows, periods, axis = check_shape(name, shape)
-        sym = ca.MX.sym(name, rows, periods)
+        sym = ca.MX.sym(f"x{len(self.blocks)}" if self.canonical else name, rows, periods)
         lo, hi = full(lb, rows, periods), full(ub, rows, periods)
         if kind == "binary":
             lo, hi = np.maximum(lo, 0.0), np.minimum(hi, 1.0)
@@ -204,7 +207,7 @@ class NlpBuilder(BuilderBase):
             raise ValueError(f"parameter {name!r} defined twice")
         v = np.asarray(value, float)
         shape = v.shape if v.ndim == 2 else (int(np.atleast_1d(v).size), 1)
-        sym = ca.MX.sym(name, *shape)
+        sym = ca.MX.sym(f"p{len(self.params)}" if self.canonical else name, *shape)
         self.params[name] = (sym, v.reshape(shape, order="F") if v.ndim == 2 else np.atleast_1d(v).reshape(shape))
         self._changed()
         return sym
@@ -361,6 +364,38 @@ class NlpBuilder(BuilderBase):
             sol.status = "acceptable"
         self._last = sol
         return sol
+
+    # ------------------------------------------------------------- templates
+    def template(self, outputs: list[Any]) -> Any:
+        """This builder as one casadi Function ``(x, p) -> (g, terms, *outputs)`` (see :meth:`instantiate`)."""
+        terms = ca.vertcat(*[ca.vec(t) for t in self.terms.values()]) if self.terms else ca.MX(0, 1)
+        return ca.Function("template", [self._x(), self._p()], [self._g(), terms] + list(outputs))
+
+    def instantiate(self, sub: "NlpBuilder", fn: Any) -> list[Any]:
+        """Copy ``sub`` into this builder through ``fn`` (the template of ``sub``, or of a builder of the same
+        structure): its variable blocks (names, bounds, starts), its parameters (a parameter this builder already
+        has, such as an objective weight, is shared), its constraints and its cost terms, each written as a call
+        of ``fn``. Many identical areas (feeders) then share one Function, whose derivatives casadi forms once,
+        instead of each adding its own expression graph. Returns ``fn``'s extra outputs for this instance.
+        """
+        xs = [ca.vec(self.variable(b.name, b.lb.shape if b.has_period_axis else b.lb.shape[0], b.lb, b.ub, b.x0,
+                                   b.kind)) for b in sub.blocks.values()]
+        ps = [ca.vec(self.params[name][0] if name in self.params else self.parameter(name, val))
+              for name, (_, val) in sub.params.items()]
+        out = fn(ca.vertcat(*xs) if xs else ca.MX(0, 1), ca.vertcat(*ps) if ps else ca.MX(0, 1))
+        g, terms = out[0], out[1]
+        k = 0
+        for name, e, lb, ub in sub.cons:
+            n = e.shape[0]
+            self.cons.append((name, g[k:k + n], lb.copy(), ub.copy()))
+            k += n
+        k = 0
+        for name, e in sub.terms.items():
+            n = e.shape[0] * e.shape[1]
+            self.objective_term(name, terms[k] if n == 1 else terms[k:k + n], sub.weights[name])
+            k += n
+        self._changed()
+        return list(out[2:])
 
     def evaluate(self, sol: Solution, exprs: list[Any]) -> list[np.ndarray]:
         """Values of expressions (any shape) at a solution, each as a 2-D array."""

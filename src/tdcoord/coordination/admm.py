@@ -78,7 +78,7 @@ import numpy as np
 import pandas as pd
 
 from tdcoord.coordination.centralized import note_shortfall
-from tdcoord.coordination.common import base_case, finish, start_point
+from tdcoord.coordination.common import base_case, build_strategy_result, start_point
 from tdcoord.coordination.discrete import solve_discrete
 from tdcoord.backends.casadi_nlp import WARM_START, NlpBatch
 from tdcoord.coordination.problem import AreaProblem
@@ -541,7 +541,7 @@ def solve_admm(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, starts=None, 
     sols = [s for k in factories for s in finals[k]["solutions"]]
     rounding = {k: v["rounding"] for k, v in finals.items() if v["rounding"]}
     n_floats = 2 * sum(len(v) for v in agent_keys.values())  # each agent element: x out, z back
-    res = finish(cs, "admm", sols, status=status, converged=converged, time_s=t_solve, iterations=it,
+    res = build_strategy_result(cs, "admm", sols, status=status, converged=converged, time_s=t_solve, iterations=it,
                  weights=cfg.weights.as_dict(), report_optimizer_vm=True, floats_per_iteration=n_floats,
                  floats_total=n_floats * it, solver_objective=sum(v["objective"] for v in finals.values()),
                  discrete=rounding, messages=messages, band=cfg.count_band)

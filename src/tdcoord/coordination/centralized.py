@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from tdcoord.coordination.common import finish, start_point
+from tdcoord.coordination.common import build_strategy_result, start_point
 from tdcoord.coordination.discrete import solve_discrete
 from tdcoord.coordination.problem import AreaProblem
 from tdcoord.network.coupled import CoupledSystem
@@ -14,14 +14,14 @@ from tdcoord.results.optimization import StrategyResult
 
 
 def solve_centralized(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, starts=None,
-                      discrete: str = "search") -> StrategyResult:
+                      discrete: str = "search", inputs=None) -> StrategyResult:
     t0 = time.perf_counter()
     if starts is None:
         from tdcoord.coordination.common import base_case
 
-        starts = start_point(cs, base_pf or base_case(cs))
+        starts = start_point(cs, base_pf or base_case(cs), inputs)
     names = ["T"] + list(cs.boundary.index[cs.boundary.in_service])
-    problem = AreaProblem(cs, cfg, names, coupling="equal", starts=starts, name="centralized")
+    problem = AreaProblem(cs, cfg, names, coupling="equal", starts=starts, name="centralized", inputs=inputs)
     sol, info = solve_discrete(problem, discrete)
     return centralized_result(cs, cfg, problem, sol, info, time.perf_counter() - t0)
 
@@ -33,7 +33,7 @@ def centralized_result(cs: CoupledSystem, cfg: RpoConfig, problem: AreaProblem, 
         return StrategyResult("centralized", False, sol.solver_status, iterations=sol.iterations, time_s=t_solve,
                               messages=[f"IPOPT: {sol.solver_status}"], discrete=info)
     n = problem.n_floats()
-    res = finish(cs, "centralized", problem.solutions(sol), status=sol.solver_status, converged=True,
+    res = build_strategy_result(cs, "centralized", problem.solutions(sol), status=sol.solver_status, converged=True,
                  time_s=t_solve, iterations=sol.iterations, weights=cfg.weights.as_dict(), report_optimizer_vm=True,
                  floats_per_iteration=n, floats_total=n, solver_objective=problem.weighted_terms(sol), discrete=info,
                  band=cfg.count_band)

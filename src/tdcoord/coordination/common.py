@@ -20,7 +20,7 @@ from tdcoord.network.coupled import CoupledSystem
 from tdcoord.pf.flows import branch_flows
 from tdcoord.network.transforms import HV_BUS
 from tdcoord.pf.integrated import run_coupled
-from tdcoord.problems.rpo import AreaSolution, device_free_network
+from tdcoord.problems.rpo import AreaInputs, AreaSolution, device_free_network, inputs_of
 from tdcoord.formulations.branch_flow import orient
 from tdcoord.results.powerflow import CoupledPowerFlowResult
 
@@ -33,8 +33,9 @@ class Dispatch:
     vm: dict[str, pd.Series] = field(default_factory=dict)  # optimizer's bus voltages by label
 
 
-def start_point(cs: CoupledSystem, pf: CoupledPowerFlowResult) -> dict[str, dict[str, np.ndarray]]:
-    """Starting values of every area's variables from a power flow."""
+def start_point(cs: CoupledSystem, pf: CoupledPowerFlowResult,
+                inputs: AreaInputs | None = None) -> dict[str, dict[str, np.ndarray]]:
+    """Starting values of every area's variables from a power flow (``inputs``: the areas' prepared networks)."""
     starts: dict[str, dict[str, np.ndarray]] = {}
     t = cs.transmission
     cn_t = compile_network(device_free_network(t))
@@ -47,15 +48,15 @@ def start_point(cs: CoupledSystem, pf: CoupledPowerFlowResult) -> dict[str, dict
     bnd = pf.res_boundary
     starts["T"]["boundary_p"] = bnd.p_mw.reindex(names).to_numpy() / t.sn_mva
     starts["T"]["boundary_q"] = bnd.q_mvar.reindex(names).to_numpy() / t.sn_mva
-    from tdcoord.network.transforms import feeder_with_boundary
-
+    inputs = inputs_of(cs, inputs)
     for f in names:
-        net = feeder_with_boundary(cs, f)
-        cn = compile_network(device_free_network(net))
+        _, cn = inputs.feeder(f)
         fr = pf.feeders[f].res_bus
         tb = cs.boundary.at[f, "bus"]
-        vm = np.array([rb.at[tb, "vm_pu"] if lab == HV_BUS else fr.at[lab, "vm_pu"] for lab in cn.labels])
-        va = np.deg2rad(np.array([rb.at[tb, "va_degree"] if lab == HV_BUS else fr.at[lab, "va_degree"] for lab in cn.labels]))
+        hv = cn.labels == HV_BUS
+        vm = fr.vm_pu.reindex(cn.labels).to_numpy(float)
+        va = np.deg2rad(fr.va_degree.reindex(cn.labels).to_numpy(float))
+        vm[hv], va[hv] = rb.at[tb, "vm_pu"], np.deg2rad(rb.at[tb, "va_degree"])
         v = vm * np.exp(1j * va)
         o = orient(cn, cn.position()[HV_BUS])
         sf, st = branch_flows(cn, v)
@@ -120,7 +121,7 @@ def base_case(cs: CoupledSystem) -> CoupledPowerFlowResult:
 __all__ = ["Dispatch", "apply_dispatch", "base_case", "dispatch_of", "recheck", "start_point", "Any"]
 
 
-def finish(cs: CoupledSystem, strategy: str, solutions: list, *, status: str, converged: bool,
+def build_strategy_result(cs: CoupledSystem, strategy: str, solutions: list, *, status: str, converged: bool,
            time_s: float, iterations: int, weights: dict[str, float], report_optimizer_vm: bool,
            floats_per_iteration: int, floats_total: int, solver_objective: float,
            discrete: dict | None = None, messages: list[str] | None = None, band=(0.95, 1.05)):

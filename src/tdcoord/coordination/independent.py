@@ -17,13 +17,13 @@ import time
 
 import numpy as np
 
-from tdcoord.coordination.common import base_case, finish, start_point
+from tdcoord.coordination.common import base_case, build_strategy_result, start_point
 from tdcoord.coordination.centralized import note_shortfall, soc_gaps
 from tdcoord.problems.reserve import shortfalls
 from tdcoord.coordination.discrete import solve_discrete
 from tdcoord.coordination.problem import AreaProblem
 from tdcoord.network.coupled import CoupledSystem
-from tdcoord.problems.rpo import RpoConfig
+from tdcoord.problems.rpo import RpoConfig, inputs_of
 from tdcoord.results.optimization import StrategyResult
 
 
@@ -36,10 +36,10 @@ def _boundary_from_pf(cs: CoupledSystem, pf) -> dict[str, np.ndarray]:
 
 
 def solve_independent_t(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, starts=None,
-                        discrete: str = "search") -> StrategyResult:
+                        discrete: str = "search", inputs=None) -> StrategyResult:
     t0 = time.perf_counter()
     base_pf = base_pf or base_case(cs)
-    starts = starts or start_point(cs, base_pf)
+    starts = starts or start_point(cs, base_pf, inputs)
     fixed = _boundary_from_pf(cs, base_pf)
     problem = AreaProblem(cs, cfg, ["T"], coupling="fixed", starts=starts, fixed_boundary=fixed, name="independent_t")
     sol, info = solve_discrete(problem, discrete)
@@ -48,7 +48,7 @@ def solve_independent_t(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, star
         return StrategyResult("independent-t", False, sol.solver_status, iterations=sol.iterations, time_s=t_solve,
                               messages=[f"IPOPT: {sol.solver_status}"], discrete=info)
     nb = len(fixed)
-    res = finish(cs, "independent-t", problem.solutions(sol), status=sol.solver_status, converged=True,
+    res = build_strategy_result(cs, "independent-t", problem.solutions(sol), status=sol.solver_status, converged=True,
                   time_s=t_solve, iterations=sol.iterations, weights=cfg.weights.as_dict(), report_optimizer_vm=False,
                   floats_per_iteration=2 * nb, floats_total=2 * nb, solver_objective=problem.weighted_terms(sol),
                   discrete=info, band=cfg.count_band)
@@ -57,7 +57,7 @@ def solve_independent_t(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, star
 
 
 def solve_independent_d(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, starts=None,
-                        discrete: str = "search") -> StrategyResult:
+                        discrete: str = "search", inputs=None) -> StrategyResult:
     """Each feeder optimized with its boundary voltage frozen.
 
     Where the feeder formulation is convex (``soc_bf``, ``lindistflow``)
@@ -68,7 +68,8 @@ def solve_independent_d(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, star
     """
     t0 = time.perf_counter()
     base_pf = base_pf or base_case(cs)
-    starts = starts or start_point(cs, base_pf)
+    inputs = inputs_of(cs, inputs)
+    starts = starts or start_point(cs, base_pf, inputs)
     fixed = _boundary_from_pf(cs, base_pf)
     names = list(fixed)
     conic = bool(names) and cfg.backend_for(names[:1]) == "conic"
@@ -76,7 +77,8 @@ def solve_independent_d(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, star
         cfg = dataclasses.replace(cfg, discrete=True)
     sols, infos, its, statuses, objective, gaps, solver = [], {}, 0, [], 0.0, {}, ""
     for f in names:
-        p = AreaProblem(cs, cfg, [f], coupling="fixed", starts=starts, fixed_boundary=fixed, name="independent_d")
+        p = AreaProblem(cs, cfg, [f], coupling="fixed", starts=starts, fixed_boundary=fixed, name="independent_d",
+                        inputs=inputs)
         sol, info = solve_discrete(p, discrete)
         statuses.append(sol.solver_status)
         its += sol.iterations
@@ -94,7 +96,7 @@ def solve_independent_d(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, star
             gaps[f] = gap
     t_solve = time.perf_counter() - t0
     nb = len(fixed)
-    res = finish(cs, "independent-d", sols, status=",".join(sorted(set(statuses))), converged=True,
+    res = build_strategy_result(cs, "independent-d", sols, status=",".join(sorted(set(statuses))), converged=True,
                  time_s=t_solve, iterations=its, weights=cfg.weights.as_dict(), report_optimizer_vm=False,
                  floats_per_iteration=nb, floats_total=nb, solver_objective=objective, discrete=infos,
                  band=cfg.count_band)

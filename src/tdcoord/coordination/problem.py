@@ -33,16 +33,18 @@ import numpy as np
 from tdcoord.backends import new_builder
 from tdcoord.backends.base import Solution
 from tdcoord.network.coupled import CoupledSystem
-from tdcoord.problems.rpo import Area, AreaSolution, RpoConfig, boundary_values, build_feeder, build_transmission, \
-    conic_values, extract
+from tdcoord.problems.rpo import Area, AreaInputs, AreaSolution, RpoConfig, boundary_values, build_feeder, \
+    build_feeders_by_template, build_transmission, evaluator, extract, inputs_of
 
 ADMM_UNITS = ("V %", "MW", "Mvar")
+#: from this many feeders in one NLP on, identical feeders share one casadi Function (build_feeders_by_template)
+TEMPLATE_MIN_FEEDERS = 8
 
 
 class AreaProblem:
     def __init__(self, cs: CoupledSystem, cfg: RpoConfig, areas: list[str], coupling: str = "equal",
                  starts: dict[str, dict] | None = None, fixed_boundary: dict[str, np.ndarray] | None = None,
-                 name: str = "nlp") -> None:
+                 name: str = "nlp", inputs: AreaInputs | None = None) -> None:
         self.cs = cs
         self.cfg = cfg
         self.coupling = coupling
@@ -52,11 +54,14 @@ class AreaProblem:
         self.backend = "nlp" if coupling == "admm" and cfg.backend == "auto" else cfg.backend_for(areas)
         self.b = new_builder(self.backend, name)
         self.areas: list[Area] = []
-        for a in areas:
-            if a == "T":
-                self.areas.append(build_transmission(self.b, cs, cfg, start=starts.get("T")))
-            else:
-                self.areas.append(build_feeder(self.b, cs, a, cfg, start=starts.get(a)))
+        inputs = inputs_of(cs, inputs)
+        feeders = [a for a in areas if a != "T"]
+        if "T" in areas:
+            self.areas.append(build_transmission(self.b, cs, cfg, start=starts.get("T")))
+        if self.backend == "nlp" and len(feeders) >= TEMPLATE_MIN_FEEDERS:
+            self.areas += build_feeders_by_template(self.b, cs, feeders, cfg, starts, inputs)
+        else:
+            self.areas += [build_feeder(self.b, cs, a, cfg, start=starts.get(a), inputs=inputs) for a in feeders]
         self.boundary_names: list[str] = []
         if coupling == "equal":
             self._couple_equal()
@@ -68,9 +73,9 @@ class AreaProblem:
             raise ValueError(f"unknown coupling {coupling!r}")
         self.vsm: dict | None = None
         if cfg.vsm is not None and cfg.vsm_nodes:
-            from tdcoord.problems.vsm import add_vsm_block, set_linearization
+            from tdcoord.problems.vsm import constraint_vsm, set_linearization
 
-            add_vsm_block(self, cfg.vsm_nodes, cfg.vsm)
+            constraint_vsm(self, cfg.vsm_nodes, cfg.vsm)
             if cfg.vsm_lin is not None:
                 set_linearization(self, cfg.vsm_lin)
         self.last: Solution | None = None
@@ -233,7 +238,8 @@ class AreaProblem:
         return np.asarray(fn[1](sol.x_raw, self.b.param_values())).ravel()
 
     def solutions(self, sol: Solution) -> list[AreaSolution]:
-        return [extract(self.b, a, sol) for a in self.areas]
+        vals = evaluator(self.b, self.areas)(self.b, sol)
+        return [extract(self.b, a, sol, vals.get(a.name, {})) for a in self.areas]
 
     def weighted_terms(self, sol: Solution) -> float:
         """The optimized objective without ADMM's augmentation."""
@@ -263,4 +269,4 @@ def current_steps(problem: AreaProblem, sol: Solution) -> dict[str, np.ndarray]:
     return {blk: np.asarray(sol.x[blk]).copy() for blk in problem.shunt_blocks()}
 
 
-__all__ = ["ADMM_UNITS", "AreaProblem", "conic_values", "current_steps", "fix_steps", "new_builder"]
+__all__ = ["ADMM_UNITS", "AreaProblem", "current_steps", "fix_steps"]

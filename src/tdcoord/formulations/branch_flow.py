@@ -67,6 +67,14 @@ class RadialOrientation:
 
 
 def orient(cn: CompiledNetwork, root: int | None = None) -> RadialOrientation:
+    """The tree of a radial network from its root (the slack bus unless given); kept with ``cn``."""
+    key = ("orient", root)
+    if key not in cn._cache:
+        cn._cache[key] = _orient(cn, root)
+    return cn._cache[key]
+
+
+def _orient(cn: CompiledNetwork, root: int | None) -> RadialOrientation:
     nb = cn.n_bus
     if root is None:
         ref = np.flatnonzero(cn.bus_type == REF)

@@ -46,10 +46,14 @@ class Evaluation:
     devices: pd.DataFrame  # one row per controllable source: network, table, index, subtype, q, q_max, reserve
 
 
+COLUMNS = ["network", "table", "index", "bus", "subtype", "controllable", "q_mvar", "q_max_mvar", "cost",
+           "response_ms"]
+
+
 def device_table(net: Network, res: PowerFlowResult, network: str) -> pd.DataFrame:
-    """Reactive sources of a network at a power-flow result."""
+    """Reactive sources of a network at a power-flow result (one row per unit; reserve = q_max - q, Mvar)."""
     cn = compile_network(net)
-    rows = []
+    parts = []
     vm = res.res_bus.vm_pu
     for ds in all_device_sets(net, cn):
         if ds.kind == "ext_grid":
@@ -69,15 +73,14 @@ def device_table(net: Network, res: PowerFlowResult, network: str) -> pd.DataFra
             ctrl = ds.extra.get("controllable", np.ones(len(ds), bool))
             q = ds.q0 * base
             qmax = ds.q_max * base
-        for k in range(len(ds)):
-            rows.append({
-                "network": network, "table": ds.table, "index": ds.index[k], "bus": cn.labels[ds.bus[k]],
-                "subtype": ds.subtype[k], "controllable": bool(ctrl[k]), "q_mvar": float(q[k]),
-                "q_max_mvar": float(qmax[k]), "cost": float(ds.cost[k]), "response_ms": float(ds.response_ms[k]),
-            })
-    df = pd.DataFrame(rows, columns=["network", "table", "index", "bus", "subtype", "controllable", "q_mvar",
-                                     "q_max_mvar", "cost", "response_ms"])
-    df["reserve_mvar"] = np.where(df.controllable, np.maximum(df.q_max_mvar - df.q_mvar, 0.0), 0.0)
+        parts.append(pd.DataFrame({
+            "network": network, "table": ds.table, "index": ds.index, "bus": cn.labels[ds.bus], "subtype": ds.subtype,
+            "controllable": np.asarray(ctrl, bool), "q_mvar": np.asarray(q, float),
+            "q_max_mvar": np.asarray(qmax, float).reshape(len(ds), -1)[:, 0], "cost": ds.cost,
+            "response_ms": ds.response_ms}))
+    df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
+    df["reserve_mvar"] = np.where(df.controllable.to_numpy(bool), np.maximum(df.q_max_mvar.to_numpy(float)
+                                                                              - df.q_mvar.to_numpy(float), 0.0), 0.0)
     return df
 
 

@@ -146,7 +146,7 @@ def check(plan: ReservePlan, cs_applied: CoupledSystem, pf) -> pd.DataFrame:
 SHORTFALL_PENALTY = 100.0  # objective units per Mvar of reserve shortfall (exact penalty)
 
 
-def apply_requirements(b, prefix: str, area: str, devices: list, requirement: dict[tuple[str, str, int], float]) -> dict:
+def constraint_reserve(b, prefix: str, area: str, devices: list, requirement: dict[tuple[str, str, int], float]) -> dict:
     """Reserve constraints of the area's counted sources, soft with an exact penalty.
 
     For each source with a requirement R: ``q - short <= q_max - R`` (for a

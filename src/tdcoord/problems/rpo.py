@@ -111,6 +111,8 @@ def check_formulations(transmission: str, feeder: str) -> None:
 
 @dataclass
 class Area:
+    """One area of a model: its network, formulation, devices, objective terms and boundary handles."""
+
     name: str  # "T" or the feeder's name
     kind: str  # transmission | feeder
     network: Network  # the area's network as optimized (feeder incl. boundary trafo and HV bus)
@@ -123,10 +125,11 @@ class Area:
     t_base_mva: float
     bus_labels: np.ndarray  # labels as in results (T labels or namespaced feeder labels)
     dv_buses: np.ndarray  # bus positions counted in dv and violations
+    vm_expr: Any = None  # the voltage magnitudes when the area was copied in through a template
 
     @property
     def vm(self) -> Any:
-        return self.form.vm()
+        return self.vm_expr if self.vm_expr is not None else self.form.vm()
 
     @property
     def prefix(self) -> str:
@@ -152,9 +155,9 @@ def device_options(cfg: RpoConfig) -> DeviceOptions:
 
 def _apply_reserve(b: Any, prefix: str, devices: list[DeviceVars], cfg: RpoConfig) -> None:
     if cfg.reserve:
-        from tdcoord.problems.reserve import apply_requirements
+        from tdcoord.problems.reserve import constraint_reserve
 
-        apply_requirements(b, prefix, prefix, devices, cfg.reserve)
+        constraint_reserve(b, prefix, prefix, devices, cfg.reserve)
 
 
 def bus_sum(b: Any, parts: list[Any], n: int) -> Any:
@@ -248,12 +251,37 @@ def feeder_network(cs: CoupledSystem, fname: str) -> Network:
     return net
 
 
-def build_feeder(b: Any, cs: CoupledSystem, fname: str, cfg: RpoConfig, start: dict | None = None) -> Area:
+class AreaInputs:
+    """Each feeder's network with its boundary (and its compiled view) of one coupled system, made once.
+
+    The start point and every model built on the same system in one run
+    share them (with many feeders, preparing them is most of a model's
+    build time). Made for one system as it is: build a new one after
+    changing the system.
+    """
+
+    def __init__(self, cs: CoupledSystem) -> None:
+        self.cs = cs
+        self._feeders: dict[str, tuple[Network, CompiledNetwork]] = {}
+
+    def feeder(self, fname: str) -> tuple[Network, CompiledNetwork]:
+        if fname not in self._feeders:
+            net = feeder_network(self.cs, fname)
+            self._feeders[fname] = (net, compile_network(device_free_network(net)))
+        return self._feeders[fname]
+
+
+def inputs_of(cs: CoupledSystem, inputs: AreaInputs | None) -> AreaInputs:
+    """``inputs`` when they were made for ``cs``, else new ones."""
+    return inputs if inputs is not None and inputs.cs is cs else AreaInputs(cs)
+
+
+def build_feeder(b: Any, cs: CoupledSystem, fname: str, cfg: RpoConfig, start: dict | None = None,
+                 inputs: AreaInputs | None = None) -> Area:
     """A feeder with its boundary transformer, rooted at the transmission bus."""
     ensure_weight_params(b, cfg)
-    net = feeder_network(cs, fname)
+    net, cn = inputs_of(cs, inputs).feeder(fname)
     t_bus = cs.boundary.at[fname, "bus"]
-    cn = compile_network(device_free_network(net))
     lo, hi = _vm_bounds(cn, cfg)
     root = cn.position()[HV_BUS]
     lo[root], hi[root] = cn.vm_min[root], cn.vm_max[root]
@@ -285,6 +313,67 @@ def build_feeder(b: Any, cs: CoupledSystem, fname: str, cfg: RpoConfig, start: d
     for hook in cfg.hooks:
         hook(b, area)
     return area
+
+
+def _slots(area: Area) -> list[tuple[tuple, Any]]:
+    """Every casadi expression an area hands on after it is built, with where it goes."""
+    import casadi as ca
+
+    slots: list[tuple[tuple, Any]] = [(("term", k), e) for k, e in area.terms.items()]
+    for n, hs in area.boundary.items():
+        slots += [(("boundary", n, i), h) for i, h in enumerate(hs)]
+    for k, dv in enumerate(area.devices):
+        slots += [(("device", k, a), getattr(dv, a)) for a in ("p", "q", "p_bus", "q_bus")]
+        slots += [(("other", k, key), e) for key, e in dv.other.items()]
+    slots.append((("vm",), area.form.vm()))
+    return [(where, e) for where, e in slots if isinstance(e, ca.MX)]
+
+
+def build_feeders_by_template(b: Any, cs: CoupledSystem, names: list[str], cfg: RpoConfig, starts: dict,
+                              inputs: AreaInputs | None = None) -> list[Area]:
+    """Feeder areas copied into ``b`` through one casadi Function per distinct feeder structure.
+
+    Each feeder is built on its own small builder with canonical symbol
+    names; feeders whose builders give byte-identical Functions (same
+    network, devices and settings; loads, bounds and starts may differ: they
+    are parameters and bounds) share one, and the model calls it once per
+    feeder (:meth:`~tdcoord.backends.casadi_nlp.NlpBuilder.instantiate`).
+    The model is the same as building every feeder directly; casadi forms
+    each shared Function's derivatives once. On ieee118 with 1000 ieee33
+    feeders this takes the NLP's construction from 6.3 s to about 0.5 s
+    (``benchmarks/bench_formulations.py``).
+    """
+    from tdcoord.backends.casadi_nlp import NlpBuilder
+
+    inputs = inputs_of(cs, inputs)
+    shared: dict[bytes, Any] = {}
+    out = []
+    ensure_weight_params(b, cfg)
+    for fname in names:
+        sub = NlpBuilder(fname, canonical=True)
+        area = build_feeder(sub, cs, fname, cfg, start=starts.get(fname), inputs=inputs)
+        slots = _slots(area)
+        fn = sub.template([e for _, e in slots])
+        key = fn.serialize()
+        fn = shared.setdefault(key, fn)
+        values = b.instantiate(sub, fn)
+        for (where, _), e in zip(slots, values):
+            if where[0] == "term":
+                area.terms[where[1]] = e
+            elif where[0] == "boundary":
+                hs = list(area.boundary[where[1]])
+                hs[where[2]] = e
+                area.boundary[where[1]] = tuple(hs)
+            elif where[0] == "device":
+                setattr(area.devices[where[1]], where[2], e)
+            elif where[0] == "other":
+                area.devices[where[1]].other[where[2]] = e
+            else:
+                area.vm_expr = e
+        area.form.b = b  # later bound changes (a fixed root voltage) go to the model
+        out.append(area)
+    b.__dict__["templates"] = len(shared)
+    return out
 
 
 # --------------------------------------------------------------- solutions
@@ -322,33 +411,34 @@ def _area_outputs(area: Area) -> list[tuple[str, str, Any]]:
 
 
 class AreaEvaluator:
-    """An area's terms, boundary and set-points at a solution.
+    """The terms, boundary and set-points of some areas at a solution.
 
-    On the NLP backend, one casadi Function whose inputs are only the
-    variable blocks and parameters the area's expressions use (found with
-    ``casadi.symvar``), so that evaluating one area of a model with many
-    costs what that area costs, not what the whole model does. On the conic
-    backend, the expressions' values at the solution's variable values.
+    On the NLP backend, one casadi Function for all the areas asked for,
+    whose inputs are only the variable blocks and parameters their
+    expressions use (found with ``casadi.symvar``): evaluating one area of
+    a model with many costs what that area costs, and evaluating every
+    area of a model is one call. On the conic backend, the expressions'
+    values at the solution's variable values.
     """
 
-    def __init__(self, b: Any, area: Area) -> None:
+    def __init__(self, b: Any, areas: list[Area]) -> None:
         import casadi as ca
 
         self.backend = b.backend
-        self.outputs = _area_outputs(area)
-        self.layout: list[tuple[str, str, tuple[int, int]]] = []
+        self.outputs = [(area.name, kind, key, e) for area in areas for kind, key, e in _area_outputs(area)]
+        self.layout: list[tuple[str, str, str, tuple[int, int]]] = []
         if self.backend != "nlp":
             return
         exprs = []
-        for kind, key, e in self.outputs:
+        for name, kind, key, e in self.outputs:
             m = e if isinstance(e, ca.MX) else ca.MX(np.asarray(e, float)) if np.ndim(e) else ca.MX(float(e))
             exprs.append(ca.vec(m))
-            self.layout.append((kind, key, m.shape))
+            self.layout.append((name, kind, key, m.shape))
         out = ca.vertcat(*exprs) if exprs else ca.MX(0, 1)
         syms = ca.symvar(out)
         blocks = {blk.sym.name(): blk for blk in b.blocks.values()}
         offsets, k = {}, 0
-        for name, (sym, val) in b.params.items():
+        for _, (sym, val) in b.params.items():
             offsets[sym.name()] = (k, val.size)
             k += val.size
         xs, ps, x_idx, p_idx = [], [], [], []
@@ -366,30 +456,30 @@ class AreaEvaluator:
         self.fn = ca.Function("area_eval", [ca.vertcat(*[ca.vec(s) for s in xs]) if xs else ca.MX(0, 1),
                                             ca.vertcat(*[ca.vec(s) for s in ps]) if ps else ca.MX(0, 1)], [out])
 
-    def __call__(self, b: Any, sol: Any) -> dict[tuple[str, str], np.ndarray]:
+    def __call__(self, b: Any, sol: Any) -> dict[str, dict[tuple[str, str], np.ndarray]]:
+        out: dict[str, dict[tuple[str, str], np.ndarray]] = {}
         if self.backend != "nlp":
-            return conic_values(b, sol, self.outputs)
+            vals = b.evaluate(sol, [e for *_, e in self.outputs])
+            for (name, kind, key, _), v in zip(self.outputs, vals):
+                out.setdefault(name, {})[(kind, key)] = v
+            return out
         p = b.param_values()
         flat = np.asarray(self.fn(sol.x_raw[self.x_idx], p[self.p_idx])).ravel()
-        out, k = {}, 0
-        for kind, key, shape in self.layout:
+        k = 0
+        for name, kind, key, shape in self.layout:
             n = shape[0] * shape[1]
-            out[(kind, key)] = flat[k:k + n].reshape(shape, order="F")
+            out.setdefault(name, {})[(kind, key)] = flat[k:k + n].reshape(shape, order="F")
             k += n
         return out
 
 
-def conic_values(b: Any, sol: Any, outputs: list[tuple[str, str, Any]]) -> dict[tuple[str, str], np.ndarray]:
-    """Values of cvxpy expressions at a solution's variable values."""
-    vals = b.evaluate(sol, [e for _, _, e in outputs])
-    return {(kind, key): v for (kind, key, _), v in zip(outputs, vals)}
-
-
-def evaluator(b: Any, area: Area) -> AreaEvaluator:
+def evaluator(b: Any, areas: list[Area]) -> AreaEvaluator:
+    """The evaluator of these areas, built once per model structure."""
     cache = b.__dict__.setdefault("_evaluators", {})
-    if area.name not in cache or cache[area.name][0] != b.version:
-        cache[area.name] = (b.version, AreaEvaluator(b, area))
-    return cache[area.name][1]
+    key = tuple(a.name for a in areas)
+    if key not in cache or cache[key][0] != b.version:
+        cache[key] = (b.version, AreaEvaluator(b, areas))
+    return cache[key][1]
 
 
 def _boundary_of(area: Area, vals: dict) -> dict[str, np.ndarray]:
@@ -401,12 +491,15 @@ def _boundary_of(area: Area, vals: dict) -> dict[str, np.ndarray]:
 
 
 def boundary_values(b: Any, area: Area, sol: Any) -> dict[str, np.ndarray]:
-    return _boundary_of(area, evaluator(b, area)(b, sol))
+    return _boundary_of(area, evaluator(b, [area])(b, sol)[area.name])
 
 
-def extract(b: Any, area: Area, sol: Any) -> AreaSolution:
-    """The area's voltages, device set-points, terms and boundary at a solution (first period)."""
-    vals = evaluator(b, area)(b, sol)
+def extract(b: Any, area: Area, sol: Any, vals: dict | None = None) -> AreaSolution:
+    """The area's voltages, device set-points, terms and boundary at a solution (first period).
+
+    ``vals``: the area's values from an evaluator of several areas (else it is evaluated alone).
+    """
+    vals = evaluator(b, [area])(b, sol)[area.name] if vals is None else vals
     vm_all, va_all = area.form.bus_values(sol)
     vm = vm_all[:, 0]
     va = va_all[:, 0] if area.kind == "transmission" else None

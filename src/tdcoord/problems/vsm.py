@@ -87,7 +87,7 @@ def screen_key_nodes(margins: pd.DataFrame, settings: VsmSettings) -> list[str]:
 
 
 # ------------------------------------------------------------- in the NLP
-def add_vsm_block(problem: Any, nodes: list[str], settings: VsmSettings) -> None:
+def constraint_vsm(problem: Any, nodes: list[str], settings: VsmSettings) -> None:
     """Parameters, constraint and penalty of the key nodes held by ``problem``.
 
     A key node is held by the problem that holds its area (transmission

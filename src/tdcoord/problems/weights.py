@@ -44,7 +44,7 @@ def entropy_of(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return e, w, rng
 
 
-def entropy_weights(cs, cfg, *, base_pf=None, starts=None) -> Weights:
+def entropy_weights(cs, cfg, *, base_pf=None, starts=None, inputs=None) -> Weights:
     """Weights of ``loss_mw``, ``q_cost`` and ``dv`` for the coupled system ``cs``."""
     from tdcoord.coordination.common import base_case, start_point
     from tdcoord.coordination.problem import AreaProblem
@@ -52,9 +52,9 @@ def entropy_weights(cs, cfg, *, base_pf=None, starts=None) -> Weights:
     from tdcoord.problems.rpo import set_weights
 
     base_pf = base_pf or base_case(cs)
-    starts = starts or start_point(cs, base_pf)
+    starts = starts or start_point(cs, base_pf, inputs)
     names = ["T"] + list(cs.boundary.index[cs.boundary.in_service])
-    problem = AreaProblem(cs, cfg, names, coupling="equal", starts=starts, name="payoff")
+    problem = AreaProblem(cs, cfg, names, coupling="equal", starts=starts, name="payoff", inputs=inputs)
     rows, labels, failed = [], [], []
     base_eval = evaluate(cs, base_pf, {"alpha": 1.0, "beta": 1.0, "gamma": 1.0})
     rows.append([base_eval.terms[t] for t in TERMS])

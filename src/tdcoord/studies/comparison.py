@@ -22,7 +22,7 @@ from tdcoord.coordination.independent import solve_independent_d, solve_independ
 from tdcoord.errors import InputError
 from tdcoord.network.coupled import CoupledSystem
 from tdcoord.problems.evaluate import Evaluation, evaluate
-from tdcoord.problems.rpo import RpoConfig, Weights
+from tdcoord.problems.rpo import AreaInputs, RpoConfig, Weights
 from tdcoord.problems.vsm import VsmSettings
 from tdcoord.problems.weights import entropy_weights
 from tdcoord.results.optimization import StrategyResult
@@ -118,13 +118,13 @@ def parse_weights(spec: str | Weights | None) -> Weights | str:
 
 
 def run_strategy(name: str, cs: CoupledSystem, cfg: RpoConfig, *, base_pf, starts, executor=None,
-                 admm: AdmmSettings | None = None, discrete: str = "search") -> StrategyResult:
+                 admm: AdmmSettings | None = None, discrete: str = "search", inputs=None) -> StrategyResult:
     if name == "centralized":
-        return solve_centralized(cs, cfg, base_pf=base_pf, starts=starts, discrete=discrete)
+        return solve_centralized(cs, cfg, base_pf=base_pf, starts=starts, discrete=discrete, inputs=inputs)
     if name == "independent-t":
-        return solve_independent_t(cs, cfg, base_pf=base_pf, starts=starts, discrete=discrete)
+        return solve_independent_t(cs, cfg, base_pf=base_pf, starts=starts, discrete=discrete, inputs=inputs)
     if name == "independent-d":
-        return solve_independent_d(cs, cfg, base_pf=base_pf, starts=starts, discrete=discrete)
+        return solve_independent_d(cs, cfg, base_pf=base_pf, starts=starts, discrete=discrete, inputs=inputs)
     if name == "admm":
         st = admm or AdmmSettings()
         st.discrete = discrete
@@ -160,14 +160,15 @@ def compare(cs: CoupledSystem, *, strategies=STRATEGIES, weights: str | Weights 
 
         raise SolveError(f"the base-case power flow of {cs.name!r} does not converge "
                          f"({base_pf.iterations} iterations, mismatch {base_pf.max_mismatch_pu:.2e} p.u.)")
-    starts = start_point(cs, base_pf)
+    inputs = AreaInputs(cs)
+    starts = start_point(cs, base_pf, inputs)
     count = vm_band or (0.95, 1.05)
     cfg = RpoConfig(transmission_formulation=transmission_formulation, feeder_formulation=feeder_formulation,
                     vm_band=vm_band, count_band=count, reserve=dict(reserve or {}))
     w = parse_weights(weights)
     if w == "entropy":
         say("entropy weights (payoff table)")
-        w = entropy_weights(cs, cfg, base_pf=base_pf, starts=starts)
+        w = entropy_weights(cs, cfg, base_pf=base_pf, starts=starts, inputs=inputs)
     cfg.weights = w
     base_eval = evaluate(cs, base_pf, w.as_dict(), band=count)
     extra: dict[str, Any] = {}
@@ -186,13 +187,13 @@ def compare(cs: CoupledSystem, *, strategies=STRATEGIES, weights: str | Weights 
         say(name)
         if vsm is None:
             results[name] = run_strategy(name, cs, cfg, base_pf=base_pf, starts=starts, executor=executor,
-                                         admm=admm, discrete=discrete)
+                                         admm=admm, discrete=discrete, inputs=inputs)
             continue
         from tdcoord.coordination.vsm_loop import iterate_vsm
 
         def once(lin, name=name):
             return run_strategy(name, cs, dataclasses.replace(cfg, vsm_lin=lin), base_pf=base_pf, starts=starts,
-                                executor=executor, admm=admm, discrete=discrete)
+                                executor=executor, admm=admm, discrete=discrete, inputs=inputs)
 
         results[name] = iterate_vsm(once, cs, cfg.vsm_nodes, vsm, first=lin0)
     comp = Comparison(case=cs.name, base_pf=base_pf, base=base_eval, weights=w, results=results,

@@ -37,7 +37,7 @@ CPF-checked margin meets the threshold and the margins settle.
 point.
 
 Every hour's dispatch is re-checked by the integrated power flow
-(:func:`~tdcoord.coordination.common.finish`) and judged from it: objective,
+(:func:`~tdcoord.coordination.common.build_strategy_result`) and judged from it: objective,
 losses, reserves, voltages, violations, and per device type the reactive
 dispatch (Mvar, signed: + injects) and the reserve (remaining upward
 capability q_max - q of controllable sources, Mvar):
