@@ -145,3 +145,4 @@ def test_capacitor_switching_count_over_a_horizon():
     moves = lambda s: np.abs(np.diff(np.r_[0.0, s])).sum()  # noqa: E731
     assert moves(free) > 2
     assert moves(limited) <= 2 + 1e-9
+

@@ -105,10 +105,11 @@ def recheck(cs: CoupledSystem, dispatch: Dispatch) -> tuple[CoupledSystem, Coupl
     dv = 0.0
     if pf.converged:
         res = pf.res_bus.vm_pu
-        for area, vm in dispatch.vm.items():
-            common = vm.index.intersection(res.index)
-            if len(common):
-                dv = max(dv, float(np.max(np.abs(vm[common].to_numpy() - res[common].to_numpy()))))
+        opt = pd.concat(list(dispatch.vm.values())) if dispatch.vm else pd.Series(dtype=float)
+        opt = opt[~opt.index.duplicated()]
+        common = opt.index.intersection(res.index)
+        if len(common):
+            dv = float(np.max(np.abs(opt[common].to_numpy() - res[common].to_numpy())))
     else:
         dv = float("inf")
     return applied, pf, dv
@@ -157,8 +158,20 @@ def build_strategy_result(cs: CoupledSystem, strategy: str, solutions: list, *, 
         res.pf_mismatch_pu = float(pf.max_mismatch_pu)
         res.extra["assumption_error_pu"] = dv_opt
     res.extra["applied"] = applied
-    res.tables = operating_point_tables(applied, pf, dispatch)
+    res.table_maker = OperatingPointTables(applied, pf, dispatch)
     return res
+
+
+@dataclass
+class OperatingPointTables:
+    """Makes the result tables of a re-checked point when they are first asked for (picklable)."""
+
+    applied: CoupledSystem
+    pf: CoupledPowerFlowResult
+    dispatch: Dispatch
+
+    def __call__(self) -> dict:
+        return operating_point_tables(self.applied, self.pf, self.dispatch)
 
 
 def operating_point_tables(applied: CoupledSystem, pf: CoupledPowerFlowResult, dispatch: Dispatch) -> dict:

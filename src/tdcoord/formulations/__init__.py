@@ -25,4 +25,21 @@ FORMULATIONS: dict[str, type[Formulation]] = {
 TRANSMISSION = ("acp", "dc")
 FEEDER = ("branch_flow", "soc_bf", "lindistflow")
 
-__all__ = ["FEEDER", "FORMULATIONS", "TRANSMISSION", "Formulation", "get_formulation"]
+
+def register_formulation(cls: type[Formulation]) -> type[Formulation]:
+    """Add a formulation under ``cls.name`` (usable as a class decorator; see docs/model-layer.md)."""
+    if not cls.name:
+        raise ValueError(f"{cls.__name__}: a formulation needs a name")
+    FORMULATIONS[cls.name] = cls
+    return cls
+
+
+def unregister_formulation(name: str) -> None:
+    """Remove a formulation added by :func:`register_formulation` (the built-in ones stay)."""
+    if name in TRANSMISSION + FEEDER:
+        raise ValueError(f"{name!r} is a built-in formulation")
+    FORMULATIONS.pop(name, None)
+
+
+__all__ = ["FEEDER", "FORMULATIONS", "TRANSMISSION", "Formulation", "get_formulation", "register_formulation",
+           "unregister_formulation"]

@@ -130,87 +130,106 @@ def _positions(index: pd.Index, labels: pd.Series) -> np.ndarray:
     return index.get_indexer(labels.to_numpy()) if len(labels) else np.zeros(0, dtype=np.int64)
 
 
+def _col(df: pd.DataFrame, name: str, kind: type = float) -> np.ndarray:
+    return df[name].to_numpy(kind)
+
+
 def _live(df: pd.DataFrame, index: pd.Index, field: str = "bus") -> tuple[np.ndarray, np.ndarray]:
     """Mask of in-service rows at in-service buses, and their bus positions."""
     pos = _positions(index, df[field])
-    mask = df.in_service.to_numpy(bool) & (pos >= 0)
+    mask = _col(df, "in_service", bool) & (pos >= 0)
     return mask, pos[mask]
 
 
-def compile_network(net: Network) -> CompiledNetwork:
-    """Per-unit arrays of ``net`` (validated data is assumed)."""
+def _bus_sum(nb: int, at: np.ndarray, values: np.ndarray) -> np.ndarray:
+    out = np.zeros(nb)
+    np.add.at(out, at, values)
+    return out
+
+
+def compile_network(net: Network, device_free: bool = False) -> CompiledNetwork:
+    """Per-unit arrays of ``net`` (validated data is assumed).
+
+    ``device_free``: without the injections that an optimization models as
+    devices with variables of their own (inverters, SVCs, batteries and the
+    steps of controllable shunts): what compiling
+    ``tdcoord.problems.rpo.device_free_network(net)`` gives, without the
+    copy. Columns are taken out of the tables as arrays once and masked as
+    arrays (no masked copies of whole tables): with many small networks (a
+    thousand feeders) the tables' overhead, not the arithmetic, is the cost.
+    """
     base = net.sn_mva
-    bus = net.bus[net.bus.in_service.to_numpy(bool)]
-    labels = bus.index.to_numpy(dtype=object)
+    live_bus = _col(net.bus, "in_service", bool)
+    labels = net.bus.index.to_numpy(dtype=object)[live_bus]
     index = pd.Index(labels)
     nb = len(labels)
-    vn = bus.vn_kv.to_numpy(float)
+    vn = _col(net.bus, "vn_kv")[live_bus]
 
-    lf_all, lt_all = _positions(index, net.line.from_bus), _positions(index, net.line.to_bus)
-    lmask = net.line.in_service.to_numpy(bool) & (lf_all >= 0) & (lt_all >= 0)
-    ln = net.line[lmask]
+    line, trafo = net.line, net.trafo
+    lf_all, lt_all = _positions(index, line.from_bus), _positions(index, line.to_bus)
+    lmask = _col(line, "in_service", bool) & (lf_all >= 0) & (lt_all >= 0)
     lf, lt = lf_all[lmask], lt_all[lmask]
-    tf_all, tt_all = _positions(index, net.trafo.from_bus), _positions(index, net.trafo.to_bus)
-    tmask = net.trafo.in_service.to_numpy(bool) & (tf_all >= 0) & (tt_all >= 0)
-    tr = net.trafo[tmask]
+    tf_all, tt_all = _positions(index, trafo.from_bus), _positions(index, trafo.to_bus)
+    tmask = _col(trafo, "in_service", bool) & (tf_all >= 0) & (tt_all >= 0)
     tf, tt = tf_all[tmask], tt_all[tmask]
     zb = vn[lf] ** 2 / base
-    zscale = base / tr.sn_mva.to_numpy(float)
+    zscale = base / _col(trafo, "sn_mva")[tmask]
     with np.errstate(invalid="ignore"):
-        rate_l = ln.rate_mva.to_numpy(float) / base
-        rate_t = tr.rate_mva.to_numpy(float) / base
+        rate_l = _col(line, "rate_mva")[lmask] / base
+        rate_t = _col(trafo, "rate_mva")[tmask] / base
 
     m, at = _live(net.shunt, index)
-    sh = net.shunt[m]
-    gs = np.zeros(nb)
-    bs = np.zeros(nb)
-    np.add.at(gs, at, (sh.gs_mw * sh.step).to_numpy(float) / base)
-    np.add.at(bs, at, (sh.bs_mvar * sh.step).to_numpy(float) / base)
+    sh = net.shunt
+    step = _col(sh, "step")[m]
+    if device_free:
+        step = np.where(_col(sh, "controllable", bool)[m], 0.0, step)
+    gs = _bus_sum(nb, at, _col(sh, "gs_mw")[m] * step / base)
+    bs = _bus_sum(nb, at, _col(sh, "bs_mvar")[m] * step / base)
 
     m, at = _live(net.load, index)
-    ld = net.load[m]
-    p_load = np.zeros(nb)
-    q_load = np.zeros(nb)
-    np.add.at(p_load, at, ld.p_mw.to_numpy(float) / base)
-    np.add.at(q_load, at, ld.q_mvar.to_numpy(float) / base)
+    p_load = _bus_sum(nb, at, _col(net.load, "p_mw")[m] / base)
+    q_load = _bus_sum(nb, at, _col(net.load, "q_mvar")[m] / base)
 
-    p_fix = np.zeros(nb)
-    q_fix = np.zeros(nb)
-    m, at = _live(net.sgen, index)
-    sg = net.sgen[m]
-    np.add.at(p_fix, at, sg.p_mw.to_numpy(float) / base)
-    np.add.at(q_fix, at, sg.q_mvar.to_numpy(float) / base)
-    m, at = _live(net.svc, index)
-    np.add.at(q_fix, at, net.svc.q_mvar.to_numpy(float)[m] / base)
+    p_fix, q_fix = np.zeros(nb), np.zeros(nb)
+    if not device_free:
+        m, at = _live(net.sgen, index)
+        p_fix += _bus_sum(nb, at, _col(net.sgen, "p_mw")[m] / base)
+        q_fix += _bus_sum(nb, at, _col(net.sgen, "q_mvar")[m] / base)
+        m, at = _live(net.svc, index)
+        q_fix += _bus_sum(nb, at, _col(net.svc, "q_mvar")[m] / base)
+        m, at = _live(net.storage, index)
+        p_fix += _bus_sum(nb, at, _col(net.storage, "p_mw")[m] / base)
+        q_fix += _bus_sum(nb, at, _col(net.storage, "q_mvar")[m] / base)
 
-    m, gen_bus = _live(net.gen, index)
-    gen = net.gen[m]
-    m, ext_bus = _live(net.ext_grid, index)
-    ext = net.ext_grid[m]
+    gmask, gen_bus = _live(net.gen, index)
+    gen = net.gen
+    emask, ext_bus = _live(net.ext_grid, index)
+    ext = net.ext_grid
     bus_type = np.full(nb, PQ)
     bus_type[gen_bus] = PV
-    bus_type[gen_bus[gen.slack.to_numpy(bool)]] = REF
+    bus_type[gen_bus[_col(gen, "slack", bool)[gmask]]] = REF
     bus_type[ext_bus] = REF
 
     rate = np.r_[rate_l, rate_t]
     rate = np.where(np.isnan(rate) | (rate <= 0), np.inf, rate)
+    n_l, n_t = int(lmask.sum()), int(tmask.sum())
     return CompiledNetwork(
         name=net.name,
         base_mva=base,
         labels=labels,
         vn_kv=vn,
-        vm_min=bus.vm_min_pu.to_numpy(float),
-        vm_max=bus.vm_max_pu.to_numpy(float),
-        br_table=np.array(["line"] * len(ln) + ["trafo"] * len(tr), dtype=object),
-        br_index=np.r_[ln.index.to_numpy(int), tr.index.to_numpy(int)].astype(int),
+        vm_min=_col(net.bus, "vm_min_pu")[live_bus],
+        vm_max=_col(net.bus, "vm_max_pu")[live_bus],
+        br_table=np.array(["line"] * n_l + ["trafo"] * n_t, dtype=object),
+        br_index=np.r_[line.index.to_numpy(int)[lmask], trafo.index.to_numpy(int)[tmask]].astype(int),
         f=np.r_[lf, tf].astype(int),
         t=np.r_[lt, tt].astype(int),
-        r=np.r_[ln.r_ohm.to_numpy(float) / zb, tr.r_pu.to_numpy(float) * zscale],
-        x=np.r_[ln.x_ohm.to_numpy(float) / zb, tr.x_pu.to_numpy(float) * zscale],
-        g_sh=np.r_[np.zeros(len(ln)), tr.g_pu.to_numpy(float) / zscale],
-        b_sh=np.r_[ln.b_us.to_numpy(float) * 1e-6 * zb, tr.b_pu.to_numpy(float) / zscale],
-        tap=np.r_[np.ones(len(ln)), tr.tap_pu.to_numpy(float)],
-        shift=np.deg2rad(np.r_[np.zeros(len(ln)), tr.shift_deg.to_numpy(float)]),
+        r=np.r_[_col(line, "r_ohm")[lmask] / zb, _col(trafo, "r_pu")[tmask] * zscale],
+        x=np.r_[_col(line, "x_ohm")[lmask] / zb, _col(trafo, "x_pu")[tmask] * zscale],
+        g_sh=np.r_[np.zeros(n_l), _col(trafo, "g_pu")[tmask] / zscale],
+        b_sh=np.r_[_col(line, "b_us")[lmask] * 1e-6 * zb, _col(trafo, "b_pu")[tmask] / zscale],
+        tap=np.r_[np.ones(n_l), _col(trafo, "tap_pu")[tmask]],
+        shift=np.deg2rad(np.r_[np.zeros(n_l), _col(trafo, "shift_deg")[tmask]]),
         rate=rate,
         gs=gs,
         bs=bs,
@@ -218,16 +237,55 @@ def compile_network(net: Network) -> CompiledNetwork:
         q_load=q_load,
         p_fix=p_fix,
         q_fix=q_fix,
-        gen_index=gen.index.to_numpy(int),
+        gen_index=gen.index.to_numpy(int)[gmask],
         gen_bus=gen_bus,
-        gen_p=gen.p_mw.to_numpy(float) / base,
-        gen_vm=gen.vm_pu.to_numpy(float),
-        gen_qmin=gen.q_min_mvar.to_numpy(float) / base,
-        gen_qmax=gen.q_max_mvar.to_numpy(float) / base,
-        ext_index=ext.index.to_numpy(int),
+        gen_p=_col(gen, "p_mw")[gmask] / base,
+        gen_vm=_col(gen, "vm_pu")[gmask],
+        gen_qmin=_col(gen, "q_min_mvar")[gmask] / base,
+        gen_qmax=_col(gen, "q_max_mvar")[gmask] / base,
+        ext_index=ext.index.to_numpy(int)[emask],
         ext_bus=ext_bus,
-        ext_vm=ext.vm_pu.to_numpy(float),
-        ext_va=np.deg2rad(ext.va_deg.to_numpy(float)),
-        gen_va=np.deg2rad(gen.va_deg.to_numpy(float)),
+        ext_vm=_col(ext, "vm_pu")[emask],
+        ext_va=np.deg2rad(_col(ext, "va_deg")[emask]),
+        gen_va=np.deg2rad(_col(gen, "va_deg")[gmask]),
         bus_type=bus_type,
     )
+
+
+def with_boundary(net: Network, cn: CompiledNetwork, hv_label: str, vn_hv_kv: float, vm_limits: tuple[float, float],
+                  root: str, sn_mva: float, r_pu: float, x_pu: float, tap_pu: float,
+                  in_service: bool = True) -> CompiledNetwork:
+    """A feeder's compiled view extended by a copy of its transmission bus (the new slack, label ``hv_label``) and
+    the boundary transformer from it to ``root``: what compiling the feeder with those two elements added gives
+    (its own sources set aside), without building them as tables. The transformer follows
+    :func:`compile_network`'s model (impedances on its ``sn_mva``, tap at the HV side)."""
+    base = cn.base_mva
+    nb = cn.n_bus
+    hv = nb
+    pos = cn.position()
+    zscale = base / sn_mva
+    n_t = 1 if in_service else 0
+    keep = np.zeros(len(cn.ext_bus), bool)  # the feeder's own sources give way to the transmission bus
+    bus_type = np.full(nb + 1, PQ)
+    bus_type[cn.gen_bus] = PV
+    gmask, _ = _live(net.gen, pd.Index(cn.labels))
+    bus_type[cn.gen_bus[_col(net.gen, "slack", bool)[gmask]]] = REF
+    bus_type[hv] = REF
+    out = CompiledNetwork(
+        name=cn.name, base_mva=base, labels=np.r_[cn.labels, np.array([hv_label], dtype=object)],
+        vn_kv=np.r_[cn.vn_kv, vn_hv_kv], vm_min=np.r_[cn.vm_min, vm_limits[0]], vm_max=np.r_[cn.vm_max, vm_limits[1]],
+        br_table=np.r_[cn.br_table, np.array(["trafo"] * n_t, dtype=object)],
+        br_index=np.r_[cn.br_index, np.array([int(net.trafo.index.max()) + 1 if len(net.trafo) else 0] * n_t,
+                                             dtype=int)].astype(int),
+        f=np.r_[cn.f, [hv] * n_t].astype(int), t=np.r_[cn.t, [pos[root]] * n_t].astype(int),
+        r=np.r_[cn.r, [r_pu * zscale] * n_t], x=np.r_[cn.x, [x_pu * zscale] * n_t],
+        g_sh=np.r_[cn.g_sh, [0.0] * n_t], b_sh=np.r_[cn.b_sh, [0.0] * n_t],
+        tap=np.r_[cn.tap, [tap_pu] * n_t], shift=np.r_[cn.shift, [0.0] * n_t], rate=np.r_[cn.rate, [np.inf] * n_t],
+        gs=np.r_[cn.gs, 0.0], bs=np.r_[cn.bs, 0.0], p_load=np.r_[cn.p_load, 0.0], q_load=np.r_[cn.q_load, 0.0],
+        p_fix=np.r_[cn.p_fix, 0.0], q_fix=np.r_[cn.q_fix, 0.0],
+        gen_index=cn.gen_index, gen_bus=cn.gen_bus, gen_p=cn.gen_p, gen_vm=cn.gen_vm, gen_qmin=cn.gen_qmin,
+        gen_qmax=cn.gen_qmax, ext_index=np.r_[cn.ext_index[keep], 0].astype(int),
+        ext_bus=np.r_[cn.ext_bus[keep], hv].astype(int), ext_vm=np.r_[cn.ext_vm[keep], 1.0],
+        ext_va=np.r_[cn.ext_va[keep], 0.0], gen_va=cn.gen_va, bus_type=bus_type,
+    )
+    return out

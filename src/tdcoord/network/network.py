@@ -183,6 +183,18 @@ class Network:
         setattr(self, table, merged)
         return df.index
 
+    def append_trusted(self, table: str, index: Any, **fields: Any) -> None:
+        """Append one row whose values already have the schema's types (internal, no checks).
+
+        For rows tdcoord makes itself from validated data (the boundary rows
+        of a feeder); user data goes through :meth:`add`.
+        """
+        row = {c.name: fields[c.name] if c.name in fields else c.default for c in TABLES[table]}
+        current = getattr(self, table)
+        df = pd.DataFrame({k: pd.Series([v], dtype=current[k].dtype) for k, v in row.items()})
+        df.index = pd.Index([index], dtype=current.index.dtype if len(current) else None, name=current.index.name)
+        setattr(self, table, pd.concat([current, df]) if len(current) else df)
+
     def set_table(self, table: str, df: pd.DataFrame) -> None:
         """Replace a table by rows that already follow the schema (no coercion).
 

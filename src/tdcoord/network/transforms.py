@@ -48,15 +48,17 @@ def aggregate(net: Network, k: float, name: str | None = None) -> Network:
     return n
 
 
-def feeder_with_boundary(cs: "CoupledSystem", fname: str) -> Network:
-    """The feeder plus its boundary transformer and an HV slack bus (label ``HV_BUS``)."""
+def feeder_with_boundary(cs: "CoupledSystem", fname: str, hv_limits: tuple[float, float] = (0.0, 10.0)) -> Network:
+    """The feeder plus its boundary transformer and an HV slack bus (label ``HV_BUS``, voltage limits ``hv_limits``)."""
     f = cs.feeders[fname]
     b = cs.boundary.loc[fname]
     net = f.copy()
     net.ext_grid = net.ext_grid.iloc[0:0]
     vn_hv = float(cs.transmission.bus.at[b.bus, "vn_kv"])
-    net.add_bus(HV_BUS, vn_hv, vm_min_pu=0.0, vm_max_pu=10.0)
-    net.add_ext_grid(HV_BUS, name="transmission")
-    net.add_trafo(HV_BUS, b.root, sn_mva=float(b.sn_mva), r_pu=float(b.r_pu), x_pu=float(b.x_pu),
-                  tap_pu=float(b.tap_pu), in_service=bool(b.in_service), name=f"boundary {fname}")
+    net.append_trusted("bus", HV_BUS, vn_kv=vn_hv, vm_min_pu=float(hv_limits[0]), vm_max_pu=float(hv_limits[1]))
+    net.append_trusted("ext_grid", 0, bus=HV_BUS, name="transmission")
+    k = int(net.trafo.index.max()) + 1 if len(net.trafo) else 0
+    net.append_trusted("trafo", k, from_bus=HV_BUS, to_bus=str(b.root), sn_mva=float(b.sn_mva), r_pu=float(b.r_pu),
+                       x_pu=float(b.x_pu), tap_pu=float(b.tap_pu), in_service=bool(b.in_service),
+                       name=f"boundary {fname}")
     return net

@@ -14,9 +14,9 @@ BRANCH_COLUMNS = ["p_from_mw", "q_from_mvar", "p_to_mw", "q_to_mvar", "pl_mw", "
 
 def branch_flows(cn: CompiledNetwork, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Complex power entering each branch at its from and to ends, p.u."""
-    _, yf, yt = cn.ybus()
+    yff, yft, ytf, ytt = cn.branch_admittances()
     vf, vt = v[cn.f], v[cn.t]
-    return vf * np.conj(yf @ v), vt * np.conj(yt @ v)
+    return vf * np.conj(yff * vf + yft * vt), vt * np.conj(ytf * vf + ytt * vt)
 
 
 def machine_dispatch(cn: CompiledNetwork, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -96,6 +96,7 @@ def run_merged(cs: CoupledSystem, *, tol: float = DEFAULT_TOL, max_iter: int = 3
                        max_mismatch=out.max_mismatch, method="newton")
     res.messages = messages
     result = split_merged_result(cs, ms, res, out.iterations)
+    result.merged = (ms, res)
     result.time_s = time.perf_counter() - t0
     return result
 

@@ -84,13 +84,45 @@ def device_table(net: Network, res: PowerFlowResult, network: str) -> pd.DataFra
     return df
 
 
+def merged_device_table(pf: CoupledPowerFlowResult) -> pd.DataFrame:
+    """:func:`device_table` of every network at once, from a merged solve's one network (each row named by its
+    own network, table index and bus label, as the per-network tables name them)."""
+    ms, res = pf.merged
+    dev = device_table(ms.network, res, "")
+    owner = pd.Series("", index=dev.index, dtype=object)
+    original = dev["index"].astype(object).copy()
+    for table in dev.table.unique():
+        rows = dev.index[dev.table == table]
+        merged_idx = dev.loc[rows, "index"].to_numpy()
+        who = pd.Series(index=pd.Index([], dtype=int), dtype=object)
+        orig = pd.Series(index=pd.Index([], dtype=int), dtype=object)
+        for name, tabs in ms.element_map.items():
+            m = tabs.get(table)
+            if m is None or not len(m):
+                continue
+            who = pd.concat([who, pd.Series(name, index=m.to_numpy())])
+            orig = pd.concat([orig, pd.Series(m.index.to_numpy(), index=m.to_numpy(), dtype=object)])
+        owner.loc[rows] = who.reindex(merged_idx).to_numpy()
+        original.loc[rows] = orig.reindex(merged_idx).to_numpy()
+    dev["network"] = owner.to_numpy()
+    dev["index"] = original.to_numpy()
+    prefix = np.array([f"{o}:" if o != "T" else "" for o in dev.network], dtype=object)
+    dev["bus"] = [b[len(p):] if p and b.startswith(p) else b for b, p in zip(dev.bus, prefix)]
+    rank = {name: k for k, name in enumerate(ms.owners)}
+    order = np.argsort(dev.network.map(rank).to_numpy(), kind="stable")  # network by network, as the parts
+    return dev.iloc[order].reset_index(drop=True)
+
+
 def evaluate(cs: CoupledSystem, pf: CoupledPowerFlowResult, weights: dict[str, float], band=BAND,
              vm_ref: float = 1.0) -> Evaluation:
     """Objective terms and indicators of an operating point (re-checked power flow)."""
-    parts = [device_table(cs.transmission, pf.transmission, "T")]
-    for f, net in cs.feeders.items():
-        parts.append(device_table(net, pf.feeders[f], f))
-    dev = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else parts[0]
+    if pf.merged is not None:
+        dev = merged_device_table(pf)
+    else:
+        parts = [device_table(cs.transmission, pf.transmission, "T")]
+        for f, net in cs.feeders.items():
+            parts.append(device_table(net, pf.feeders[f], f))
+        dev = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else parts[0]
     shunt_p = float(pf.transmission.res_shunt.p_mw.sum()) + sum(float(r.res_shunt.p_mw.sum()) for r in pf.feeders.values())
     loss = pf.p_loss_mw + shunt_p
     ctrl = dev[dev.controllable]

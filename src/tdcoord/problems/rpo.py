@@ -39,7 +39,7 @@ import scipy.sparse as sp
 from tdcoord.devices import DeviceOptions, DeviceVars, build_devices
 from tdcoord.formulations import FEEDER, TRANSMISSION, get_formulation
 from tdcoord.formulations.base import Formulation
-from tdcoord.network.compiled import CompiledNetwork, compile_network
+from tdcoord.network.compiled import CompiledNetwork, compile_network, with_boundary
 from tdcoord.network.coupled import CoupledSystem
 from tdcoord.network.network import Network
 from tdcoord.network.transforms import HV_BUS, feeder_with_boundary
@@ -145,6 +145,7 @@ def device_free_network(net: Network) -> Network:
     n = net.copy()
     n.sgen = n.sgen.assign(p_mw=0.0, q_mvar=0.0)
     n.svc = n.svc.assign(q_mvar=0.0)
+    n.storage = n.storage.assign(p_mw=0.0, q_mvar=0.0)
     n.shunt.loc[n.shunt.controllable, "step"] = 0
     return n
 
@@ -245,10 +246,9 @@ def build_transmission(b: Any, cs: CoupledSystem, cfg: RpoConfig, boundary_names
 
 def feeder_network(cs: CoupledSystem, fname: str) -> Network:
     """A feeder with its boundary transformer and a copy of its transmission bus (limits included)."""
-    net = feeder_with_boundary(cs, fname)
     t_bus = cs.boundary.at[fname, "bus"]
-    net.bus.loc[HV_BUS, ["vm_min_pu", "vm_max_pu"]] = cs.transmission.bus.loc[t_bus, ["vm_min_pu", "vm_max_pu"]].to_numpy()
-    return net
+    tb = cs.transmission.bus
+    return feeder_with_boundary(cs, fname, (float(tb.at[t_bus, "vm_min_pu"]), float(tb.at[t_bus, "vm_max_pu"])))
 
 
 class AreaInputs:
@@ -265,9 +265,23 @@ class AreaInputs:
         self._feeders: dict[str, tuple[Network, CompiledNetwork]] = {}
 
     def feeder(self, fname: str) -> tuple[Network, CompiledNetwork]:
+        """The feeder's network and the compiled view of it with its boundary (:func:`feeder_network`, device free).
+
+        The view is the feeder's own compiled arrays extended by the
+        transmission bus copy and the boundary transformer
+        (:func:`~tdcoord.network.compiled.with_boundary`), the same arrays
+        as compiling :func:`feeder_network` (a test holds them equal)
+        without building its tables.
+        """
         if fname not in self._feeders:
-            net = feeder_network(self.cs, fname)
-            self._feeders[fname] = (net, compile_network(device_free_network(net)))
+            cs = self.cs
+            net = cs.feeders[fname]
+            b = cs.boundary.loc[fname]
+            tb = cs.transmission.bus
+            cn = with_boundary(net, compile_network(net, device_free=True), HV_BUS, float(tb.at[b.bus, "vn_kv"]),
+                               (float(tb.at[b.bus, "vm_min_pu"]), float(tb.at[b.bus, "vm_max_pu"])), str(b.root),
+                               float(b.sn_mva), float(b.r_pu), float(b.x_pu), float(b.tap_pu), bool(b.in_service))
+            self._feeders[fname] = (net, cn)
         return self._feeders[fname]
 
 

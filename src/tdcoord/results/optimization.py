@@ -42,15 +42,29 @@ class StrategyResult:
     pf: Any = None  # CoupledPowerFlowResult of the re-check
     devices: pd.DataFrame = field(default_factory=pd.DataFrame)
     history: pd.DataFrame = field(default_factory=pd.DataFrame)
-    tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # res_* of the re-checked point (results.tables)
+    table_maker: Any = None  # makes the result tables of the re-checked point on first use (see ``tables``)
     discrete: dict[str, Any] = field(default_factory=dict)
     soc_gap: dict[str, Any] = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
+    _tables: dict[str, pd.DataFrame] | None = field(default=None, repr=False)
+
     SUMMARY_KEYS = ("objective", "p_loss_mw", "q_reserve_t_mvar", "q_reserve_d_mvar", "vm_min_pu", "vm_max_pu",
                     "n_violations", "dv_max_pu", "iterations", "time_s", "converged", "pf_mismatch_pu",
                     "floats_per_iteration", "floats_total")
+
+    @property
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """res_* tables of the re-checked operating point (:mod:`tdcoord.results.tables`), made when first asked
+        for (with a thousand feeders they are some thirteen thousand tables)."""
+        if self._tables is None:
+            self._tables = self.table_maker() if self.table_maker is not None else {}
+        return self._tables
+
+    @tables.setter
+    def tables(self, value: dict[str, pd.DataFrame]) -> None:
+        self._tables = value
 
     def summary(self, tables: bool = False) -> dict[str, Any]:
         """Plain figures; with ``tables=True`` also every result table (``tables``, orient="split")."""

@@ -80,6 +80,7 @@ class CoupledPowerFlowResult:
     time_s: float = 0.0
     history: list[float] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
+    merged: Any = None  # (MergedSystem, PowerFlowResult) of a merged solve: everything as one network
 
     @property
     def res_bus(self) -> pd.DataFrame:
