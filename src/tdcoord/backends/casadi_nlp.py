@@ -95,7 +95,10 @@ def sparse_dm(m: Any) -> Any:
 
 
 class CasadiOps:
-    """:class:`tdcoord.backends.base.Ops` for casadi expressions."""
+    """:class:`tdcoord.backends.base.Ops` for casadi expressions (MX graphs, or SX for template builders)."""
+
+    def __init__(self, sym: Any = None) -> None:
+        self.sym = ca.MX if sym is None else sym
 
     @staticmethod
     def mm(a: Any, x: Any) -> Any:
@@ -152,22 +155,23 @@ class CasadiOps:
     def period(x: Any, t: int) -> Any:
         return x[:, int(t)]
 
-    @staticmethod
-    def zeros(rows: int, periods: int = 1) -> Any:
-        return ca.MX.zeros(rows, periods)
+    def zeros(self, rows: int, periods: int = 1) -> Any:
+        return self.sym.zeros(rows, periods)
 
 
 class NlpBuilder(BuilderBase):
     """Named blocks of an NLP: variables, parameters, constraints, cost terms (casadi MX)."""
 
     backend = "nlp"
-    ops = CasadiOps()
 
     def __init__(self, name: str = "nlp", canonical: bool = False) -> None:
-        """``canonical``: symbols are named by position (x0, x1, ..., p0, ...) instead of by block, so that two
-        builders of the same structure give identical casadi Functions (see :meth:`instantiate`)."""
+        """``canonical``: a template builder (see :meth:`instantiate`): symbols are scalar-expanded SX named by
+        position (x0, x1, ..., p0, ...), so that two builders of the same structure give identical, compact
+        casadi Functions that an MX model calls."""
         self.name = name
         self.canonical = canonical
+        self.S = ca.SX if canonical else ca.MX
+        self.ops = CasadiOps(self.S)
         self.blocks: dict[str, Block] = {}
         self.params: dict[str, tuple[Any, np.ndarray]] = {}
         self.cons: list[tuple[str, Any, np.ndarray, np.ndarray]] = []
@@ -192,7 +196,7 @@ class NlpBuilder(BuilderBase):
         if kind not in KINDS:
             raise ValueError(f"variable block {name!r}: kind must be one of {KINDS}, got {kind!r}")
         rows, periods, axis = check_shape(name, shape)
-        sym = ca.MX.sym(f"x{len(self.blocks)}" if self.canonical else name, rows, periods)
+        sym = self.S.sym(f"x{len(self.blocks)}" if self.canonical else name, rows, periods)
         lo, hi = full(lb, rows, periods), full(ub, rows, periods)
         if kind == "binary":
             lo, hi = np.maximum(lo, 0.0), np.minimum(hi, 1.0)
@@ -207,7 +211,7 @@ class NlpBuilder(BuilderBase):
             raise ValueError(f"parameter {name!r} defined twice")
         v = np.asarray(value, float)
         shape = v.shape if v.ndim == 2 else (int(np.atleast_1d(v).size), 1)
-        sym = ca.MX.sym(f"p{len(self.params)}" if self.canonical else name, *shape)
+        sym = self.S.sym(f"p{len(self.params)}" if self.canonical else name, *shape)
         self.params[name] = (sym, v.reshape(shape, order="F") if v.ndim == 2 else np.atleast_1d(v).reshape(shape))
         self._changed()
         return sym
@@ -243,27 +247,27 @@ class NlpBuilder(BuilderBase):
     constraint_sos2 = constraint_sos1
 
     def _term(self, expr: Any) -> Any:
-        return ca.MX(float(expr)) if isinstance(expr, (int, float)) else expr
+        return self.S(float(expr)) if isinstance(expr, (int, float)) else expr
 
     def parameter_value(self, name: str) -> np.ndarray:
         return self.params[name][1]
 
     # ----------------------------------------------------------------- solve
     def _x(self) -> Any:
-        return ca.vertcat(*[ca.vec(b.sym) for b in self.blocks.values()]) if self.blocks else ca.MX(0, 1)
+        return ca.vertcat(*[ca.vec(b.sym) for b in self.blocks.values()]) if self.blocks else self.S(0, 1)
 
     def _p(self) -> Any:
-        return ca.vertcat(*[ca.vec(s) for s, _ in self.params.values()]) if self.params else ca.MX(0, 1)
+        return ca.vertcat(*[ca.vec(s) for s, _ in self.params.values()]) if self.params else self.S(0, 1)
 
     def objective_expr(self) -> Any:
-        f = ca.MX(0)
+        f = self.S(0)
         for k, e in self.terms.items():
             w = self.weights[k]
             f = f + (self.params[w][0] if isinstance(w, str) else w) * e
         return f
 
     def _g(self) -> Any:
-        return ca.vertcat(*[c[1] for c in self.cons]) if self.cons else ca.MX(0, 1)
+        return ca.vertcat(*[c[1] for c in self.cons]) if self.cons else self.S(0, 1)
 
     def build(self, solver: str = "ipopt", options: dict | None = None) -> None:
         x, p = self._x(), self._p()
@@ -367,35 +371,35 @@ class NlpBuilder(BuilderBase):
 
     # ------------------------------------------------------------- templates
     def template(self, outputs: list[Any]) -> Any:
-        """This builder as one casadi Function ``(x, p) -> (g, terms, *outputs)`` (see :meth:`instantiate`)."""
-        terms = ca.vertcat(*[ca.vec(t) for t in self.terms.values()]) if self.terms else ca.MX(0, 1)
-        return ca.Function("template", [self._x(), self._p()], [self._g(), terms] + list(outputs))
+        """This builder as one casadi Function ``(x, p) -> (g, *terms, *outputs)`` (see :meth:`instantiate`)."""
+        return ca.Function("template", [self._x(), self._p()], [self._g()] + list(self.terms.values()) + list(outputs))
 
     def instantiate(self, sub: "NlpBuilder", fn: Any) -> list[Any]:
         """Copy ``sub`` into this builder through ``fn`` (the template of ``sub``, or of a builder of the same
         structure): its variable blocks (names, bounds, starts), its parameters (a parameter this builder already
-        has, such as an objective weight, is shared), its constraints and its cost terms, each written as a call
-        of ``fn``. Many identical areas (feeders) then share one Function, whose derivatives casadi forms once,
-        instead of each adding its own expression graph. Returns ``fn``'s extra outputs for this instance.
+        has, such as an objective weight, is shared), its constraints and its cost terms, each written as an
+        output of one call of ``fn``. Many identical areas (feeders) then share one Function, whose derivatives
+        casadi forms once, instead of each adding its own expression graph. ``sub``'s constraints become one
+        constraint ``<sub name>.constraints`` (their bounds in order; ``constraint_names`` of this builder
+        keeps where each one lies). Returns ``fn``'s extra outputs for this instance.
         """
         xs = [ca.vec(self.variable(b.name, b.lb.shape if b.has_period_axis else b.lb.shape[0], b.lb, b.ub, b.x0,
                                    b.kind)) for b in sub.blocks.values()]
         ps = [ca.vec(self.params[name][0] if name in self.params else self.parameter(name, val))
               for name, (_, val) in sub.params.items()]
         out = fn(ca.vertcat(*xs) if xs else ca.MX(0, 1), ca.vertcat(*ps) if ps else ca.MX(0, 1))
-        g, terms = out[0], out[1]
-        k = 0
-        for name, e, lb, ub in sub.cons:
-            n = e.shape[0]
-            self.cons.append((name, g[k:k + n], lb.copy(), ub.copy()))
-            k += n
-        k = 0
-        for name, e in sub.terms.items():
-            n = e.shape[0] * e.shape[1]
-            self.objective_term(name, terms[k] if n == 1 else terms[k:k + n], sub.weights[name])
-            k += n
+        if sub.cons:
+            name = f"{sub.name}.constraints"
+            self.cons.append((name, out[0], np.concatenate([c[2] for c in sub.cons]),
+                              np.concatenate([c[3] for c in sub.cons])))
+            k, where = 0, self.__dict__.setdefault("constraint_names", {})
+            for cname, e, _, _ in sub.cons:
+                where[cname] = (name, k, k + e.shape[0])
+                k += e.shape[0]
+        for k, (name, weight) in enumerate(sub.weights.items()):
+            self.objective_term(name, out[1 + k], weight)
         self._changed()
-        return list(out[2:])
+        return list(out[1 + len(sub.terms):])
 
     def evaluate(self, sol: Solution, exprs: list[Any]) -> list[np.ndarray]:
         """Values of expressions (any shape) at a solution, each as a 2-D array."""

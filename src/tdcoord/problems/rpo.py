@@ -340,7 +340,7 @@ def _slots(area: Area) -> list[tuple[tuple, Any]]:
         slots += [(("device", k, a), getattr(dv, a)) for a in ("p", "q", "p_bus", "q_bus")]
         slots += [(("other", k, key), e) for key, e in dv.other.items()]
     slots.append((("vm",), area.form.vm()))
-    return [(where, e) for where, e in slots if isinstance(e, ca.MX)]
+    return [(where, e) for where, e in slots if isinstance(e, (ca.MX, ca.SX))]
 
 
 def build_feeders_by_template(b: Any, cs: CoupledSystem, names: list[str], cfg: RpoConfig, starts: dict,
