@@ -62,7 +62,7 @@ def bench_td(spec: str, band) -> None:
     cs = load_case(spec)
     comp = compare(cs, strategies=("centralized", "admm"), weights="equal", vm_band=band)
     c, a = comp.results["centralized"], comp.results["admm"]
-    crit = a.extra.get("time_critical_path_s", float("nan"))
+    crit = a.admm.time_critical_path_s if a.admm else float("nan")
     print(f"{spec:28s} {len(cs.feeders):4d} {c.time_s:9.2f} {a.time_s:9.2f} {crit:11.2f} {a.iterations:6d} "
           f"{'yes' if a.converged else 'no':>5s} {(a.objective - c.objective) / c.objective:10.1e} "
           f"{a.time_s / c.time_s:8.2f}x {crit / c.time_s:8.2f}x")

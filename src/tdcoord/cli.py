@@ -891,8 +891,10 @@ def bench_scale(
             if name == "admm" and len(r.history):
                 h = r.history.time_s.to_numpy()
                 per_it = float(np.median(np.diff(h))) if len(h) > 1 else float(h[0])
-                entry.update({"time_per_iteration_s": per_it, "critical_path_s": r.extra.get("time_critical_path_s"),
-                              "bytes_per_iteration": 12 * 8 * feeders, "time_phases_s": r.extra.get("time_phases_s")})
+                entry.update({"time_per_iteration_s": per_it,
+                              "critical_path_s": r.admm.time_critical_path_s if r.admm else None,
+                              "bytes_per_iteration": 12 * 8 * feeders,
+                              "time_phases_s": r.admm.time_phases_s if r.admm else None})
             out[name] = entry
             t.add_row(name, _fmt(r.objective, 6), f"{r.time_s:.2f}", str(r.iterations), _fmt(per_it, 3),
                       "yes" if r.converged else "NO", f"{r.pf_mismatch_pu:.1e}")

@@ -169,7 +169,7 @@ def test_executors_give_the_serial_result(system, reference, kind, deadline):
     t0 = time.perf_counter()
     r = run(system, ex)
     _note(f"{kind} run", time.perf_counter() - t0)
-    assert r.converged and r.extra["executor"] == kind
+    assert r.converged and r.admm.executor == kind
     assert r.iterations == reference.iterations
     assert r.objective == pytest.approx(reference.objective, rel=1e-9)
     assert ex.restarts == 0 and ex.events == []

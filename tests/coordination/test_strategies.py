@@ -42,7 +42,7 @@ def test_admm_matches_centralized(default_case, centralized):
     assert list(h.columns[:3]) == ["iteration", "primal_residual", "dual_residual"]
     assert h.primal_residual.iloc[-1] < 1e-4 and h.dual_residual.iloc[-1] < 1e-4
     assert r.floats_per_iteration == 12  # 3 values each way per side, one boundary
-    assert r.extra["rho_probed"]["T"][2] < 0.01  # reactive exchange is flat: small penalty (keys V, P, Q)
+    assert r.admm.rho_probed["T"][2] < 0.01  # reactive exchange is flat: small penalty (keys V, P, Q)
 
 
 def test_admm_residual_balancing_is_available_and_reports_non_convergence(default_case):
@@ -63,7 +63,7 @@ def test_independent_strategies_are_worse_and_say_why(default_case, centralized)
         assert r.converged
         assert r.pf_mismatch_pu < 1e-6
         assert r.objective >= centralized.objective - 1e-9
-        assert r.extra["assumption_error_pu"] > 1e-6  # the frozen side moved
+        assert r.assumption_error_pu > 1e-6  # the frozen side moved
     # independent-d leaves the transmission voltages (and their violations) alone
     assert d.n_violations > 0
     assert t.floats_total == 2 and d.floats_total == 1
@@ -98,7 +98,7 @@ def test_discrete_steps_are_integer_and_gap_reported(default_case):
     assert info["method"] == "relax-and-search"
     assert info["objective"] >= info["relaxed_objective"] - 1e-9
     assert 0 <= info["gap"] < 0.01
-    steps = r.extra["applied"].feeders["ieee33@6"].shunt.step
+    steps = r.applied.feeders["ieee33@6"].shunt.step
     assert steps.dtype.kind == "i" and steps.between(0, 20).all()
     rel = info["relaxed_steps"]["ieee33@6.shunt_step"][0]
     assert int(steps.iloc[0]) in (int(np.floor(rel)), int(np.ceil(rel)))
@@ -111,7 +111,7 @@ def test_process_executor_gives_the_serial_result(default_case):
     cfg = RpoConfig(weights=w)
     a = solve_admm(cs, cfg, base_pf=pf, starts=starts)
     b = solve_admm(cs, cfg, base_pf=pf, starts=starts, executor=ProcessExecutor(2))
-    assert b.converged and b.extra["executor"] == "process"
+    assert b.converged and b.admm.executor == "process"
     assert b.iterations == a.iterations
     assert b.objective == pytest.approx(a.objective, rel=1e-9)
 
@@ -131,7 +131,7 @@ def test_independent_d_by_convex_soc(default_case):
     cs, pf, starts, w = default_case
     nlp = solve_independent_d(cs, RpoConfig(weights=w), base_pf=pf, starts=starts)
     soc = solve_independent_d(cs, RpoConfig(weights=w, feeder_formulation="soc_bf"), base_pf=pf, starts=starts)
-    assert soc.converged and soc.extra["solver"] == "cvxpy + SCIP (soc_bf)"
+    assert soc.converged and soc.solver == "cvxpy + SCIP (soc_bf)"
     gap = soc.soc_gap["ieee33@6"]
     assert gap["max_abs_pu2"] < 1e-7  # the relaxation is exact on this feeder
     # same physics and the same integer step: the optimizers agree (IPOPT's search vs SCIP's branch and bound)

@@ -20,14 +20,14 @@ def cs():
 def test_binding_vsm_constraint_is_met_when_checked_by_cpf(cs):
     free = compare(cs, strategies=("centralized",), weights="equal", vsm=VsmSettings(threshold=0.15))
     r0 = free.results["centralized"]
-    weakest = min(r0.extra["vsm"].values())
+    weakest = min(r0.vsm.margins_pu.values())
     target = round(weakest + 0.004, 3)  # above what the unconstrained optimum gives
     bound = compare(cs, strategies=("centralized",), weights="equal", vsm=VsmSettings(threshold=target))
     r = bound.results["centralized"]
-    assert r.converged and r.extra["vsm_ok"]
-    assert r.extra["vsm_outer"] >= 2  # the linearization had to be refreshed
+    assert r.converged and r.vsm.ok
+    assert r.vsm.outer >= 2  # the linearization had to be refreshed
     # independent check of every key node by the continuation power flow at the re-checked point
-    margins = q_margins(r.extra["applied"], list(r.extra["vsm"]))
+    margins = q_margins(r.applied, list(r.vsm.margins_pu))
     assert (margins.vsm_pu >= target - 1e-3).all()
     assert r.objective >= r0.objective - 1e-9  # the constraint costs something
     assert r.pf_mismatch_pu < 1e-6
@@ -47,7 +47,7 @@ def test_reserve_requirements_hold_at_the_rechecked_point(cs):
     comp = compare(sc, strategies=("centralized",), weights="equal", reserve=req)
     r = comp.results["centralized"]
     assert r.converged
-    chk = check(plan, r.extra["applied"], r.pf)
+    chk = check(plan, r.applied, r.pf)
     assert chk.met.all(), chk[~chk.met]
 
 

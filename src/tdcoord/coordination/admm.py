@@ -87,7 +87,7 @@ from tdcoord.execution.base import Executor, SerialExecutor
 from tdcoord.network.coupled import CoupledSystem
 from tdcoord.network.network import Network
 from tdcoord.problems.rpo import RpoConfig
-from tdcoord.results.optimization import StrategyResult
+from tdcoord.results.optimization import AdmmOutcome, StrategyResult
 
 
 @dataclass
@@ -548,13 +548,9 @@ def solve_admm(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, starts=None, 
     res.history = history
     res.soc_gap = {k: v["soc_gap"] for k, v in finals.items() if v["soc_gap"]}
     note_shortfall(res, {k: x for v in finals.values() for k, x in v.get("shortfall", {}).items()})
-    res.extra["time_critical_path_s"] = critical
     phases["finish"] = time.perf_counter() - t_phase
-    res.extra["time_phases_s"] = phases
-    res.extra["executor"] = getattr(executor, "name", type(executor).__name__)
-    res.extra["rho_final"] = {a: r.tolist() for a, r in rho.items()}
-    res.extra["penalty"] = st.penalty
-    res.extra["largest_disagreement"] = worst
-    if probe_rho is not None:
-        res.extra["rho_probed"] = {a: r.tolist() for a, r in probe_rho.items()}
+    res.admm = AdmmOutcome(executor=getattr(executor, "name", type(executor).__name__), penalty=st.penalty,
+                           time_critical_path_s=critical, time_phases_s=phases,
+                           rho_final={a: r.tolist() for a, r in rho.items()}, largest_disagreement=worst,
+                           rho_probed={a: r.tolist() for a, r in probe_rho.items()} if probe_rho is not None else {})
     return res

@@ -45,7 +45,7 @@ def centralized_result(cs: CoupledSystem, cfg: RpoConfig, problem: AreaProblem, 
 def note_shortfall(res: StrategyResult, short: dict[str, float]) -> None:
     """Report reserve shortfalls (Mvar per constrained source block) on a result."""
     if short:
-        res.extra["reserve_shortfall_mvar"] = float(sum(short.values()))
+        res.reserve_shortfall_mvar = float(sum(short.values()))
         res.messages.append(f"reserve requirements not met: shortfall {sum(short.values()):.2f} Mvar ({', '.join(short)})")
 
 

@@ -150,14 +150,14 @@ def build_strategy_result(cs: CoupledSystem, strategy: str, solutions: list, *, 
     res.n_violations = ev.n_violations
     res.dv_max_pu, res.dv_max_t_pu, res.dv_max_d_pu = ev.dv_max_pu, ev.dv_max_t_pu, ev.dv_max_d_pu
     res.devices = ev.devices
-    res.extra["vm_min_bus"], res.extra["vm_max_bus"] = ev.vm_min_bus, ev.vm_max_bus
+    res.vm_min_bus, res.vm_max_bus = ev.vm_min_bus, ev.vm_max_bus
     if report_optimizer_vm:
         res.pf_mismatch_pu = dv_opt
     else:
         # the strategy's operating point is its evaluation by the integrated power flow
         res.pf_mismatch_pu = float(pf.max_mismatch_pu)
-        res.extra["assumption_error_pu"] = dv_opt
-    res.extra["applied"] = applied
+        res.assumption_error_pu = dv_opt
+    res.applied = applied
     res.table_maker = OperatingPointTables(applied, pf, dispatch)
     return res
 

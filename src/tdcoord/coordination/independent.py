@@ -102,5 +102,5 @@ def solve_independent_d(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, star
                  band=cfg.count_band)
     res.soc_gap = gaps
     if conic:
-        res.extra["solver"] = f"cvxpy + {solver} ({cfg.feeder_formulation})"
+        res.solver = f"cvxpy + {solver} ({cfg.feeder_formulation})"
     return res

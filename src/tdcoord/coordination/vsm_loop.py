@@ -30,6 +30,7 @@ from tdcoord.pf.newton import JacobianPattern
 from tdcoord.problems.vsm import Linearization, VsmSettings, screen_key_nodes
 from tdcoord.stability.sensitivity import margin_gradient
 from tdcoord.stability.vsm import Operating, operating_point, q_margin, q_margins
+from tdcoord.results.optimization import VsmOutcome
 
 N_CANDIDATES = 5
 
@@ -128,7 +129,7 @@ def iterate_vsm(run_once: Callable[[Linearization], object], base_system: Couple
             checked = False
             break
         t0 = time.perf_counter()
-        applied = result.extra["applied"]
+        applied = result.applied
         new = linearize(applied, nodes, settings)
         t_vsm += time.perf_counter() - t0
         history.append({"outer": outer, "objective": result.objective, "vsm_min": float(new.margin.min()),
@@ -141,16 +142,13 @@ def iterate_vsm(run_once: Callable[[Linearization], object], base_system: Couple
         if ok and (still or outer == 1 or not settings.hard):
             break
     if result is not None and checked:
-        result.extra["vsm_nodes"] = list(nodes)
-        result.extra["vsm"] = dict(zip(nodes, map(float, lin.margin)))
-        result.extra["vsm_mvar"] = dict(zip(nodes, map(float, lin.margins_mvar)))
-        result.extra["vsm_min_pu"] = float(lin.margin.min()) if len(nodes) else float("nan")
-        result.extra["vsm_outer"] = len(history)
-        result.extra["vsm_time_s"] = t_vsm
-        result.extra["vsm_history"] = history
-        result.extra["vsm_ok"] = bool(len(nodes) == 0 or np.all(lin.margin >= settings.threshold - settings.tol))
+        result.vsm = VsmOutcome(
+            nodes=list(nodes), margins_pu=dict(zip(nodes, map(float, lin.margin))),
+            margins_mvar=dict(zip(nodes, map(float, lin.margins_mvar))),
+            min_pu=float(lin.margin.min()) if len(nodes) else float("nan"), outer=len(history),
+            ok=bool(len(nodes) == 0 or np.all(lin.margin >= settings.threshold - settings.tol)), time_s=t_vsm,
+            history=history)
     elif result is not None:
         # the last pass failed: no margins were checked at its (non-existent) operating point
-        result.extra.update({"vsm_nodes": list(nodes), "vsm": {}, "vsm_min_pu": float("nan"), "vsm_ok": False,
-                             "vsm_outer": len(history) + 1, "vsm_history": history})
+        result.vsm = VsmOutcome(nodes=list(nodes), outer=len(history) + 1, history=history)
     return result

@@ -9,6 +9,39 @@ import pandas as pd
 
 
 @dataclass
+class VsmOutcome:
+    """The key nodes' voltage-stability margins at a strategy's re-checked point (continuation power flow)."""
+
+    nodes: list[str] = field(default_factory=list)
+    margins_pu: dict[str, float] = field(default_factory=dict)
+    margins_mvar: dict[str, float] = field(default_factory=dict)
+    min_pu: float = float("nan")
+    outer: int = 0  # optimize - re-check - re-linearize passes
+    ok: bool = False  # every margin meets the threshold
+    time_s: float = 0.0
+    history: list = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {"vsm_min_pu": self.min_pu, "vsm_outer": self.outer, "vsm_ok": self.ok, "vsm_time_s": self.time_s}
+
+
+@dataclass
+class AdmmOutcome:
+    """How an ADMM run went: penalties, where the time went, where the areas disagreed most."""
+
+    executor: str = ""
+    penalty: str = ""
+    time_critical_path_s: float = float("nan")  # sum over iterations of the longest unit of work
+    time_phases_s: dict[str, float] = field(default_factory=dict)
+    rho_probed: dict[str, list] = field(default_factory=dict)
+    rho_final: dict[str, list] = field(default_factory=dict)
+    largest_disagreement: list = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {"time_critical_path_s": self.time_critical_path_s, "executor": self.executor, "penalty": self.penalty}
+
+
+@dataclass
 class StrategyResult:
     """What a strategy did and how its operating point re-checks.
 
@@ -46,7 +79,14 @@ class StrategyResult:
     discrete: dict[str, Any] = field(default_factory=dict)
     soc_gap: dict[str, Any] = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
+    applied: Any = None  # the coupled system at the strategy's set-points (what the re-check solved)
+    vm_min_bus: str = ""
+    vm_max_bus: str = ""
+    assumption_error_pu: float | None = None  # independent strategies: how far the optimized side's voltages moved
+    reserve_shortfall_mvar: float | None = None  # reserve requirements not met (None: none set, or all met)
+    solver: str = ""  # where the strategy's model was not an IPOPT NLP, what solved it
+    vsm: VsmOutcome | None = None
+    admm: AdmmOutcome | None = None
 
     _tables: dict[str, pd.DataFrame] | None = field(default=None, repr=False)
 
@@ -72,7 +112,16 @@ class StrategyResult:
         for k in self.SUMMARY_KEYS:
             out[k] = getattr(self, k)
         out["terms"] = dict(self.terms)
-        out.update({k: v for k, v in self.extra.items() if isinstance(v, (int, float, str, bool))})
+        out.update({"vm_min_bus": self.vm_min_bus, "vm_max_bus": self.vm_max_bus})
+        for key in ("assumption_error_pu", "reserve_shortfall_mvar"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        if self.solver:
+            out["solver"] = self.solver
+        if self.vsm is not None:
+            out.update(self.vsm.summary())
+        if self.admm is not None:
+            out.update(self.admm.summary())
         if self.discrete:
             out["discrete"] = dict(self.discrete)
         if self.soc_gap:

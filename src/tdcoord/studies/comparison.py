@@ -68,7 +68,7 @@ class Comparison:
         out["comparisons"] = self.comparisons()
         if self.extra.get("vsm_nodes"):
             out["vsm"] = {"key_nodes": self.extra["vsm_nodes"], "base": self.extra["vsm_base"],
-                          "strategies": {n: r.extra.get("vsm", {}) for n, r in self.results.items()}}
+                          "strategies": {n: (r.vsm.margins_pu if r.vsm else {}) for n, r in self.results.items()}}
         return out
 
     def comparisons(self) -> dict[str, float]:
@@ -80,12 +80,13 @@ class Comparison:
             out["admm_objective_gap"] = (a.objective - c.objective) / abs(c.objective)
             out["admm_loss_gap"] = (a.p_loss_mw - c.p_loss_mw) / c.p_loss_mw
             out["admm_time_ratio"] = a.time_s / c.time_s if c.time_s else float("nan")
-            if "time_critical_path_s" in a.extra:
-                out["admm_parallel_time_ratio"] = a.extra["time_critical_path_s"] / c.time_s
+            if a.admm is not None:
+                out["admm_parallel_time_ratio"] = a.admm.time_critical_path_s / c.time_s
         for ind in ("independent-t", "independent-d"):
             if ind in r and "admm" in r and r[ind].converged:
                 out[f"loss_change_vs_{ind}"] = (r["admm"].p_loss_mw - r[ind].p_loss_mw) / r[ind].p_loss_mw
-                a, b = r["admm"].extra.get("vsm_min_pu"), r[ind].extra.get("vsm_min_pu")
+                a = r["admm"].vsm.min_pu if r["admm"].vsm else None
+                b = r[ind].vsm.min_pu if r[ind].vsm else None
                 if a is not None and b:
                     out[f"vsm_change_vs_{ind}"] = (a - b) / b
         return out

@@ -86,7 +86,7 @@ from tdcoord.network.coupled import CoupledSystem
 from tdcoord.problems.rpo import RpoConfig, Weights
 from tdcoord.results.serialize import plain, write_json
 from tdcoord.problems.vsm import VsmSettings, set_linearization
-from tdcoord.results.optimization import StrategyResult
+from tdcoord.results.optimization import StrategyResult, VsmOutcome
 
 STRATEGIES = ("centralized", "admm")
 WARM_MODES = ("primal-dual", "primal", "cold")
@@ -574,8 +574,8 @@ def run_dispatch(cs: CoupledSystem, *, hours: int = HOURS, start_hour: int = 0, 
                       messages, retried)
         records.append(rec)
         results[hour] = res
-        if res.pf is not None and res.pf.converged and "applied" in res.extra:
-            state = _State(res.extra["applied"], res.pf, res.dispatch)
+        if res.pf is not None and res.pf.converged and res.applied is not None:
+            state = _State(res.applied, res.pf, res.dispatch)
         if warm_mode == "primal-dual" and problem is not None and problem.last is not None and not warm_options:
             # from now on IPOPT starts from the last solution's multipliers too, with a small barrier
             problem.b.build("ipopt", WARM_START)
@@ -639,11 +639,11 @@ def _with_vsm(once: Callable[[Any], StrategyResult], nodes: list[str], vsm: VsmS
     t_vsm = 0.0
     for outer in range(1, vsm.max_outer + 1):
         res = once(lin)
-        if res.pf is None or not res.pf.converged or "applied" not in res.extra:
+        if res.pf is None or not res.pf.converged or res.applied is None:
             checked = None
             break
         t0 = time.perf_counter()
-        new = linearize(res.extra["applied"], nodes, vsm)
+        new = linearize(res.applied, nodes, vsm)
         t_vsm += time.perf_counter() - t0
         checked = new
         history.append({"outer": outer, "objective": res.objective, "vsm_min": float(new.margin.min()),
@@ -666,8 +666,9 @@ def _with_vsm(once: Callable[[Any], StrategyResult], nodes: list[str], vsm: VsmS
         info["ok"] = bool(len(nodes) == 0 or np.all(checked.margin >= vsm.threshold - vsm.tol))
     else:
         info.update(margins={}, margins_mvar={}, min_pu=None, ok=False)
-    res.extra["vsm_min_pu"] = info["min_pu"] if info["min_pu"] is not None else float("nan")
-    res.extra["vsm_outer"] = info["outer"]
+    res.vsm = VsmOutcome(nodes=list(nodes), margins_pu=info["margins"], margins_mvar=info["margins_mvar"],
+                         min_pu=info["min_pu"] if info["min_pu"] is not None else float("nan"), outer=info["outer"],
+                         ok=info["ok"], time_s=t_vsm, history=history)
     return res, lin, info
 
 

@@ -59,7 +59,7 @@ class ScenarioStudy:
 def _reserve_met(plan, r) -> bool | None:
     if not (r.converged and r.pf is not None):
         return None
-    return bool(check(plan, r.extra["applied"], r.pf).met.all())
+    return bool(check(plan, r.applied, r.pf).met.all())
 
 
 def run_scenario(cs: CoupledSystem, name: str, *, strategy: str = "admm", weights="entropy", n_scenarios: int = 10,
@@ -79,7 +79,7 @@ def run_scenario(cs: CoupledSystem, name: str, *, strategy: str = "admm", weight
     met = _reserve_met(plan, r)
     strategies = {}
     for k, rk in comp.results.items():
-        summ = {**rk.summary(), "vsm_min_pu": rk.extra.get("vsm_min_pu", float("nan"))}
+        summ = {**rk.summary(), "vsm_min_pu": rk.vsm.min_pu if rk.vsm else float("nan")}
         strategies[k] = {key: summ.get(key) for key in STRATEGY_KEYS}
         strategies[k].update(reserve_met=_reserve_met(plan, rk), messages=list(rk.messages))
     s = assessment.summary()
@@ -91,7 +91,7 @@ def run_scenario(cs: CoupledSystem, name: str, *, strategy: str = "admm", weight
         "q_demand_t_mvar": s["demand_t_mvar"],
         "q_demand_d_mvar": s["demand_d_mvar"],
         "p_loss_mw": r.p_loss_mw,
-        "vsm_min_pu": r.extra.get("vsm_min_pu", float("nan")),
+        "vsm_min_pu": r.vsm.min_pu if r.vsm else float("nan"),
         "dv_max_pu": r.dv_max_pu,
         "n_violations": r.n_violations,
         "time_s": time.perf_counter() - t0,
@@ -103,7 +103,7 @@ def run_scenario(cs: CoupledSystem, name: str, *, strategy: str = "admm", weight
         "iterations": r.iterations,
         "pf_mismatch_pu": r.pf_mismatch_pu,
         "cases_without_solution": s["cases_without_solution"],
-        "vsm": r.extra.get("vsm", {}),
+        "vsm": r.vsm.margins_pu if r.vsm else {},
         "reserve_requirement_mvar": float(plan.sources.requirement_mvar.sum()) if len(plan.sources) else 0.0,
         "messages": list(r.messages),
         "strategies": strategies,
