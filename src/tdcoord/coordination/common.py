@@ -158,7 +158,7 @@ def build_strategy_result(cs: CoupledSystem, strategy: str, solutions: list, *, 
         res.pf_mismatch_pu = float(pf.max_mismatch_pu)
         res.assumption_error_pu = dv_opt
     res.applied = applied
-    res.table_maker = OperatingPointTables(applied, pf, dispatch)
+    res.table_maker = OperatingPointTables(applied, pf, dispatch, ev.devices)
     return res
 
 
@@ -169,16 +169,34 @@ class OperatingPointTables:
     applied: CoupledSystem
     pf: CoupledPowerFlowResult
     dispatch: Dispatch
+    devices: pd.DataFrame | None = None
 
     def __call__(self) -> dict:
-        return operating_point_tables(self.applied, self.pf, self.dispatch)
+        return operating_point_tables(self.applied, self.pf, self.dispatch, self.devices)
 
 
-def operating_point_tables(applied: CoupledSystem, pf: CoupledPowerFlowResult, dispatch: Dispatch) -> dict:
-    """Result tables of the re-checked point; ``res_bus`` also holds the optimizer's own voltage (``vm_opt_pu``)."""
+RESERVE_COLUMNS = ("q_max_mvar", "reserve_mvar", "controllable", "response_ms", "cost", "subtype")
+
+
+def operating_point_tables(applied: CoupledSystem, pf: CoupledPowerFlowResult, dispatch: Dispatch,
+                           devices: pd.DataFrame | None = None) -> dict:
+    """Result tables of the re-checked point.
+
+    ``res_bus`` also holds the optimizer's own voltage (``vm_opt_pu``); the
+    tables of reactive sources (``res_gen``, ``res_sgen``, ``res_svc``,
+    ``res_shunt``) their upward capability, reserve, response time and
+    cost (``devices``, the evaluation's table of sources: the columns of
+    :data:`RESERVE_COLUMNS`).
+    """
     from tdcoord.pf.tables import coupled_tables
 
     tables = coupled_tables(applied, pf)
+    if devices is not None and len(devices):
+        for (network, table), rows in devices.groupby(["network", "table"], sort=False):
+            key = f"res_{table}" if network == "T" else f"{network}:res_{table}"
+            if key in tables:
+                info = rows.set_index("index")[list(RESERVE_COLUMNS)]
+                tables[key] = tables[key].join(info, how="left")
     for area, vm in dispatch.vm.items():
         key = "res_bus" if area == "T" else f"{area}:res_bus"
         if key not in tables:
