@@ -331,7 +331,7 @@ class AdmmSubproblem:
                 "rounding": self.rounding, "soc_gap": self._soc_gap(sol), "shortfall": shortfalls(self.problem.b, sol)}
 
     def _soc_gap(self, sol: Any) -> dict:
-        from tdcoord.problems.rpo import soc_gap_of
+        from tdcoord.problems.solutions import soc_gap_of
 
         return soc_gap_of(self.problem.areas[0], sol)
 

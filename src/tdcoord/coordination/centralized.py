@@ -51,6 +51,6 @@ def note_shortfall(res: StrategyResult, short: dict[str, float]) -> None:
 
 def soc_gaps(problem: AreaProblem, sol) -> dict:
     """Exactness gap of the SOC relaxation in every feeder area."""
-    from tdcoord.problems.rpo import soc_gap_of
+    from tdcoord.problems.solutions import soc_gap_of
 
     return {a.name: soc_gap_of(a, sol) for a in problem.areas if a.kind == "feeder"}

@@ -20,7 +20,8 @@ from tdcoord.network.coupled import CoupledSystem
 from tdcoord.pf.flows import branch_flows
 from tdcoord.network.transforms import HV_BUS
 from tdcoord.pf.integrated import run_coupled
-from tdcoord.problems.rpo import AreaInputs, AreaSolution, device_free_network, inputs_of
+from tdcoord.problems.rpo import AreaInputs, device_free_network, inputs_of
+from tdcoord.problems.solutions import AreaSolution
 from tdcoord.formulations.branch_flow import orient
 from tdcoord.results.powerflow import CoupledPowerFlowResult
 

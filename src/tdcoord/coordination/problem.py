@@ -26,15 +26,14 @@ formulation is convex.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from tdcoord.backends import new_builder
 from tdcoord.backends.base import Solution
 from tdcoord.network.coupled import CoupledSystem
-from tdcoord.problems.rpo import Area, AreaInputs, AreaSolution, RpoConfig, boundary_values, build_feeder, \
-    build_feeders_by_template, build_transmission, evaluator, extract, inputs_of
+from tdcoord.problems.rpo import Area, AreaInputs, RpoConfig, build_feeder, build_transmission, inputs_of
+from tdcoord.problems.solutions import AreaSolution, boundary_values, evaluator, extract
+from tdcoord.problems.templates import build_feeders_by_template
 
 ADMM_UNITS = ("V %", "MW", "Mvar")
 #: from this many feeders in one NLP on, identical feeders share one casadi Function (build_feeders_by_template)

@@ -37,7 +37,7 @@ class AcpFormulation(Formulation):
 
     # ------------------------------------------------------------- variables
     def variable_voltage(self) -> None:
-        cn, nb = self.cn, self.cn.n_bus
+        nb = self.cn.n_bus
         va_lb = np.full(nb, -np.inf)
         va_ub = np.full(nb, np.inf)
         ref, angle = self.reference_angles()

@@ -14,8 +14,6 @@ relaxed optimum is an optimum of the exact branch-flow problem.
 
 from __future__ import annotations
 
-from typing import Any
-
 from tdcoord.formulations.branch_flow import BranchFlowFormulation, SquaredVoltageMixin
 
 

@@ -34,7 +34,7 @@ from tdcoord.network.compiled import compile_network
 from tdcoord.network.network import Network
 from tdcoord.network.timeseries import bus_values, n_periods
 from tdcoord.network.validate import validate
-from tdcoord.problems.rpo import bus_sum, cost_sum, device_free_network
+from tdcoord.problems.rpo import cost_sum, device_free_network
 from tdcoord.results.tables import branch_flow_columns, periodic
 
 COSTS = ("gen_cost", "storage_cost")
@@ -163,9 +163,7 @@ def solve_schedule(net: Network, *, solver: str | None = None, options: dict | N
 
 def schedule_tables(s: Schedule, sol: Any) -> dict[str, pd.DataFrame]:
     """res_bus, res_line, res_trafo, res_gen, res_ext_grid, res_sgen, res_storage, res_shunt with a period level."""
-    from tdcoord.backends.base import Solution  # noqa: F401 (the type of ``sol``)
-
-    net, cn, form, base = s.net, s.cn, s.form, s.cn.base_mva
+    cn, form, base = s.cn, s.form, s.cn.base_mva
     vm, va = form.bus_values(sol)
     out: dict[str, pd.DataFrame] = {}
     bus_cols = {"vm_pu": vm if form.family == "ac" else np.full_like(va, np.nan), "va_degree": np.rad2deg(va)}
