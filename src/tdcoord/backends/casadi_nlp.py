@@ -260,10 +260,14 @@ class NlpBuilder(BuilderBase):
         return ca.vertcat(*[ca.vec(s) for s, _ in self.params.values()]) if self.params else self.S(0, 1)
 
     def objective_expr(self) -> Any:
-        f = self.S(0)
+        """sum over weights of weight * (sum of its terms): one node per weight, not a chain of one per term."""
+        groups: dict[Any, list[Any]] = {}
         for k, e in self.terms.items():
-            w = self.weights[k]
-            f = f + (self.params[w][0] if isinstance(w, str) else w) * e
+            groups.setdefault(self.weights[k], []).append(ca.vec(e) if e.shape != (1, 1) else e)
+        f = self.S(0)
+        for w, parts in groups.items():
+            total = ca.sum1(ca.vertcat(*parts)) if len(parts) > 1 else ca.sum1(ca.sum2(parts[0]))
+            f = f + (self.params[w][0] if isinstance(w, str) else w) * total
         return f
 
     def _g(self) -> Any:

@@ -81,14 +81,14 @@ class AreaProblem:
 
     # ------------------------------------------------------------ coupling
     def _couple_equal(self) -> None:
+        """Both sides' V, P, Q (those both have) equal at every boundary: one vector constraint per quantity."""
         o = self.b.ops
         t = next(a for a in self.areas if a.kind == "transmission")
-        for f in self.areas:
-            if f.kind != "feeder":
-                continue
-            tv, fv = t.boundary[f.name], f.boundary[f.name]
-            pairs = [tv[i] - fv[i] for i in range(3) if tv[i] is not None and fv[i] is not None]
-            self.b.constraint_eq(f"couple.{f.name}", o.vcat(pairs) if len(pairs) > 1 else pairs[0])
+        for i, quantity in enumerate(("v", "p", "q")):
+            pairs = [(t.boundary[f.name][i], f.boundary[f.name][i]) for f in self.areas if f.kind == "feeder"]
+            pairs = [(a, b) for a, b in pairs if a is not None and b is not None]
+            if pairs:
+                self.b.constraint_eq(f"couple.{quantity}", o.vcat([a for a, _ in pairs]) - o.vcat([b for _, b in pairs]))
 
     def _couple_fixed(self, fixed: dict[str, np.ndarray]) -> None:
         for a in self.areas:
