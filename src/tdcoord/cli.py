@@ -271,7 +271,10 @@ def _fmt(v: Any, digits: int = 4) -> str:
 def print_comparison(comp: Any) -> None:
     rows = [("objective", "objective", 4), ("loss (MW)", "p_loss_mw", 3), ("Q reserve T (Mvar)", "q_reserve_t_mvar", 1),
             ("Q reserve D (Mvar)", "q_reserve_d_mvar", 1), ("V min (p.u.)", "vm_min_pu", 4), ("V max (p.u.)", "vm_max_pu", 4),
-            ("buses outside band", "n_violations", 0), ("max |V-1| (p.u.)", "dv_max_pu", 4), ("iterations", "iterations", 0),
+            ("buses outside band", "v_voltage", 0), ("units beyond Q lim.", "v_q_limit", 0),
+            ("units beyond P lim.", "v_p_limit", 0), ("branches > rating", "v_branch_rating", 0),
+            ("viol. if Q-limited", "q_limited_violations", 0),
+            ("max |V-1| (p.u.)", "dv_max_pu", 4), ("iterations", "iterations", 0),
             ("time (s)", "time_s", 3), ("floats / iteration", "floats_per_iteration", 0),
             ("min VSM (p.u.)", "vsm_min_pu", 4), ("PF mismatch (p.u.)", "pf_mismatch_pu", -1), ("converged", "converged", 0)]
     t = _table(f"strategies on {comp.case}, re-checked by integrated power flow")
@@ -283,9 +286,15 @@ def print_comparison(comp: Any) -> None:
     b = comp.base
     base_vals = {"objective": b.objective, "p_loss_mw": b.p_loss_mw, "q_reserve_t_mvar": b.q_reserve_t_mvar,
                  "q_reserve_d_mvar": b.q_reserve_d_mvar, "vm_min_pu": b.vm_min_pu, "vm_max_pu": b.vm_max_pu,
-                 "n_violations": b.n_violations, "dv_max_pu": b.dv_max_pu,
-                 "vsm_min_pu": comp.extra.get("vsm_base_min_pu", float("nan"))}
-    sums = {n: comp.results[n].summary() for n in names}
+                 "dv_max_pu": b.dv_max_pu, "vsm_min_pu": comp.extra.get("vsm_base_min_pu", float("nan")),
+                 **{f"v_{k}": v for k, v in b.violations.items()}}
+    sums = {}
+    for n in names:
+        s = comp.results[n].summary()
+        s.update({f"v_{k}": v for k, v in (s.get("violations") or {}).items()})
+        q = s.get("recheck_q_limits") or {}
+        s["q_limited_violations"] = q.get("n_violations") if q.get("converged") else ("no conv." if q else None)
+        sums[n] = s
     for label, key, digits in rows:
         cells = [label, _fmt(base_vals[key], digits) if key in base_vals else "-"]
         for n in names:

@@ -28,7 +28,7 @@ def test_centralized_is_verified_and_better_than_base(default_case, centralized)
     dev = r.devices
     assert r.q_reserve_t_mvar == pytest.approx(dev.reserve_mvar[dev.network == "T"].sum())
     assert r.q_reserve_d_mvar == pytest.approx(dev.reserve_mvar[dev.network != "T"].sum())
-    assert (dev.reserve_mvar >= 0).all()
+    assert (dev.reserve_mvar >= -1e-6).all()  # within every limit: no source beyond its upper one
 
 
 def test_admm_matches_centralized(default_case, centralized):

@@ -126,8 +126,18 @@ __all__ = ["Dispatch", "apply_dispatch", "base_case", "dispatch_of", "recheck", 
 def build_strategy_result(cs: CoupledSystem, strategy: str, solutions: list, *, status: str, converged: bool,
            time_s: float, iterations: int, weights: dict[str, float], report_optimizer_vm: bool,
            floats_per_iteration: int, floats_total: int, solver_objective: float,
-           discrete: dict | None = None, messages: list[str] | None = None, band=(0.95, 1.05)):
-    """Re-check a strategy's dispatch by power flow and fill its StrategyResult."""
+           discrete: dict | None = None, messages: list[str] | None = None, band=(0.95, 1.05),
+           q_limit_recheck: bool = True):
+    """Re-check a strategy's dispatch by power flow and fill its StrategyResult.
+
+    The re-check holds every machine at its voltage set-point whatever its
+    reactive output (the dispatch as given); its operating point is judged
+    by all limits (:func:`tdcoord.problems.evaluate.evaluate`). With
+    ``q_limit_recheck`` the same set-points are also solved with the
+    machines' reactive limits enforced (a machine at a limit gives up its
+    voltage, PV to PQ), as a grid would respond, and that point's figures
+    are reported beside (``recheck_q_limits``).
+    """
     from tdcoord.problems.evaluate import evaluate
     from tdcoord.results.optimization import StrategyResult
 
@@ -148,7 +158,9 @@ def build_strategy_result(cs: CoupledSystem, strategy: str, solutions: list, *, 
     res.q_reserve_t_mvar = ev.q_reserve_t_mvar
     res.q_reserve_d_mvar = ev.q_reserve_d_mvar
     res.vm_min_pu, res.vm_max_pu = ev.vm_min_pu, ev.vm_max_pu
+    res.violations = dict(ev.violations)
     res.n_violations = ev.n_violations
+    res.violation_list = ev.offenders.to_dict(orient="records")
     res.dv_max_pu, res.dv_max_t_pu, res.dv_max_d_pu = ev.dv_max_pu, ev.dv_max_t_pu, ev.dv_max_d_pu
     res.devices = ev.devices
     res.vm_min_bus, res.vm_max_bus = ev.vm_min_bus, ev.vm_max_bus
@@ -160,7 +172,22 @@ def build_strategy_result(cs: CoupledSystem, strategy: str, solutions: list, *, 
         res.assumption_error_pu = dv_opt
     res.applied = applied
     res.table_maker = OperatingPointTables(applied, pf, dispatch, ev.devices)
+    if q_limit_recheck:
+        res.recheck_q_limits = q_limited_recheck(applied, weights, band)
     return res
+
+
+def q_limited_recheck(applied: CoupledSystem, weights: dict[str, float], band=(0.95, 1.05)) -> dict:
+    """The dispatch's point with the machines' reactive limits enforced (PV to PQ), judged the same way."""
+    from tdcoord.problems.evaluate import evaluate
+
+    pf = run_coupled(applied, "merged", check=False, enforce_q_lims=True)
+    if not pf.converged:
+        return {"converged": False, "iterations": int(pf.iterations)}
+    ev = evaluate(applied, pf, weights, band=band)
+    return {"converged": True, "objective": ev.objective, "p_loss_mw": ev.p_loss_mw, "vm_min_pu": ev.vm_min_pu,
+            "vm_max_pu": ev.vm_max_pu, "violations": dict(ev.violations), "n_violations": ev.n_violations,
+            "q_reserve_t_mvar": ev.q_reserve_t_mvar, "q_reserve_d_mvar": ev.q_reserve_d_mvar}
 
 
 @dataclass

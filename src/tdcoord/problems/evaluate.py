@@ -8,8 +8,15 @@ flow that re-checks it (not from the optimizer's own numbers):
 - ``q_cost``: sum over controllable reactive sources of c Q^2, $/h;
 - ``dv``: sum over all buses of (V - 1)^2, p.u.^2;
 - reserve of a source: remaining upward reactive capability q_max - q
-  (Mvar), summed per network (T, D) and reported per device;
-- violations: buses outside the band (default [0.95, 1.05] p.u.).
+  (Mvar), summed per network (T, D) and reported per device; a source
+  beyond its upper limit has a negative reserve, reported as it is;
+- violations, each kind counted on its own (:data:`VIOLATION_KINDS`):
+  ``voltage`` buses outside the band (default [0.95, 1.05] p.u.), ``q_limit``
+  reactive sources outside [q_min, q_max], ``p_limit`` machines outside
+  [p_min, p_max] (the slack covers the losses in the re-check),
+  ``branch_rating`` lines and transformers loaded beyond their rating at
+  either end. Tolerances: 1e-6 p.u. of voltage, 1e-3 Mvar or MW, 1e-4 of a
+  rating (the optimizers meet their limits to about 1e-8).
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ from tdcoord.network.network import Network
 from tdcoord.results.powerflow import CoupledPowerFlowResult, PowerFlowResult
 
 BAND = (0.95, 1.05)
+VIOLATION_KINDS = ("voltage", "q_limit", "p_limit", "branch_rating")
+TOL_VM, TOL_MW, TOL_RATING = 1e-6, 1e-3, 1e-4
 
 
 @dataclass
@@ -39,15 +48,20 @@ class Evaluation:
     vm_max_pu: float
     vm_min_bus: str
     vm_max_bus: str
-    n_violations: int
+    violations: dict[str, int]
     dv_max_pu: float
     dv_max_t_pu: float
     dv_max_d_pu: float
     devices: pd.DataFrame  # one row per controllable source: network, table, index, subtype, q, q_max, reserve
+    offenders: pd.DataFrame  # one row per violation: kind, element, value, limit
+
+    @property
+    def n_violations(self) -> int:
+        return int(sum(self.violations.values()))
 
 
-COLUMNS = ["network", "table", "index", "bus", "subtype", "controllable", "q_mvar", "q_max_mvar", "cost",
-           "response_ms"]
+COLUMNS = ["network", "table", "index", "bus", "subtype", "controllable", "q_mvar", "q_min_mvar", "q_max_mvar",
+           "p_mw", "p_min_mw", "p_max_mw", "cost", "response_ms"]
 
 
 def device_table(net: Network, res: PowerFlowResult, network: str) -> pd.DataFrame:
@@ -59,28 +73,35 @@ def device_table(net: Network, res: PowerFlowResult, network: str) -> pd.DataFra
         if ds.kind == "ext_grid":
             continue
         base = ds.base_mva
+        n = len(ds)
+        p = pmin = pmax = np.full(n, np.nan)
+        qmin = np.asarray(ds.q_min, float).reshape(n, -1)[:, 0] * base
         if ds.kind == "generator":
             q = res.res_gen.q_mvar.reindex(ds.index).to_numpy()
+            p = res.res_gen.p_mw.reindex(ds.index).to_numpy()
+            pmin, pmax = ds.p_min * base, ds.p_max * base
             qmax = ds.q_max * base
-            ctrl = np.ones(len(ds), bool)
+            ctrl = np.ones(n, bool)
         elif ds.kind == "capacitor":
             v2 = vm.reindex(cn.labels[ds.bus]).to_numpy() ** 2
             bs = ds.extra["bs"] * base
             q = bs * net.shunt.step.reindex(ds.index).to_numpy() * v2
-            qmax = bs * ds.extra["max_step"] * v2
-            ctrl = np.ones(len(ds), bool)
+            qmax = np.maximum(bs * ds.extra["max_step"] * v2, 0.0)
+            qmin = np.minimum(bs * ds.extra["max_step"] * v2, 0.0)
+            ctrl = np.ones(n, bool)
         else:
-            ctrl = ds.extra.get("controllable", np.ones(len(ds), bool))
+            ctrl = ds.extra.get("controllable", np.ones(n, bool))
             q = ds.q0 * base
             qmax = ds.q_max * base
         parts.append(pd.DataFrame({
             "network": network, "table": ds.table, "index": ds.index, "bus": cn.labels[ds.bus], "subtype": ds.subtype,
-            "controllable": np.asarray(ctrl, bool), "q_mvar": np.asarray(q, float),
-            "q_max_mvar": np.asarray(qmax, float).reshape(len(ds), -1)[:, 0], "cost": ds.cost,
-            "response_ms": ds.response_ms}))
+            "controllable": np.asarray(ctrl, bool), "q_mvar": np.asarray(q, float), "q_min_mvar": qmin,
+            "q_max_mvar": np.asarray(qmax, float).reshape(n, -1)[:, 0], "p_mw": p, "p_min_mw": pmin, "p_max_mw": pmax,
+            "cost": ds.cost, "response_ms": ds.response_ms}))
     df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
-    df["reserve_mvar"] = np.where(df.controllable.to_numpy(bool), np.maximum(df.q_max_mvar.to_numpy(float)
-                                                                              - df.q_mvar.to_numpy(float), 0.0), 0.0)
+    # remaining upward capability; negative where a source is beyond its limit (not clipped)
+    df["reserve_mvar"] = np.where(df.controllable.to_numpy(bool),
+                                  df.q_max_mvar.to_numpy(float) - df.q_mvar.to_numpy(float), 0.0)
     return df
 
 
@@ -133,14 +154,69 @@ def evaluate(cs: CoupledSystem, pf: CoupledPowerFlowResult, weights: dict[str, f
     obj = weights["alpha"] * loss + weights["beta"] * q_cost + weights["gamma"] * dv
     is_t = ~vm.index.str.contains(":")
     dev_abs = (vm - vm_ref).abs()
+    offenders = violations_of(vm, dev, branch_loadings(pf), band)
     return Evaluation(
         terms=terms, objective=float(obj), p_loss_mw=float(loss),
         q_reserve_t_mvar=float(dev.reserve_mvar[dev.network == "T"].sum()),
         q_reserve_d_mvar=float(dev.reserve_mvar[dev.network != "T"].sum()),
         vm_min_pu=float(vm.min()), vm_max_pu=float(vm.max()), vm_min_bus=str(vm.idxmin()), vm_max_bus=str(vm.idxmax()),
-        n_violations=int(((vm < band[0] - 1e-6) | (vm > band[1] + 1e-6)).sum()),
+        violations={k: int((offenders.kind == k).sum()) for k in VIOLATION_KINDS},
         dv_max_pu=float(dev_abs.max()),
         dv_max_t_pu=float(dev_abs[is_t].max()) if is_t.any() else 0.0,
         dv_max_d_pu=float(dev_abs[~is_t].max()) if (~is_t).any() else 0.0,
-        devices=dev,
+        devices=dev, offenders=offenders,
     )
+
+
+def branch_loadings(pf: CoupledPowerFlowResult) -> pd.DataFrame:
+    """Loading (percent of rating, at the more loaded end) of every rated branch: element name -> loading."""
+    parts = []
+    if pf.merged is not None:
+        ms, res = pf.merged
+        for table in ("line", "trafo"):
+            df = getattr(res, f"res_{table}")
+            if len(df):
+                owner = pd.Series("", index=df.index, dtype=object)
+                orig = pd.Series(df.index, index=df.index, dtype=object)
+                for name, tabs in ms.element_map.items():
+                    m = tabs.get(table)
+                    if m is not None and len(m):
+                        owner.loc[m.to_numpy()] = name
+                        orig.loc[m.to_numpy()] = m.index.to_numpy()
+                names = [f"{o}:{table} {i}" if o and o != "T" else (f"{table} {i}" if o == "T" else f"{table} {i} (boundary or tie)")
+                         for o, i in zip(owner, orig)]
+                parts.append(pd.Series(df.loading_percent.to_numpy(float), index=names))
+    else:
+        for name, r in [("T", pf.transmission)] + list(pf.feeders.items()):
+            for table in ("line", "trafo"):
+                df = getattr(r, f"res_{table}")
+                if len(df):
+                    prefix = "" if name == "T" else f"{name}:"
+                    parts.append(pd.Series(df.loading_percent.to_numpy(float), index=[f"{prefix}{table} {i}" for i in df.index]))
+    s = pd.concat(parts) if parts else pd.Series(dtype=float)
+    return s.dropna()
+
+
+def violations_of(vm: pd.Series, dev: pd.DataFrame, loading: pd.Series, band=BAND) -> pd.DataFrame:
+    """Every limit an operating point breaks: kind, element, value and the limit it breaks."""
+    rows = []
+    low, high = vm < band[0] - TOL_VM, vm > band[1] + TOL_VM
+    rows += [("voltage", f"bus {b}", float(v), band[0]) for b, v in vm[low].items()]
+    rows += [("voltage", f"bus {b}", float(v), band[1]) for b, v in vm[high].items()]
+
+    def name(r) -> str:
+        return f"{r.table} {r['index']}" if r.network == "T" else f"{r.network}:{r.table} {r['index']}"
+
+    ctrl = dev[dev.controllable]
+    for _, r in ctrl[ctrl.q_mvar > ctrl.q_max_mvar + TOL_MW].iterrows():
+        rows.append(("q_limit", name(r), float(r.q_mvar), float(r.q_max_mvar)))
+    for _, r in ctrl[ctrl.q_mvar < ctrl.q_min_mvar - TOL_MW].iterrows():
+        rows.append(("q_limit", name(r), float(r.q_mvar), float(r.q_min_mvar)))
+    gens = dev[dev.p_mw.notna()]
+    for _, r in gens[gens.p_mw > gens.p_max_mw + TOL_MW].iterrows():
+        rows.append(("p_limit", name(r), float(r.p_mw), float(r.p_max_mw)))
+    for _, r in gens[gens.p_mw < gens.p_min_mw - TOL_MW].iterrows():
+        rows.append(("p_limit", name(r), float(r.p_mw), float(r.p_min_mw)))
+    over = loading[loading > 100.0 * (1 + TOL_RATING)]
+    rows += [("branch_rating", str(k), float(v), 100.0) for k, v in over.items()]
+    return pd.DataFrame(rows, columns=["kind", "element", "value", "limit"])

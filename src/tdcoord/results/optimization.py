@@ -62,7 +62,10 @@ class StrategyResult:
     q_reserve_d_mvar: float = float("nan")
     vm_min_pu: float = float("nan")
     vm_max_pu: float = float("nan")
-    n_violations: int = -1
+    n_violations: int = -1  # the sum of ``violations``
+    violations: dict[str, int] = field(default_factory=dict)  # voltage, q_limit, p_limit, branch_rating
+    violation_list: list[dict] = field(default_factory=list)  # each: kind, element, value, limit
+    recheck_q_limits: dict = field(default_factory=dict)  # the re-check with machine Q limits enforced
     dv_max_pu: float = float("nan")
     dv_max_t_pu: float = float("nan")
     dv_max_d_pu: float = float("nan")
@@ -112,6 +115,11 @@ class StrategyResult:
         for k in self.SUMMARY_KEYS:
             out[k] = getattr(self, k)
         out["terms"] = dict(self.terms)
+        if self.violations:
+            out["violations"] = dict(self.violations)
+            out["violation_list"] = list(self.violation_list)
+        if self.recheck_q_limits:
+            out["recheck_q_limits"] = dict(self.recheck_q_limits)
         out.update({"vm_min_bus": self.vm_min_bus, "vm_max_bus": self.vm_max_bus})
         for key in ("assumption_error_pu", "reserve_shortfall_mvar"):
             if getattr(self, key) is not None:
