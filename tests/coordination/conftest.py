@@ -7,7 +7,7 @@ import pytest
 from tdcoord.cases import load_case
 from tdcoord.coordination.common import base_case, start_point
 from tdcoord.problems.rpo import RpoConfig
-from tdcoord.problems.weights import entropy_weights
+from tdcoord.coordination.weights import entropy_weights
 
 
 @pytest.fixture(scope="session")

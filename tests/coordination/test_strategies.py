@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from tdcoord.coordination.admm import AdmmSettings, solve_admm
+from tdcoord.execution import make_executor
 from tdcoord.coordination.centralized import solve_centralized
 from tdcoord.coordination.independent import solve_independent_d, solve_independent_t
 from tdcoord.problems.evaluate import evaluate
@@ -33,7 +34,7 @@ def test_centralized_is_verified_and_better_than_base(default_case, centralized)
 
 def test_admm_matches_centralized(default_case, centralized):
     cs, pf, starts, w = default_case
-    r = solve_admm(cs, RpoConfig(weights=w), base_pf=pf, starts=starts)
+    r = solve_admm(cs, RpoConfig(weights=w), base_pf=pf, starts=starts, executor=make_executor("serial"))
     assert r.converged, r.messages
     assert r.iterations <= 50
     assert abs(r.objective - centralized.objective) / centralized.objective < 1e-3
@@ -47,7 +48,7 @@ def test_admm_matches_centralized(default_case, centralized):
 
 def test_admm_residual_balancing_is_available_and_reports_non_convergence(default_case):
     cs, pf, starts, w = default_case
-    r = solve_admm(cs, RpoConfig(weights=w), base_pf=pf, starts=starts,
+    r = solve_admm(cs, RpoConfig(weights=w), base_pf=pf, starts=starts, executor=make_executor("serial"),
                    settings=AdmmSettings(penalty="residual", max_iter=4))
     assert not r.converged and r.status == "max_iter"
     assert len(r.history) == 4
@@ -109,7 +110,7 @@ def test_process_executor_gives_the_serial_result(default_case):
 
     cs, pf, starts, w = default_case
     cfg = RpoConfig(weights=w)
-    a = solve_admm(cs, cfg, base_pf=pf, starts=starts)
+    a = solve_admm(cs, cfg, base_pf=pf, starts=starts, executor=make_executor("serial"))
     b = solve_admm(cs, cfg, base_pf=pf, starts=starts, executor=ProcessExecutor(2))
     assert b.converged and b.admm.executor == "process"
     assert b.iterations == a.iterations

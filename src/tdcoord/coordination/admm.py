@@ -72,7 +72,7 @@ from __future__ import annotations
 import functools
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -83,11 +83,13 @@ from tdcoord.coordination.discrete import solve_discrete
 from tdcoord.backends.casadi_nlp import WARM_START, NlpBatch
 from tdcoord.coordination.problem import AreaProblem
 from tdcoord.errors import InputError
-from tdcoord.execution.base import Executor, SerialExecutor
 from tdcoord.network.coupled import CoupledSystem
 from tdcoord.network.network import Network
 from tdcoord.problems.rpo import RpoConfig
 from tdcoord.results.optimization import AdmmOutcome, StrategyResult
+
+if TYPE_CHECKING:
+    from tdcoord.execution.base import Executor
 
 
 @dataclass
@@ -341,8 +343,16 @@ def make_subproblem(view: CoupledSystem, cfg: RpoConfig, area: str, starts: dict
     return AdmmSubproblem(view, cfg, area, starts, discrete, batch)
 
 
-def solve_admm(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, starts=None, executor: Executor | None = None,
+def solve_admm(cs: CoupledSystem, cfg: RpoConfig, *, executor: "Executor", base_pf=None, starts=None,
                settings: AdmmSettings | None = None) -> StrategyResult:
+    """ADMM over the areas of ``cs``, the subproblems run by ``executor`` (``tdcoord.execution.make_executor``).
+
+    Coordination receives an executor and never makes one: where the
+    subproblems run is the caller's choice (``serial`` in one process,
+    ``process`` pools, ``ray`` clusters).
+    """
+    if executor is None:
+        raise TypeError("solve_admm needs an executor, e.g. tdcoord.execution.make_executor('serial')")
     st = settings or AdmmSettings()
     t0 = time.perf_counter()
     if st.penalty not in ("spectral", "residual", "fixed"):
@@ -354,7 +364,6 @@ def solve_admm(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, starts=None, 
     base_pf = base_pf or base_case(cs)
     starts = starts or start_point(cs, base_pf)
     feeders = list(cs.boundary.index[cs.boundary.in_service])
-    executor = executor or SerialExecutor()
     factories = {"T": functools.partial(make_subproblem, private_view(cs, "T"), cfg, "T", {"T": starts["T"]}, st.discrete)}
     for f in feeders:
         factories[f] = functools.partial(make_subproblem, private_view(cs, f), cfg, f, {f: starts[f]}, st.discrete,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tdcoord.errors import SchemaError
+from tdcoord.errors import InputError, SchemaError
 from tdcoord.network.network import Network
 
 if TYPE_CHECKING:
@@ -62,3 +62,15 @@ def feeder_with_boundary(cs: "CoupledSystem", fname: str, hv_limits: tuple[float
                        x_pu=float(b.x_pu), tap_pu=float(b.tap_pu), in_service=bool(b.in_service),
                        name=f"boundary {fname}")
     return net
+
+
+def outage(net: Network, a: str, b: str) -> str:
+    """Take the branch between buses a and b out of service; returns what was opened."""
+    for table in ("line", "trafo"):
+        df = getattr(net, table)
+        hit = df.in_service & (((df.from_bus == a) & (df.to_bus == b)) | ((df.from_bus == b) & (df.to_bus == a)))
+        if hit.any():
+            idx = df.index[hit][0]
+            df.loc[idx, "in_service"] = False
+            return f"{table} {idx} ({a}-{b})"
+    raise InputError(f"outage {a}-{b}: no in-service line or transformer joins buses {a!r} and {b!r} in {net.name!r}")

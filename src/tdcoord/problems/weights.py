@@ -44,44 +44,14 @@ def entropy_of(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return e, w, rng
 
 
-def entropy_weights(cs, cfg, *, base_pf=None, starts=None, inputs=None) -> Weights:
-    """Weights of ``loss_mw``, ``q_cost`` and ``dv`` for the coupled system ``cs``."""
-    from tdcoord.coordination.common import base_case, start_point
-    from tdcoord.coordination.problem import AreaProblem
-    from tdcoord.problems.evaluate import evaluate
-    from tdcoord.problems.rpo import set_weights
-
-    base_pf = base_pf or base_case(cs)
-    starts = starts or start_point(cs, base_pf, inputs)
-    names = ["T"] + list(cs.boundary.index[cs.boundary.in_service])
-    problem = AreaProblem(cs, cfg, names, coupling="equal", starts=starts, name="payoff", inputs=inputs)
-    rows, labels, failed = [], [], []
-    base_eval = evaluate(cs, base_pf, {"alpha": 1.0, "beta": 1.0, "gamma": 1.0})
-    rows.append([base_eval.terms[t] for t in TERMS])
-    labels.append("base case")
-    for t in TERMS:
-        w = {k: SMALL for k in TERMS}
-        w[t] = 1.0
-        set_weights(problem.b, Weights(alpha=w["loss_mw"], beta=w["q_cost"], gamma=w["dv"]))
-        sol = problem.solve()
-        if not sol.ok:
-            failed.append(f"min {t}: IPOPT {sol.solver_status}")
-            continue
-        total = {k: 0.0 for k in TERMS}
-        for key, v in sol.terms.items():
-            for k in TERMS:
-                if key.endswith("." + k):
-                    total[k] += v
-        rows.append([total[k] for k in TERMS])
-        labels.append(f"min {t}")
-    if len(rows) < 2:
-        from tdcoord.errors import SolveError
-
-        raise SolveError(f"entropy weights of {cs.name!r}: no term could be optimized on its own ({'; '.join(failed)}); "
-                         "the problem is infeasible as posed, or give the weights explicitly")
+def weights_from_payoff(rows: list[list[float]], labels: list[str], failed: list[str], delta: float = 1.0) -> Weights:
+    """Entropy weights from a payoff table (rows: alternatives, columns: :data:`TERMS`)."""
     matrix = np.array(rows)
     e, w, rng = entropy_of(matrix)
     alpha, beta, gamma = (w / np.where(rng > 0, rng, 1.0)).tolist()
-    return Weights(alpha=alpha, beta=beta, gamma=gamma, delta=cfg.weights.delta, method="entropy",
+    return Weights(alpha=alpha, beta=beta, gamma=gamma, delta=delta, method="entropy",
                    detail={"alternatives": labels, "terms": list(TERMS), "matrix": matrix.tolist(),
                            "entropy": e.tolist(), "w": w.tolist(), "range": rng.tolist(), "failed": failed})
+
+
+__all__ = ["SMALL", "TERMS", "Weights", "entropy_of", "weights_from_payoff"]

@@ -27,8 +27,8 @@ import pandas as pd
 
 from tdcoord.errors import SolveError
 from tdcoord.network.coupled import CoupledSystem
-from tdcoord.stability.vsm import THRESHOLD, Operating, _pf_with_extra_q, operating_point, q_margin
-from tdcoord.studies.scenarios import outage
+from tdcoord.network.transforms import outage
+from tdcoord.stability.vsm import THRESHOLD, Operating, operating_point, pf_with_extra_q, q_margin
 from tdcoord.uncertainty.forecast import n_minus_1, sample_renewables
 
 
@@ -64,7 +64,7 @@ def node_demands(op: Operating, threshold: float = THRESHOLD) -> pd.DataFrame:
         if op.bus_type[b] == 3:
             continue
         need = threshold * op.base_of_bus[b] / cn.base_mva  # p.u. on the system base
-        ok, _ = _pf_with_extra_q(op, b, need, op.v, op.q_limits)
+        ok, _ = pf_with_extra_q(op, b, need, op.v, op.q_limits)
         if ok:
             rows.append((cn.labels[b], 0.0, np.nan))
             continue

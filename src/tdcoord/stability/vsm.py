@@ -138,7 +138,7 @@ def brute_force_q_margin(op: Operating, bus: int, step_mvar: float = 1.0, resolu
     step = step_mvar
     while step >= resolution_mvar:
         trial = q + step
-        ok, v_new = _pf_with_extra_q(op, bus, trial / base, v, q_lim)
+        ok, v_new = pf_with_extra_q(op, bus, trial / base, v, q_lim)
         if ok:
             q, v = trial, v_new
         else:
@@ -146,7 +146,7 @@ def brute_force_q_margin(op: Operating, bus: int, step_mvar: float = 1.0, resolu
     return q
 
 
-def _pf_with_extra_q(op: Operating, bus: int, dq: float, v0: np.ndarray, q_lim) -> tuple[bool, np.ndarray]:
+def pf_with_extra_q(op: Operating, bus: int, dq: float, v0: np.ndarray, q_lim) -> tuple[bool, np.ndarray]:
     cn = op.cn
     s = op.s0.copy()
     s[bus] -= 1j * dq

@@ -24,7 +24,7 @@ from tdcoord.network.coupled import CoupledSystem
 from tdcoord.problems.evaluate import Evaluation, evaluate
 from tdcoord.problems.rpo import AreaInputs, RpoConfig, Weights
 from tdcoord.problems.vsm import VsmSettings
-from tdcoord.problems.weights import entropy_weights
+from tdcoord.coordination.weights import entropy_weights
 from tdcoord.results.optimization import StrategyResult
 from tdcoord.results.powerflow import CoupledPowerFlowResult
 
@@ -130,7 +130,10 @@ def run_strategy(name: str, cs: CoupledSystem, cfg: RpoConfig, *, base_pf, start
     if name == "admm":
         st = admm or AdmmSettings()
         st.discrete = discrete
-        return solve_admm(cs, cfg, base_pf=base_pf, starts=starts, executor=executor, settings=st)
+        from tdcoord.execution import make_executor
+
+        return solve_admm(cs, cfg, base_pf=base_pf, starts=starts, executor=executor or make_executor("serial"),
+                          settings=st)
     raise InputError(f"unknown strategy {name!r}; expected one of {', '.join(STRATEGIES)}")
 
 

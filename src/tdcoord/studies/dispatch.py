@@ -405,6 +405,10 @@ def run_dispatch(cs: CoupledSystem, *, hours: int = HOURS, start_hour: int = 0, 
         raise InputError(f"discrete method {discrete!r}: expected 'search' or 'bonmin'")
     prof = get_profiles(profiles)
     w_spec = parse_weights(weights)
+    if strategy == "admm" and executor is None:
+        from tdcoord.execution import make_executor
+
+        executor = make_executor("serial")
     if scenario:
         get_scenario(scenario)
     admm_st = dataclasses.replace(admm) if admm is not None else AdmmSettings.for_studies()
@@ -462,7 +466,7 @@ def run_dispatch(cs: CoupledSystem, *, hours: int = HOURS, start_hour: int = 0, 
                              f"({first_pf.iterations} iterations, mismatch {first_pf.max_mismatch_pu:.2e} p.u.)")
         first_starts = start_point(cs0, first_pf)
         if w_spec == "entropy":
-            from tdcoord.problems.weights import entropy_weights
+            from tdcoord.coordination.weights import entropy_weights
 
             w = entropy_weights(cs0, cfg, base_pf=first_pf, starts=first_starts)
         else:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from tdcoord.errors import InputError
 from tdcoord.network.coupled import CoupledSystem
 from tdcoord.network.network import Network
+from tdcoord.network.transforms import outage
 
 
 @dataclass(frozen=True)
@@ -44,18 +45,6 @@ def set_renewables(net: Network, level: float) -> None:
     s = net.sgen
     re = s.kind.isin(["wind", "pv"]) & s.p_max_mw.notna()
     s.loc[re, "p_mw"] = level * s.loc[re, "p_max_mw"]
-
-
-def outage(net: Network, a: str, b: str) -> str:
-    """Take the branch between buses a and b out of service; returns what was opened."""
-    for table in ("line", "trafo"):
-        df = getattr(net, table)
-        hit = df.in_service & (((df.from_bus == a) & (df.to_bus == b)) | ((df.from_bus == b) & (df.to_bus == a)))
-        if hit.any():
-            idx = df.index[hit][0]
-            df.loc[idx, "in_service"] = False
-            return f"{table} {idx} ({a}-{b})"
-    raise InputError(f"outage {a}-{b}: no in-service line or transformer joins buses {a!r} and {b!r} in {net.name!r}")
 
 
 def apply_scenario(cs: CoupledSystem, scenario: Scenario | str) -> CoupledSystem:
