@@ -80,8 +80,21 @@ def write_json(path: Path | None, data: dict) -> None:
         raise InputError(f"cannot write {path}: {exc.strerror}") from exc
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            console.print(f"tdcoord {version('tdcoord')}")
+        except PackageNotFoundError:  # running from a source tree that is not installed
+            console.print("tdcoord (not installed)")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _main(debug: Debug = False) -> None:
+def _main(debug: Debug = False,
+          show_version: Annotated[bool, typer.Option("--version", help="Print the version and exit.",
+                                                     callback=_version, is_eager=True)] = False) -> None:
     _state["debug"] = debug
 
 
@@ -223,16 +236,23 @@ def _admm_settings(penalty: str, rho0: float, max_iter: int, tol: float, batch: 
     from tdcoord.coordination.admm import AdmmSettings
     from tdcoord.errors import InputError
 
-    if rho0 <= 0 or max_iter < 1 or tol <= 0:
-        raise InputError("--rho0 and --tol must be > 0 and --max-iter >= 1")
+    if not rho0 > 0:
+        raise InputError(f"--rho0 {rho0}: expected a penalty > 0")
+    if not tol > 0:
+        raise InputError(f"--tol {tol}: expected a tolerance > 0 (% V, MW, Mvar)")
+    if max_iter < 1:
+        raise InputError(f"--max-iter {max_iter}: expected 1 or more iterations")
     if batch < 1:
         raise InputError(f"--batch {batch}: expected 1 or more feeders")
     return AdmmSettings(rho0=rho0, max_iter=max_iter, tol_primal=tol, tol_dual=tol, penalty=penalty, batch=batch)
 
 
 def _executor(kind: str, workers: int | None):
+    from tdcoord.errors import InputError
     from tdcoord.execution import make_executor
 
+    if workers is not None and workers < 1:
+        raise InputError(f"--workers {workers}: expected 1 or more worker processes")
     return make_executor(kind, workers)
 
 
@@ -303,7 +323,8 @@ def print_comparison(comp: Any) -> None:
         t.add_row(*cells)
     console.print(t)
     w = comp.weights
-    console.print(f"weights ({w.method}): alpha = {w.alpha:.4g} /MW, beta = {w.beta:.4g} per $/h, gamma = {w.gamma:.4g} /p.u.^2")
+    console.print(f"weights ({w.method}): alpha = {w.alpha:.4g} /MW, beta = {w.beta:.4g} per $/h, gamma = {w.gamma:.4g} /p.u.^2"
+                  + (f" ({', '.join(w.detail['defaulted'])} not given: 1)" if w.detail.get("defaulted") else ""))
     c = comp.comparisons()
     if c:
         parts = []
@@ -467,6 +488,8 @@ def opf(
         t.add_row("re-check mismatch (p.u.)", f"{r.pf_mismatch_pu:.1e}")
         t.add_row("time (s)", f"{r.time_s:.3f}")
         console.print(t)
+        for m in r.messages:
+            err_console.print(f"[yellow]warning:[/] {m}", highlight=False)
         write_json(json_out, r.summary(tables=True))
         if not r.converged:
             raise Failed(f"the OPF did not converge: {r.solver.upper()} {r.status}")

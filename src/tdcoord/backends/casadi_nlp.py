@@ -428,9 +428,12 @@ class NlpBuilder(BuilderBase):
 
 
 def _solver_name(name: str) -> str:
-    """A name casadi accepts for a Function (letters, digits, underscores; a letter first)."""
-    clean = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
-    return clean if clean[:1].isalpha() else f"nlp_{clean}"
+    """A name casadi accepts for a Function: a letter first, then letters, digits and single underscores."""
+    import re
+
+    clean = re.sub(r"_+", "_", "".join(c if c.isalnum() else "_" for c in name)).strip("_")
+    clean = clean if clean[:1].isalpha() else f"nlp_{clean}".rstrip("_")
+    return "nlp" if clean in ("", "null", "jac", "hess") else clean
 
 
 class NlpBatch:

@@ -119,6 +119,19 @@ def _label(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else str(x)
 
 
+def _check_references(source: str, labels: list, gen: np.ndarray, branch: np.ndarray) -> None:
+    """Every generator and branch end names a bus of mpc.bus (row numbers as in the file, from 1)."""
+    known = set(labels)
+    for k, b in enumerate(gen[:, 0] if len(gen) else []):
+        if _label(b) not in known:
+            raise FileFormatError(f"{source}: mpc.gen row {k + 1}: bus {_label(b)} is not in mpc.bus")
+    for k, row in enumerate(branch):
+        for end, b in (("from", row[0]), ("to", row[1])):
+            if _label(b) not in known:
+                raise FileFormatError(f"{source}: mpc.branch row {k + 1} ({_label(row[0])}-{_label(row[1])}): "
+                                      f"{end} bus {_label(b)} is not in mpc.bus")
+
+
 def network_from_matpower(
     data: dict, name: str = "matpower", source: str = "<text>", default_vn_kv: float = 1.0
 ) -> Network:
@@ -155,6 +168,7 @@ def network_from_matpower(
     if has_sh.any():
         net.add("shunt", {"bus": np.array(labels, dtype=object)[has_sh], "gs_mw": bus[has_sh, 4], "bs_mvar": bus[has_sh, 5]})
 
+    _check_references(source, labels, gen, data["branch"] if "branch" in data else np.zeros((0, 13)))
     ref_buses = {labels[i] for i in np.flatnonzero(bus[:, 1] == 3)}
     va_of = dict(zip(labels, bus[:, 8]))
     gbus = [_label(b) for b in gen[:, 0]]

@@ -171,7 +171,10 @@ class Network:
                 continue
             if c.required and df[c.name].isna().any():
                 first = df.index[df[c.name].isna()][0]
-                raise SchemaError(f"{element_id(table, first)}: field '{c.name}' is required ({c.doc})")
+                got = df.at[first, c.name]
+                got = got.item() if hasattr(got, "item") else got
+                raise SchemaError(f"{element_id(table, first)}: field '{c.name}' is required ({c.doc})"
+                                  + ("" if got is None else f"; got {got!r}, expected a number"))
             data[c.name] = _coerce(table, c, df[c.name]).to_numpy()
         df = pd.DataFrame(data, index=df.index)
         current = getattr(self, table)

@@ -42,7 +42,29 @@ def check_references(net: Network) -> None:
                 )
 
 
+def check_finite(net: Network) -> None:
+    """Every number that has no 'not given' meaning (a default that is not NaN) is a number, and finite unless it is
+    a limit (``*_min_*``, ``*_max_*``: an infinite limit is no limit)."""
+    from tdcoord.network.schema import REQUIRED, TABLES
+
+    for table, cols in TABLES.items():
+        df = getattr(net, table)
+        if not len(df):
+            continue
+        for c in cols:
+            if c.kind != "float" or (c.default is not REQUIRED and not np.isfinite(c.default)):
+                continue
+            values = df[c.name].to_numpy(float)
+            limit = "_min_" in c.name or "_max_" in c.name
+            bad = np.isnan(values) if limit else ~np.isfinite(values)
+            if bad.any():
+                k = int(np.flatnonzero(bad)[0])
+                raise SchemaError(f"{element_id(table, df.index[k])}: field '{c.name}' must be a finite number "
+                                  f"({c.doc}), got {float(values[k]):g}")
+
+
 def check_values(net: Network) -> None:
+    check_finite(net)
     b = net.bus
     _check(b, "bus", ~(b.vn_kv > 0), "vn_kv", "a nominal voltage > 0 kV")
     inv = b.vm_min_pu > b.vm_max_pu

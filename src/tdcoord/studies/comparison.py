@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import numpy as np
 import pandas as pd
 
 from tdcoord.coordination.admm import AdmmSettings, solve_admm
@@ -103,6 +104,7 @@ def parse_weights(spec: str | Weights | None) -> Weights | str:
     if s == "equal":
         return Weights(1.0, 1.0, 1.0, 1.0, method="explicit")
     w = Weights(method="explicit")
+    given: list[str] = []
     for part in s.split(","):
         if "=" not in part:
             raise InputError(f"--weights {spec!r}: expected 'entropy', 'equal' or 'alpha=..,beta=..,gamma=..'")
@@ -113,9 +115,15 @@ def parse_weights(spec: str | Weights | None) -> Weights | str:
             val = float(v)
         except ValueError as exc:
             raise InputError(f"--weights: {k} = {v!r} is not a number") from exc
-        if val < 0:
-            raise InputError(f"--weights: {k} = {val} must be >= 0")
+        if not np.isfinite(val) or val < 0:
+            raise InputError(f"--weights: {k} = {v}: expected a finite number >= 0")
+        if k in given:
+            raise InputError(f"--weights {spec!r}: {k} is given twice")
+        given.append(k)
         setattr(w, k, val)
+    missing = [k for k in ("alpha", "beta", "gamma") if k not in given]
+    if missing:
+        w.detail["defaulted"] = missing  # said on the command line: they weigh 1
     return w
 
 

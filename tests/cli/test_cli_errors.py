@@ -1,0 +1,83 @@
+"""Bad input ends with a clear message and exit code 2 (issue: results a reader can check, failures a user can act on)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from tdcoord.cases import load_case
+from tdcoord.cases.standard import data_path
+from tdcoord.cli import app
+from tdcoord.errors import SchemaError
+from tdcoord.network.validate import validate
+
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def case9_text() -> str:
+    return data_path("case9.m").read_text()
+
+
+def test_version():
+    r = run("--version")
+    assert r.exit_code == 0 and r.output.startswith("tdcoord ")
+
+
+@pytest.mark.parametrize("name", ["my-case.m", "case9.v2.m", "case 9.m", "case__api.m"])
+def test_opf_on_ordinary_file_names(tmp_path, name):
+    p = tmp_path / name
+    p.write_text(case9_text())
+    r = run("opf", str(p))
+    assert r.exit_code == 0, r.output
+    assert "5296.6862" in r.output
+
+
+def test_bad_bus_references_name_the_element(tmp_path):
+    p = tmp_path / "bad.m"
+    p.write_text(case9_text().replace("\t1\t4\t0", "\t1\t44\t0", 1))
+    r = run("opf", str(p))
+    assert r.exit_code == 2
+    assert "mpc.branch row 1 (1-44): to bus 44 is not in mpc.bus" in r.output and "internal error" not in r.output
+    p.write_text(case9_text().replace("\t2\t163\t6.54", "\t33\t163\t6.54", 1))
+    r = run("opf", str(p))
+    assert r.exit_code == 2 and "mpc.gen row 2: bus 33 is not in mpc.bus" in r.output
+
+
+def test_options_are_checked_one_by_one():
+    for args, says in ((("--workers", "0", "--executor", "process"), "--workers 0: expected 1 or more"),
+                       (("--max-iter", "0"), "--max-iter 0: expected 1 or more iterations"),
+                       (("--rho0", "0"), "--rho0 0.0: expected a penalty > 0"),
+                       (("--tol", "-1"), "--tol -1.0: expected a tolerance > 0"),
+                       (("--weights", "alpha=nan"), "alpha = nan: expected a finite number >= 0"),
+                       (("--weights", "alpha=1,alpha=2"), "alpha is given twice")):
+        r = run("opt", "ieee30+ieee33@6", "--strategy", "admm", *args)
+        assert r.exit_code == 2 and says in r.output, (args, r.output)
+
+
+def test_partial_weights_say_the_rest_are_one():
+    r = run("opt", "ieee30+ieee33@6", "--strategy", "centralized", "--weights", "alpha=2")
+    assert r.exit_code == 0
+    assert "(beta, gamma not given: 1)" in " ".join(r.output.split())
+
+
+def test_non_finite_data_is_named():
+    net = load_case("ieee9")
+    net.load.loc[net.load.index[1], "p_mw"] = np.inf
+    with pytest.raises(SchemaError, match=r"load 1: field 'p_mw' must be a finite number .* got inf"):
+        validate(net)
+    with pytest.raises(SchemaError, match=r"load 3: field 'p_mw' is required .*; got nan, expected a number"):
+        load_case("ieee9").add_load("5", p_mw=float("nan"))
+
+
+def test_opf_without_costs_warns(tmp_path):
+    p = tmp_path / "nocost.m"
+    text = case9_text()
+    p.write_text(text[:text.index("mpc.gencost")] + "\n")
+    r = run("opf", str(p))
+    assert r.exit_code == 0
+    assert "no generator has a cost: every feasible dispatch is optimal (objective 0)" in " ".join(r.output.split())
