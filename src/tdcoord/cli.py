@@ -40,11 +40,21 @@ class Failed(Exception):
     """A computation ended without an answer (exit code 1)."""
 
 
-def guarded(fn: Callable[[], Any], debug: bool) -> Any:
-    """Run a command body, turning errors into short messages and exit codes."""
+def guarded(fn: Callable[[], Any], debug: bool, out: Path | None = None, resume: bool = False) -> Any:
+    """Run a command body, turning errors into short messages and exit codes.
+
+    ``out``: the command's output folder, checked and locked before the body
+    runs (:class:`tdcoord.results.output.OutputFolder`); the body records
+    what it writes with :func:`record_outputs`.
+    """
     debug = debug or _state["debug"]
     try:
-        return fn()
+        with output_folder(out, resume) as folder:
+            _state["folder"] = folder
+            try:
+                return fn()
+            finally:
+                _state.pop("folder", None)
     except TdcoordError as exc:
         if debug:
             traceback.print_exc()
@@ -64,6 +74,39 @@ def guarded(fn: Callable[[], Any], debug: bool) -> Any:
             err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (run with --debug for the traceback)",
                               highlight=False, soft_wrap=True)
         raise typer.Exit(3)
+
+
+def check_json(path: Path | None) -> None:
+    """A ``--json`` file can be written (checked before the computation, not after it)."""
+    if path is None:
+        return
+    from tdcoord.errors import InputError
+
+    if path.is_dir():
+        raise InputError(f"--json {str(path)!r} is a folder; expected a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe = path.parent / f".tdcoord-probe-{id(path)}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise InputError(f"--json {str(path)!r}: cannot write there ({exc.strerror or exc})") from None
+
+
+def record_outputs(paths: Any) -> None:
+    """Files the running command wrote into its output folder (cleared by the next run)."""
+    folder = _state.get("folder")
+    if folder is not None and hasattr(folder, "record"):
+        folder.record(paths)
+
+
+def output_folder(out: Path | None, resume: bool = False) -> Any:
+    """The checked, locked output folder (:class:`tdcoord.results.output.OutputFolder`), or a no-op without one."""
+    import contextlib
+
+    from tdcoord.results.output import OutputFolder
+
+    return OutputFolder(out, resume=resume) if out is not None else contextlib.nullcontext()
 
 
 def write_json(path: Path | None, data: dict) -> None:
@@ -367,6 +410,7 @@ def run(
         cs = _coupled(case)
         settings = _admm_settings(penalty, rho0, max_iter, tol, batch)
         ex = _executor(executor, workers)
+        check_json(json_out)
         from tdcoord.problems.vsm import VsmSettings
 
         with console.status("starting") as status:
@@ -375,13 +419,14 @@ def run(
                            vm_band=_band(vm_band), vsm=None if no_vsm else VsmSettings())
         print_comparison(comp)
         files = write_outputs(comp, out)
+        record_outputs(files)
         write_json(json_out, comp.summary())
         console.print(f"{len(files)} files written to {out}/ in {comp.time_s:.1f} s")
         failed = [n for n, r in comp.results.items() if not r.converged]
         if failed:
             raise Failed(f"strategies that did not converge: {', '.join(failed)} (see messages above)")
 
-    guarded(body, debug)
+    guarded(body, debug, out=out)
 
 
 @app.command()
@@ -417,23 +462,24 @@ def opt(
         cs = _coupled(spec)
         settings = _admm_settings(penalty, rho0, max_iter, tol, batch)
         ex = _executor(executor, workers)
+        check_json(json_out)
         with console.status("starting") as status:
             from tdcoord.problems.vsm import VsmSettings
 
             comp = compare(cs, strategies=(strategy,), weights=weights, feeder_formulation=feeder_formulation,
-                           transmission_formulation=transmission_formulation, discrete=discrete, executor=ex, admm=settings,
-                           progress=lambda m: status.update(f"running: {m}"), vm_band=_band(vm_band),
-                           vsm=VsmSettings() if vsm_on else None)
+                           transmission_formulation=transmission_formulation, discrete=discrete, executor=ex,
+                           admm=settings, progress=lambda m: status.update(f"running: {m}"),
+                           vm_band=_band(vm_band), vsm=VsmSettings() if vsm_on else None)
+        if out is not None:
+            from tdcoord.reporting.comparison import write_outputs
+
+            record_outputs(write_outputs(comp, out))
         print_comparison(comp)
         r = comp.results[strategy]
         summary = r.summary(tables=True)
         if len(r.history):
             summary["history"] = r.history.to_dict(orient="list")
         write_json(json_out, summary)
-        if out is not None:
-            from tdcoord.reporting.comparison import write_outputs
-
-            write_outputs(comp, out)
         if not r.converged:
             if len(r.history):
                 h = r.history
@@ -447,7 +493,7 @@ def opt(
             raise Failed(f"{strategy} did not reach a converged, verified operating point: {r.status}"
                          + (f" ({'; '.join(r.messages)})" if r.messages else ""))
 
-    guarded(body, debug)
+    guarded(body, debug, out=out)
 
 
 @app.command()
@@ -572,8 +618,9 @@ def vsm(
         if _out_dir(out):
             df.to_csv(out / "margins.csv")
             write_json(out / "vsm.json", data)
+            record_outputs([out / "margins.csv", out / "vsm.json"])
 
-    guarded(body, debug)
+    guarded(body, debug, out=out)
 
 
 def _contingencies(text: str):
@@ -702,7 +749,7 @@ def reserve(
             key.to_csv(out / "key_nodes.csv", index=False)
             write_json(out / "reserve.json", data)
 
-    guarded(body, debug)
+    guarded(body, debug, out=out, resume=resume)
 
 
 study_app = typer.Typer(no_args_is_help=True, help="Studies composed of several computations.")
@@ -792,7 +839,7 @@ def study_scenarios(
         if bad:
             raise Failed(f"scenarios without a converged, verified optimum: {', '.join(bad)}")
 
-    guarded(body, debug)
+    guarded(body, debug, out=out, resume=resume)
 
 
 @app.command()
@@ -831,6 +878,7 @@ def dispatch(
                                   scenario=scenario, vsm=None if no_vsm else VsmSettings(), executor=ex, out=out,
                                   resume=resume, progress=progress, profiles=profiles)
         files = write_dispatch_outputs(result, out)
+        record_outputs(files)
         df = result.periods()
         t = _table(f"{strategy} dispatch of {spec}" + (f" [{scenario}]" if scenario else ""))
         for c in ("hour", "load", "wind", "PV", "objective", "loss (MW)", "min VSM", "T reserve", "D reserve", "viol.", "conv."):
@@ -848,7 +896,7 @@ def dispatch(
         if bad:
             raise Failed(f"hours without a converged, verified optimum: {', '.join(f'{h:02d}' for h in bad)}")
 
-    guarded(body, debug)
+    guarded(body, debug, out=out, resume=resume)
 
 
 bench_app = typer.Typer(no_args_is_help=True, help="Measurements of tdcoord's own performance.")

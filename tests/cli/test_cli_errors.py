@@ -81,3 +81,46 @@ def test_opf_without_costs_warns(tmp_path):
     r = run("opf", str(p))
     assert r.exit_code == 0
     assert "no generator has a cost: every feasible dispatch is optimal (objective 0)" in " ".join(r.output.split())
+
+
+def test_out_is_checked_before_the_work(tmp_path):
+    f = tmp_path / "a-file"
+    f.write_text("x")
+    r = run("opt", "ieee30+ieee33@6", "--strategy", "centralized", "--out", str(f))
+    assert r.exit_code == 2 and "is a file; expected a folder" in r.output and "strategies on" not in r.output
+    r = run("opt", "ieee30+ieee33@6", "--strategy", "centralized", "--out", str(f / "sub"))
+    assert r.exit_code == 2 and "cannot write there" in r.output and "strategies on" not in r.output
+    r = run("opt", "ieee30+ieee33@6", "--strategy", "centralized", "--json", str(tmp_path))
+    assert r.exit_code == 2 and "is a folder; expected a file name" in r.output
+
+
+def test_a_folder_another_run_writes_is_refused(tmp_path):
+    import subprocess
+    import sys
+
+    from tdcoord.results.output import LOCK
+
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (tmp_path / LOCK).write_text(str(other.pid))
+        r = run("opt", "ieee30+ieee33@6", "--strategy", "centralized", "--out", str(tmp_path))
+        assert r.exit_code == 2 and f"is being written by another tdcoord run (process {other.pid})" in \
+            " ".join(r.output.split())
+    finally:
+        other.kill()
+        other.wait()
+    # a lock left by a run that ended is taken over, and released at the end
+    r = run("opt", "ieee30+ieee33@6", "--strategy", "centralized", "--weights", "equal", "--out", str(tmp_path))
+    assert r.exit_code == 0 and not (tmp_path / LOCK).exists()
+
+
+def test_a_rerun_clears_the_last_runs_files_and_keeps_others(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    args = ("--strategy", "centralized", "--weights", "equal", "--out", str(tmp_path))
+    assert run("opt", "ieee30+ieee33@6", *args).exit_code == 0
+    assert (tmp_path / "voltages_ieee33_at_6.png").exists() and (tmp_path / "tables" / "centralized").is_dir()
+    assert run("opt", "ieee30+ieee13@6x1", *args).exit_code == 0
+    assert not (tmp_path / "voltages_ieee33_at_6.png").exists()  # the previous case's plot is gone
+    assert (tmp_path / "voltages_ieee13_at_6.png").exists()
+    assert not (tmp_path / "tables" / "centralized" / "ieee33_at_6__res_bus.csv").exists()
+    assert (tmp_path / "notes.txt").read_text() == "mine"  # not ours: kept
