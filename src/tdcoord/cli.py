@@ -254,10 +254,11 @@ ExecutorOpt = Annotated[str, typer.Option("--executor", help="where ADMM subprob
 Workers = Annotated[Optional[int], typer.Option("--workers", help="worker processes for --executor process")]
 Penalty = Annotated[str, typer.Option("--penalty", help="ADMM penalty rule: spectral | residual | fixed")]
 Rho0 = Annotated[float, typer.Option("--rho0", help="ADMM initial penalty")]
-MaxIter = Annotated[int, typer.Option("--max-iter", help="ADMM iteration limit")]
+MaxIter = Annotated[int, typer.Option("--max-iter", help="ADMM iteration limit (per phase: relaxed steps, then fixed)")]
 Tol = Annotated[float, typer.Option("--tol", help="ADMM tolerance on primal and dual residuals (% V, MW, Mvar)")]
 Batch = Annotated[int, typer.Option("--batch", help="ADMM: feeder subproblems a worker solves together in one IPOPT problem (1: one by one)")]
-Band = Annotated[str, typer.Option("--vm-band", help="voltage band enforced and counted, 'LOW,HIGH' in p.u.; "
+Band = Annotated[str, typer.Option("--vm-band", help="every bus's voltage limits, 'LOW,HIGH' in p.u., replacing the "
+                                   "data's (wider or narrower), and the band violations are counted against; "
                                    "'data' = the buses' own limits, violations counted against 0.95-1.05")]
 
 
@@ -299,11 +300,16 @@ def _executor(kind: str, workers: int | None):
     return make_executor(kind, workers)
 
 
-def _coupled(spec: str):
+def _coupled(spec: str, command: str | None = None):
     from tdcoord.cases import load_case
+    from tdcoord.cases.registry import case_info
     from tdcoord.errors import InputError
     from tdcoord.network.coupled import CoupledSystem
 
+    info = case_info(spec)
+    why = info.refusal(command) if (info is not None and command) else None
+    if why:
+        raise InputError(f"{spec!r} is not meant for `tdcoord {command}`: {why}")
     system = load_case(spec)
     if not isinstance(system, CoupledSystem):
         raise InputError(f"{spec!r} is a single network; optimization strategies need a coupled spec 'T+FEEDER@BUS...'")
@@ -320,13 +326,18 @@ def _table(title: str, **kw: Any) -> Table:
 
 
 def _fmt(v: Any, digits: int = 4) -> str:
+    """A table cell: numpy scalars as Python numbers, "n/a" for what was not computed (None, NaN)."""
+    if type(v).__module__ == "numpy" and hasattr(v, "item"):
+        v = v.item()
+    if v is None:
+        return "n/a"
     if isinstance(v, bool):
         return "yes" if v else "NO"
     if isinstance(v, int):
         return str(v)
     if isinstance(v, float):
         if v != v:
-            return "-"
+            return "n/a"
         return f"{v:.{digits}f}" if abs(v) >= 1e-3 or v == 0 else f"{v:.1e}"
     return str(v)
 
@@ -393,7 +404,7 @@ def run(
     workers: Workers = None,
     penalty: Penalty = "spectral",
     rho0: Rho0 = 0.5,
-    max_iter: MaxIter = 50,
+    max_iter: MaxIter = 300,
     tol: Tol = 1e-4,
     batch: Batch = 50,
     vm_band: Band = "data",
@@ -407,7 +418,7 @@ def run(
         from tdcoord.reporting.comparison import write_outputs
         from tdcoord.studies.comparison import compare
 
-        cs = _coupled(case)
+        cs = _coupled(case, "run")
         settings = _admm_settings(penalty, rho0, max_iter, tol, batch)
         ex = _executor(executor, workers)
         check_json(json_out)
@@ -441,7 +452,7 @@ def opt(
     workers: Workers = None,
     penalty: Penalty = "spectral",
     rho0: Rho0 = 0.5,
-    max_iter: MaxIter = 50,
+    max_iter: MaxIter = 300,
     tol: Tol = 1e-4,
     batch: Batch = 50,
     vm_band: Band = "data",

@@ -124,6 +124,13 @@ def _read_file(path: Path) -> System:
     raise UnknownCaseError(f"case file {str(path)!r}: unknown type {suffix!r}; expected .m or .json")
 
 
+def case_info(spec: str) -> CaseInfo | None:
+    """The description of a built-in coupled study system named by ``spec`` (``None`` for anything else)."""
+    key = re.sub(r"\s+", "", spec.strip())
+    key = coupled_cases.ALIASES.get(key, key)
+    return COUPLED.get(key)
+
+
 def load_case(spec: str) -> System:
     """A network or coupled system from a name, a coupled spec or a file path."""
     spec = spec.strip()

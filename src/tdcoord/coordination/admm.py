@@ -116,7 +116,7 @@ class AdmmSettings:
 
     @classmethod
     def for_studies(cls) -> "AdmmSettings":
-        """Settings of the scenario study and the dispatch: 150 iterations per phase.
+        """Settings of the scenario study and the dispatch: 300 iterations per phase.
 
         Reserve requirements that a feeder cannot meet put an exact (linear)
         penalty on its reactive sources; the subproblem's response then has
@@ -125,7 +125,7 @@ class AdmmSettings:
         combined scenario of the default case: 42 iterations relaxed, 67 with
         the steps fixed).
         """
-        return cls(max_iter=150, max_extra_iter=150)
+        return cls(max_iter=300, max_extra_iter=300)
 
 
 def private_view(cs: CoupledSystem, area: str) -> CoupledSystem:
@@ -438,7 +438,7 @@ def solve_admm(cs: CoupledSystem, cfg: RpoConfig, *, executor: "Executor", base_
             return out
 
         has_steps = any(executor.call("has_steps", {a: () for a in agents}).values())
-        if st.penalty == "spectral" and st.probe and nk:
+        if st.penalty in ("spectral", "residual") and st.probe and nk:
             hs = executor.call("curvature", {a: (z[idx[a]], st.probe_delta) for a in agents})
             rho = key_penalty(hs, rho, None)
             lo, hi = max(st.rho_min, st.rho0 * st.probe_low), min(st.rho_max, st.rho0 * st.probe_high)
@@ -503,14 +503,20 @@ def solve_admm(cs: CoupledSystem, cfg: RpoConfig, *, executor: "Executor", base_
             if it >= phase_limit:
                 status = "max_iter"
                 messages.append(f"ADMM did not converge in {it} iterations: primal residual {r_pri:.2e}, "
-                                f"dual residual {r_dual:.2e} (tolerances {st.tol_primal:.0e}, {st.tol_dual:.0e})")
+                                f"dual residual {r_dual:.2e} (tolerances {st.tol_primal:.0e}, {st.tol_dual:.0e}); "
+                                f"allow more iterations (--max-iter {2 * st.max_iter}) or a looser tolerance "
+                                f"(--tol {10 * st.tol_primal:.0e})" + ("" if st.penalty == "spectral" else
+                                                                      ", or the spectral penalty rule"))
                 break
             if st.penalty == "residual":
+                # Boyd et al.'s balancing, with a factor that decays as the spectral rule's does, so that the
+                # adaptivity is bounded (the excess over 1 summable) and ADMM's convergence guarantee holds
+                tau = 1.0 + (st.tau - 1.0) / (1.0 + it / st.adapt_k0) ** 2
                 for a in agents:
                     r_el = spread[idx[a]]
                     s_el = rho[a] * np.abs(z[idx[a]] - z_prev[idx[a]])
-                    rho[a] = np.clip(np.where(r_el > st.mu * s_el, rho[a] * st.tau,
-                                              np.where(s_el > st.mu * r_el, rho[a] / st.tau, rho[a])), st.rho_min, st.rho_max)
+                    rho[a] = np.clip(np.where(r_el > st.mu * s_el, rho[a] * tau,
+                                              np.where(s_el > st.mu * r_el, rho[a] / tau, rho[a])), st.rho_min, st.rho_max)
             elif st.penalty == "spectral" and memory is not None:
                 x0, lh0 = memory
                 h = {}

@@ -31,7 +31,8 @@ def centralized_result(cs: CoupledSystem, cfg: RpoConfig, problem: AreaProblem, 
     """The strategy result of a solved centralized problem, re-checked by power flow (or its failure)."""
     if not sol.ok:
         return StrategyResult("centralized", False, sol.solver_status, iterations=sol.iterations, time_s=t_solve,
-                              messages=[f"IPOPT: {sol.solver_status}"], discrete=info)
+                              messages=[f"{sol.solver.upper() or 'IPOPT'}: {sol.solver_status}"]
+                              + infeasibility_messages(problem, sol), discrete=info)
     n = problem.n_floats()
     res = build_strategy_result(cs, "centralized", problem.solutions(sol), status=sol.solver_status, converged=True,
                  time_s=t_solve, iterations=sol.iterations, weights=cfg.weights.as_dict(), report_optimizer_vm=True,
@@ -40,6 +41,18 @@ def centralized_result(cs: CoupledSystem, cfg: RpoConfig, problem: AreaProblem, 
     res.soc_gap = soc_gaps(problem, sol) if cfg.feeder_formulation == "soc_bf" else {}
     note_shortfall(res, shortfalls(problem.b, sol))
     return res
+
+
+def infeasibility_messages(problem: AreaProblem, sol) -> list[str]:
+    """Where an infeasible model breaks: the limits that cannot all be met (empty for other failures)."""
+    if sol.status != "infeasible" and "infeas" not in sol.solver_status.lower():
+        return []
+    from tdcoord.problems.diagnose import describe
+
+    rows = problem.diagnose_infeasible()
+    if not rows:
+        return ["no point meets the model's constraints even with its voltage and reactive limits relaxed"]
+    return [f"limits that cannot all be met (the least-violating point): {describe(rows)}"]
 
 
 def note_shortfall(res: StrategyResult, short: dict[str, float]) -> None:

@@ -206,6 +206,33 @@ class AreaProblem:
                                                      solver=solver or "ipopt"))
         return self.keep_warm_start(self.b.solve(solver=solver))
 
+    def diagnose_infeasible(self) -> list[dict]:
+        """Which voltage and reactive limits cannot all be met (the model re-solved with penalized slack on them).
+
+        Changes this model (see :mod:`tdcoord.problems.diagnose`); returns the
+        broken limits, largest first, or an empty list when even the softened
+        model fails (the cause is then elsewhere: loads the network cannot
+        carry, active-power limits).
+        """
+        from tdcoord.problems.diagnose import SoftLimit, largest_slacks, soften_limits
+
+        limits = []
+        for a in self.areas:
+            names = [f"bus {lab}" for lab in a.bus_labels]
+            if f"{a.prefix}.vm" in self.b.blocks:
+                limits.append(SoftLimit(f"{a.prefix}.vm", names, "V", 1.0))
+            elif f"{a.prefix}.w" in self.b.blocks:
+                limits.append(SoftLimit(f"{a.prefix}.w", names, "V", 1.0, squared=True))
+            for dv in a.devices:
+                ds = dv.ds
+                block = f"{a.prefix}.svc_q" if ds.table == "svc" else f"{a.prefix}.{ds.table}_q"
+                if block in self.b.blocks and ds.kind in ("generator", "inverter", "svc"):
+                    where = "" if a.kind == "transmission" else f"{a.name}:"
+                    limits.append(SoftLimit(block, [f"{where}{ds.table} {i}" for i in ds.index], "Q", ds.base_mva))
+        softened = soften_limits(self.b, limits)
+        sol = self.b.solve() if self.backend == "nlp" else self.b.solve()
+        return largest_slacks(sol, softened) if sol.ok else []
+
     def keep_warm_start(self, sol: Solution) -> Solution:
         """Keep a solution as the next warm start when it is usable (or nothing better is known)."""
         if sol.ok or self.last is None:

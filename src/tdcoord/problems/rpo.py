@@ -68,7 +68,7 @@ class RpoConfig:
     feeder_formulation: str = "branch_flow"  # or "soc_bf", "lindistflow"
     backend: str = "auto"  # "nlp" (IPOPT), "conic" (Clarabel/HiGHS/SCIP), "auto": conic where every area is convex
     vm_ref: float = 1.0
-    vm_band: tuple[float, float] | None = None  # enforced on top of bus limits (None: bus limits only)
+    vm_band: tuple[float, float] | None = None  # every bus's voltage limits, replacing the data's (None: the data's)
     count_band: tuple[float, float] = (0.95, 1.05)  # buses outside it are counted as violations
     discrete: bool = False  # capacitor steps declared integer (bonmin; SCIP/HiGHS on the conic backend)
     hooks: list[Callable[[Any, "Area"], None]] = field(default_factory=list)
@@ -177,9 +177,9 @@ def cost_sum(devices: list[DeviceVars], key: str) -> Any:
 
 def _vm_bounds(cn: CompiledNetwork, cfg: RpoConfig) -> tuple[np.ndarray, np.ndarray]:
     lo, hi = cn.vm_min.copy(), cn.vm_max.copy()
-    if cfg.vm_band is not None:
-        lo = np.maximum(lo, cfg.vm_band[0])
-        hi = np.minimum(hi, cfg.vm_band[1])
+    if cfg.vm_band is not None:  # the band replaces the buses' own limits, wider or narrower
+        lo = np.full(cn.n_bus, float(cfg.vm_band[0]))
+        hi = np.full(cn.n_bus, float(cfg.vm_band[1]))
     return lo, hi
 
 
@@ -295,9 +295,8 @@ def build_feeder(b: Any, cs: CoupledSystem, fname: str, cfg: RpoConfig, start: d
     ensure_weight_params(b, cfg)
     net, cn = inputs_of(cs, inputs).feeder(fname)
     t_bus = cs.boundary.at[fname, "bus"]
-    lo, hi = _vm_bounds(cn, cfg)
+    lo, hi = _vm_bounds(cn, cfg)  # the root, a copy of the transmission bus, has that bus's limits
     root = cn.position()[HV_BUS]
-    lo[root], hi[root] = cn.vm_min[root], cn.vm_max[root]
     start = start or {}
     form = get_formulation(cfg.feeder_formulation)(b, cn, fname, vm_min=lo, vm_max=hi, start=start, root=root)
     devices = build_devices(b, form, net, cn, fname, device_options(cfg), skip_ext_grid=True)

@@ -153,9 +153,9 @@ def compare(cs: CoupledSystem, *, strategies=STRATEGIES, weights: str | Weights 
             reserve: dict | None = None) -> Comparison:
     """Every strategy on ``cs``.
 
-    ``vm_band``: voltage band enforced on top of the buses' own limits
-    (None: the limits in the data) and used to count violations (default
-    [0.95, 1.05]). ``vsm`` adds the key nodes' stability margins (penalty
+    ``vm_band``: every bus's voltage limits, replacing the buses' own
+    (None: the limits in the data), and the band violations are counted
+    against (default [0.95, 1.05]). ``vsm`` adds the key nodes' stability margins (penalty
     and constraint); ``reserve`` maps (area, table, index) to the reserve
     each source must keep (Mvar), see :mod:`tdcoord.problems.reserve`.
     """
