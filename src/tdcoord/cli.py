@@ -350,7 +350,8 @@ def print_comparison(comp: Any) -> None:
             ("viol. if Q-limited", "q_limited_violations", 0),
             ("max |V-1| (p.u.)", "dv_max_pu", 4), ("iterations", "iterations", 0),
             ("time (s)", "time_s", 3), ("floats / iteration", "floats_per_iteration", 0),
-            ("min VSM (p.u.)", "vsm_min_pu", 4), ("PF mismatch (p.u.)", "pf_mismatch_pu", -1), ("converged", "converged", 0)]
+            ("min VSM (p.u.)", "vsm_min_pu", 4), ("re-check residual", "pf_mismatch_pu", -1),
+            ("V opt. vs re-check", "recheck_dvm_pu", -1), ("converged", "converged", 0)]
     t = _table(f"strategies on {comp.case}, re-checked by integrated power flow")
     t.add_column("", no_wrap=True)
     t.add_column("base", justify="right", style="dim", no_wrap=True)
@@ -370,7 +371,7 @@ def print_comparison(comp: Any) -> None:
         s["q_limited_violations"] = q.get("n_violations") if q.get("converged") else ("no conv." if q else None)
         sums[n] = s
     for label, key, digits in rows:
-        cells = [label, _fmt(base_vals[key], digits) if key in base_vals else "-"]
+        cells = [label, _fmt(base_vals[key], digits) if key in base_vals else "n/a"]
         for n in names:
             v = sums[n].get(key)
             cells.append(f"{v:.1e}" if digits < 0 and isinstance(v, float) else _fmt(v, digits))
@@ -542,7 +543,8 @@ def opf(
         t.add_row("objective ($/h)", f"{r.objective:.4f}")
         t.add_row("losses (MW)", f"{r.p_loss_mw:.4f}")
         t.add_row(f"{r.solver.upper() or 'solver'} iterations", str(r.iterations))
-        t.add_row("re-check mismatch (p.u.)", f"{r.pf_mismatch_pu:.1e}")
+        t.add_row("re-check residual (p.u.)", f"{r.pf_mismatch_pu:.1e}")
+        t.add_row("V optimizer vs re-check (p.u.)", f"{r.recheck_dvm_pu:.1e}")
         t.add_row("time (s)", f"{r.time_s:.3f}")
         console.print(t)
         for m in r.messages:

@@ -100,7 +100,7 @@ def dispatch_of(solutions: list[AreaSolution]) -> Dispatch:
 
 
 def recheck(cs: CoupledSystem, dispatch: Dispatch) -> tuple[CoupledSystem, CoupledPowerFlowResult, float]:
-    """Integrated power flow at the dispatch, and the largest |V_opt - V_pf| (p.u.)."""
+    """Integrated power flow at the dispatch, and the largest |Vm_opt - Vm_pf| over buses (p.u.)."""
     applied = apply_dispatch(cs, dispatch)
     pf = run_coupled(applied, "merged", check=False)
     dv = 0.0
@@ -164,11 +164,10 @@ def build_strategy_result(cs: CoupledSystem, strategy: str, solutions: list, *, 
     res.dv_max_pu, res.dv_max_t_pu, res.dv_max_d_pu = ev.dv_max_pu, ev.dv_max_t_pu, ev.dv_max_d_pu
     res.devices = ev.devices
     res.vm_min_bus, res.vm_max_bus = ev.vm_min_bus, ev.vm_max_bus
-    if report_optimizer_vm:
-        res.pf_mismatch_pu = dv_opt
-    else:
-        # the strategy's operating point is its evaluation by the integrated power flow
-        res.pf_mismatch_pu = float(pf.max_mismatch_pu)
+    res.pf_mismatch_pu = float(pf.max_mismatch_pu)  # the re-check's Newton residual
+    res.recheck_dvm_pu = dv_opt  # how far the optimizer's voltages are from the re-check's
+    if not report_optimizer_vm:
+        # an independent strategy's side assumed the other side's voltage; the figure is that assumption's error
         res.assumption_error_pu = dv_opt
     res.applied = applied
     res.table_maker = OperatingPointTables(applied, pf, dispatch, ev.devices)

@@ -40,9 +40,13 @@ iterate's value stays in ``solver_objective``), ``status`` is the solver's
 own return string and no re-check is made. A converged dispatch is
 re-checked by Newton power flow (:func:`tdcoord.pf.ac.run_newton`) on a copy
 of the network with the optimized gen P and voltage set-points;
-``pf_mismatch_pu`` is the largest ``|V_opt - V_pf|`` over buses (complex,
-p.u.; for ``dc`` V_opt is 1 at the DC angle, so the figure is the DC
+``pf_mismatch_pu`` is that power flow's Newton residual (largest bus
+power mismatch, p.u.), as for every strategy of ``tdcoord opt``;
+``recheck_dvm_pu`` and ``recheck_dva_deg`` are the largest differences
+between the optimizer's and the re-check's voltage magnitudes and angles
+(for ``dc`` the optimizer's magnitudes are 1, so the figures are the DC
 approximation's error against the AC power flow at the same dispatch).
+The slack machine takes up what the optimizer did not foresee.
 """
 
 from __future__ import annotations
@@ -72,8 +76,12 @@ STARTS = ("flat", "pf")
 class OpfResult:
     """Outcome of :func:`solve_opf`.
 
-    ``objective`` ($/h), ``p_loss_mw`` (branch losses) and
-    ``pf_mismatch_pu`` are NaN unless ``converged``; the result tables then
+    ``objective`` ($/h), ``p_loss_mw`` (active losses: the branches' and
+    the shunts' conductance, as ``tdcoord opt`` counts them; generation
+    minus load), ``pf_mismatch_pu`` (the re-check power flow's Newton
+    residual) and ``recheck_dvm_pu``/``recheck_dva_deg`` (the largest
+    difference between the optimizer's and the re-check's voltage
+    magnitudes and angles) are NaN unless ``converged``; the result tables then
     hold IPOPT's last iterate, for diagnosis only. ``time_s`` is the
     wall time of the OPF itself (compiling the network, building the model
     and IPOPT); ``solver_time_s`` is IPOPT's part of it and
@@ -100,21 +108,24 @@ class OpfResult:
     res_ext_grid: pd.DataFrame = field(default_factory=pd.DataFrame)
     res_line: pd.DataFrame = field(default_factory=pd.DataFrame)
     res_trafo: pd.DataFrame = field(default_factory=pd.DataFrame)
+    res_shunt: pd.DataFrame = field(default_factory=pd.DataFrame)
     p_loss_mw: float = float("nan")
     max_violation_pu: float = float("nan")
     pf_mismatch_pu: float = float("nan")
+    recheck_dvm_pu: float = float("nan")
+    recheck_dva_deg: float = float("nan")
     messages: list[str] = field(default_factory=list)
     formulation: str = "acp"
     solver: str = ""
 
     SUMMARY_KEYS = ("objective", "converged", "status", "iterations", "time_s", "solver_time_s", "p_loss_mw",
-                    "max_violation_pu", "pf_mismatch_pu", "flow_limit", "formulation", "solver")
+                    "max_violation_pu", "pf_mismatch_pu", "recheck_dvm_pu", "recheck_dva_deg", "flow_limit", "formulation", "solver")
 
     @property
     def tables(self) -> dict[str, pd.DataFrame]:
         """The result tables (see :mod:`tdcoord.results.tables`): buses, branches, machines."""
         out = {"res_bus": self.res_bus, "res_line": self.res_line, "res_trafo": self.res_trafo,
-               "res_gen": self.res_gen, "res_ext_grid": self.res_ext_grid}
+               "res_gen": self.res_gen, "res_ext_grid": self.res_ext_grid, "res_shunt": self.res_shunt}
         return {k: v for k, v in out.items() if len(v)}
 
     def summary(self, tables: bool = False) -> dict[str, Any]:
@@ -159,6 +170,17 @@ def _branch_tables(net: Network, cn: CompiledNetwork, flows: dict[str, np.ndarra
             df["tap_pos"] = tap_position(tab.tap_pu.to_numpy(float), tab.tap_step_pu.to_numpy(float))
         out[table] = df
     return out
+
+
+def _shunt_table(net: Network, cn: CompiledNetwork, vm: np.ndarray) -> pd.DataFrame:
+    """res_shunt at the bus voltages ``vm`` (p_mw: conductance consumption, q_mvar: consumption sense)."""
+    sh = net.shunt
+    pos = cn.position()
+    live = (sh.in_service & sh.bus.isin(pos)).to_numpy(bool)
+    v = np.array([vm[pos[b]] if ok else 0.0 for b, ok in zip(sh.bus, live)], dtype=float)
+    return pd.DataFrame({"p_mw": (sh.gs_mw * sh.step).to_numpy(float) * v**2,
+                         "q_mvar": -(sh.bs_mvar * sh.step).to_numpy(float) * v**2,
+                         "step": sh.step.to_numpy(float), "vm_pu": np.where(live, v, np.nan)}, index=sh.index.copy())
 
 
 def _empty_bus_table(net: Network) -> pd.DataFrame:
@@ -259,6 +281,7 @@ def solve_opf(net: Network, *, formulation: str = "acp", flow_limit: str = "mva"
     v = np.full(nb, np.nan + 0j)
     p_loss = float("nan")
     branch: dict[str, pd.DataFrame] = {}
+    shunt = pd.DataFrame()
     if sol.x:
         vm_all, va_all = form.bus_values(sol)
         vm, va = vm_all[:, 0], va_all[:, 0]
@@ -278,27 +301,31 @@ def solve_opf(net: Network, *, formulation: str = "acp", flow_limit: str = "mva"
                 df.loc[d.ds.index, "q_mvar"] = np.nan
         v = vm * np.exp(1j * va)
         flows = form.branch_values(sol)
+        shunt = _shunt_table(net, cn, vm if formulation == "acp" else np.ones(nb))
         if converged:
-            p_loss = float((flows["pf"][:, 0] + flows["pt"][:, 0]).sum() * base)
+            # losses as `tdcoord opt` counts them: the branches' and the shunts' conductance
+            p_loss = float((flows["pf"][:, 0] + flows["pt"][:, 0]).sum() * base + shunt.p_mw.sum())
         branch = _branch_tables(net, cn, flows)
     res = OpfResult(
         network=net.name, flow_limit=flow_limit, converged=bool(converged), status=sol.solver_status,
         objective=sol.objective if converged else float("nan"), solver_objective=sol.objective,
         iterations=sol.iterations, time_s=time_s, solver_time_s=sol.time_s, res_bus=res_bus,
         res_gen=tables["gen"], res_ext_grid=tables["ext_grid"], p_loss_mw=p_loss if converged else float("nan"),
-        res_line=branch.get("line", pd.DataFrame()), res_trafo=branch.get("trafo", pd.DataFrame()),
+        res_line=branch.get("line", pd.DataFrame()), res_trafo=branch.get("trafo", pd.DataFrame()), res_shunt=shunt,
         max_violation_pu=viol, messages=messages, formulation=formulation, solver=sol.solver,
     )
     if converged and recheck:
         t1 = time.perf_counter()
-        res.pf_mismatch_pu = _recheck(net, cn, res, v, messages, keep_vm=formulation != "acp")
+        res.pf_mismatch_pu, res.recheck_dvm_pu, res.recheck_dva_deg = _recheck(net, cn, res, v, messages,
+                                                                                keep_vm=formulation != "acp")
         res.recheck_time_s = time.perf_counter() - t1
     return res
 
 
 def _recheck(net: Network, cn: CompiledNetwork, res: OpfResult, v: np.ndarray, messages: list[str],
-             keep_vm: bool = False) -> float:
-    """Largest |V_opt - V_pf| of a Newton power flow at the optimized set-points.
+             keep_vm: bool = False) -> tuple[float, float, float]:
+    """Newton power flow at the optimized set-points: its residual (p.u.), and the largest differences between
+    the optimizer's and its voltage magnitudes (p.u.) and angles (degrees).
 
     ``keep_vm``: the machines keep the case's voltage set-points (a DC
     dispatch has none of its own).
@@ -315,11 +342,14 @@ def _recheck(net: Network, cn: CompiledNetwork, res: OpfResult, v: np.ndarray, m
         chk.ext_grid.loc[e, "vm_pu"] = vm_of.reindex(chk.ext_grid.loc[e, "bus"]).to_numpy()
     pf = run_newton(chk, check=False)
     if not pf.converged:
-        messages.append("power-flow re-check did not converge")
-        return float("inf")
+        messages.append(f"power-flow re-check did not converge ({pf.iterations} iterations, "
+                        f"mismatch {pf.max_mismatch_pu:.2e} p.u.)")
+        return float("inf"), float("inf"), float("inf")
     rb = pf.res_bus.loc[cn.labels]
-    v_pf = rb.vm_pu.to_numpy(float) * np.exp(1j * np.deg2rad(rb.va_degree.to_numpy(float)))
-    return float(np.max(np.abs(v - v_pf)))
+    dva = np.rad2deg(np.angle(v)) - rb.va_degree.to_numpy(float)
+    dva = (dva + 180.0) % 360.0 - 180.0
+    return (float(pf.max_mismatch_pu), float(np.max(np.abs(np.abs(v) - rb.vm_pu.to_numpy(float)))),
+            float(np.max(np.abs(dva))))
 
 
 __all__ = ["FLOW_LIMITS", "OpfResult", "solve_opf"]

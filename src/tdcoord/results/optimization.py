@@ -73,7 +73,8 @@ class StrategyResult:
     time_s: float = 0.0
     floats_per_iteration: int = 0
     floats_total: int = 0
-    pf_mismatch_pu: float = float("nan")
+    pf_mismatch_pu: float = float("nan")  # the re-check power flow's Newton residual (largest |mismatch|, p.u.)
+    recheck_dvm_pu: float = float("nan")  # largest |Vm optimizer - Vm re-check| over buses (p.u.)
     dispatch: Any = None
     pf: Any = None  # CoupledPowerFlowResult of the re-check
     devices: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -95,7 +96,7 @@ class StrategyResult:
 
     SUMMARY_KEYS = ("objective", "p_loss_mw", "q_reserve_t_mvar", "q_reserve_d_mvar", "vm_min_pu", "vm_max_pu",
                     "n_violations", "dv_max_pu", "iterations", "time_s", "converged", "pf_mismatch_pu",
-                    "floats_per_iteration", "floats_total")
+                    "recheck_dvm_pu", "floats_per_iteration", "floats_total")
 
     @property
     def tables(self) -> dict[str, pd.DataFrame]:
