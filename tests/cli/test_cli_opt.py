@@ -44,6 +44,15 @@ def test_opt_centralized_json(tmp_path):
     assert r.exit_code == 0, r.output
     data = json.loads(j.read_text())
     assert STRATEGY_KEYS <= set(data) and data["converged"] is True
+    # the set-points of both areas, as the tables hold them
+    from tdcoord.coordination.common import Dispatch
+
+    d = Dispatch.from_json(data["dispatch"])
+    assert set(d.areas) == {"T", "ieee33@6"}
+    res_sgen = data["tables"]["ieee33@6:res_sgen"]
+    q = [row[res_sgen["columns"].index("q_mvar")] for row in res_sgen["data"]]
+    assert d.areas["ieee33@6"]["sgen"].q_mvar.to_numpy() == pytest.approx(q, abs=1e-6)
+    assert d.areas["T"]["gen"].vm_pu.notna().all()
 
 
 def test_opt_admm_that_does_not_converge_says_so(tmp_path):
@@ -99,6 +108,12 @@ def test_opf_matches_matpower(tmp_path, case, optimum):
     assert {"objective", "converged", "time_s"} <= set(data)
     assert data["converged"] is True
     assert abs(data["objective"] - optimum) / optimum < 1e-5
+    # the dispatch, and every bus's voltage and every machine's output as tables
+    gen = data["dispatch"]["gen"]
+    assert len(gen["index"]) == len(gen["p_mw"]) == len(gen["vm_pu"]) > 0
+    res_gen = data["tables"]["res_gen"]
+    assert [row[res_gen["columns"].index("p_mw")] for row in res_gen["data"]] == gen["p_mw"]
+    assert {"vm_pu", "va_degree"} <= set(data["tables"]["res_bus"]["columns"])
 
 
 @pytest.mark.parametrize("executor", ["process", "ray"])

@@ -26,12 +26,37 @@ from tdcoord.formulations.branch_flow import orient
 from tdcoord.results.powerflow import CoupledPowerFlowResult
 
 
+#: The set-points a dispatch holds, per element table.
+SETPOINTS = {"gen": ("vm_pu", "p_mw"), "ext_grid": ("vm_pu",), "sgen": ("q_mvar",), "svc": ("q_mvar",),
+             "shunt": ("step",)}
+
+
 @dataclass
 class Dispatch:
     """Device set-points per area: table -> DataFrame (index = element index)."""
 
     areas: dict[str, dict[str, pd.DataFrame]] = field(default_factory=dict)
     vm: dict[str, pd.Series] = field(default_factory=dict)  # optimizer's bus voltages by label
+
+    def to_json(self) -> dict:
+        """``{area: {table: {"index": [...], column: [...]}}}`` with the columns of :data:`SETPOINTS`."""
+        out: dict[str, dict] = {}
+        for area, tables in self.areas.items():
+            out[area] = {}
+            for table, df in tables.items():
+                cols = [c for c in SETPOINTS.get(table, ()) if c in df]
+                out[area][table] = {"index": df.index.tolist(), **{c: df[c].astype(float).tolist() for c in cols}}
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Dispatch":
+        d = cls()
+        for area, tables in data.items():
+            d.areas[area] = {}
+            for table, cols in tables.items():
+                d.areas[area][table] = pd.DataFrame({c: np.asarray(v, float) for c, v in cols.items() if c != "index"},
+                                                    index=pd.Index(cols["index"]))
+        return d
 
 
 def start_point(cs: CoupledSystem, pf: CoupledPowerFlowResult,

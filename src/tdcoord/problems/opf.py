@@ -132,6 +132,11 @@ class OpfResult:
         out: dict[str, Any] = {"network": self.network}
         for k in self.SUMMARY_KEYS:
             out[k] = getattr(self, k)
+        if self.converged:
+            # the dispatch: every machine's active power and voltage set-point
+            out["dispatch"] = {name: {"index": df.index.tolist(), "p_mw": df.p_mw.astype(float).tolist(),
+                                      "vm_pu": df.vm_pu.astype(float).tolist()}
+                               for name, df in (("gen", self.res_gen), ("ext_grid", self.res_ext_grid)) if len(df)}
         if self.messages:
             out["messages"] = list(self.messages)
         if tables:

@@ -29,11 +29,21 @@ def devices(comp) -> pd.DataFrame:
 
 
 def write_outputs(comp, out: Path) -> list[Path]:
-    """summary.json, CSV tables and PNG plots of a comparison."""
+    """summary.json, the system studied (system.json), CSV tables and PNG plots of a comparison.
+
+    ``system.json`` (tdcoord JSON, :mod:`tdcoord.io.json_io`) and each
+    strategy's result tables are enough to rebuild its operating point in
+    another tool (``docs/rebuild.md`` does it in pandapower).
+    """
+    from tdcoord.io.json_io import write_json as write_system
+
     out.mkdir(parents=True, exist_ok=True)
     files = []
     write_json(out / "summary.json", comp.summary())
     files.append(out / "summary.json")
+    if comp.system is not None:
+        write_system(comp.system, out / "system.json")
+        files.append(out / "system.json")
     comp.table().to_csv(out / "strategies.csv")
     files.append(out / "strategies.csv")
     vm = voltages(comp)

@@ -131,6 +131,8 @@ class StrategyResult:
             out.update(self.vsm.summary())
         if self.admm is not None:
             out.update(self.admm.summary())
+        if self.dispatch is not None and hasattr(self.dispatch, "to_json"):
+            out["dispatch"] = self.dispatch.to_json()  # the set-points, per area and element table
         if self.discrete:
             out["discrete"] = dict(self.discrete)
         if self.soc_gap:

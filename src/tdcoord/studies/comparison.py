@@ -42,6 +42,7 @@ class Comparison:
     time_s: float
     settings: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    system: Any = None  # the coupled system studied (as optimized: limits, scenario), for the record
 
     def table(self) -> pd.DataFrame:
         rows = []
@@ -216,4 +217,5 @@ def compare(cs: CoupledSystem, *, strategies=STRATEGIES, weights: str | Weights 
                                 "executor": getattr(executor, "name", "serial"), "vm_band": list(vm_band) if vm_band else "data", "count_band": list(count),
                                 "vsm": vsm is not None})
     comp.extra = extra
+    comp.system = cs
     return comp
