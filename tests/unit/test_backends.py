@@ -155,3 +155,23 @@ def test_parameters_and_bounds_change_without_rebuilding():
     # period 0: cheaper row 1 capped at 0.5, the rest from row 0 at 3; period 1: 2 * 2; period 2: row 0 at 1
     assert second.objective == pytest.approx(0.5 * 1 + 0.5 * 3 + 4 + 3 * 1)
     assert second.x["x"].shape == (2, 3)
+
+
+def test_crossed_bounds_are_named_not_cut_off():
+    # IPOPT refuses lb > ub as "ill-posed" with the cause on a line of its own; the builder names it
+    from tdcoord.backends import new_builder
+    from tdcoord.backends.casadi_nlp import casadi_error_text
+
+    b = new_builder("nlp")
+    x = b.variable("vm", 2, lb=np.array([1.2, 0.0]), ub=np.array([1.05, 1.0]))
+    b.objective_term("o", (x[0] - 1) ** 2 + x[1] ** 2)
+    b.constraint_ineq("flow", x[0] + x[1], lb=3.0, ub=2.0)
+    sol = b.solve()
+    assert not sol.ok
+    assert "variable vm[0]: lower bound 1.2 above upper bound 1.05" in sol.solver_status
+    assert "constraint flow[0]: lower bound 3 above upper bound 2" in sol.solver_status
+    raw = RuntimeError("Error in Function::call for 'model' [IpoptInterface] at .../casadi/core/function.cpp:1655:\n"
+                       ".../casadi/core/nlpsol.cpp:731: Assertion failed: Ill-posed problem detected: "
+                       "LBX[0] <= UBX[0] was violated.\nGot LBX[0]=1.2 and UBX[0] = 1.05.")
+    text = casadi_error_text(raw)
+    assert text.startswith("Assertion failed") and text.endswith("Got LBX[0]=1.2 and UBX[0] = 1.05.")

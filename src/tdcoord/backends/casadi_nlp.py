@@ -159,6 +159,17 @@ class CasadiOps:
         return self.sym.zeros(rows, periods)
 
 
+def casadi_error_text(exc: Exception) -> str:
+    """casadi's error as one line with its cause: the call-stack prefixes ("Error in Function::call for ... at
+    .../function.cpp:514:") dropped, every line of the message kept."""
+    import re
+
+    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    text = re.sub(r"Error in Function::call for '[^']*' \[[^\]]*\] at [^ ]+?:\d+:\s*", "", text)
+    text = re.sub(r"\.\.\./casadi/[^ ]+?:\d+:\s*", "", text)
+    return text.strip() or type(exc).__name__
+
+
 class NlpBuilder(BuilderBase):
     """Named blocks of an NLP: variables, parameters, constraints, cost terms (casadi MX)."""
 
@@ -315,20 +326,43 @@ class NlpBuilder(BuilderBase):
             args["x0"] = np.clip(args["x0"], args["lbx"], args["ubx"])
         return args
 
+    def crossed_bounds(self, args: dict) -> str:
+        """Which variables or constraints have a lower bound above their upper bound ("" if none)."""
+        out = []
+        for what, lo, hi, parts in (("variable", args["lbx"], args["ubx"],
+                                     [(b.name, b.start, b.size) for b in self.blocks.values()]),
+                                    ("constraint", args["lbg"], args["ubg"], self._constraint_parts())):
+            bad = np.flatnonzero(np.asarray(lo) > np.asarray(hi))
+            for name, start, size in parts:
+                for k in bad[(bad >= start) & (bad < start + size)][:3]:
+                    out.append(f"{what} {name}[{k - start}]: lower bound {lo[k]:.6g} above upper bound {hi[k]:.6g}")
+        return "; ".join(out[:5]) + (f" (and {len(out) - 5} more)" if len(out) > 5 else "")
+
+    def _constraint_parts(self) -> list[tuple[str, int, int]]:
+        parts, start = [], 0
+        for name, _, lo, _ in self.cons:
+            parts.append((name, start, len(lo)))
+            start += len(lo)
+        return parts
+
     def solve(self, warm: Solution | None = None, solver: str = "ipopt", options: dict | None = None) -> Solution:
         if self._solver is None or solver != self._solver_kind:
             self.build(solver, options)
         args = self.solve_args(warm)
         t0 = time.perf_counter()
-        try:
-            with quiet_stdout() if self._solver_kind != "ipopt" else contextlib.nullcontext():
-                res = self._solver(**args)
-            stats = self._solver.stats()
-            solver_status = str(stats.get("return_status", "unknown"))
-        except RuntimeError as exc:  # casadi raises on evaluation errors (NaN)
-            res = None
-            solver_status = "error: " + " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-            stats = {}
+        crossed = self.crossed_bounds(args)
+        if crossed:  # IPOPT would refuse the problem as ill-posed; name what is wrong instead
+            res, solver_status, stats = None, "error: " + crossed, {}
+        else:
+            try:
+                with quiet_stdout() if self._solver_kind != "ipopt" else contextlib.nullcontext():
+                    res = self._solver(**args)
+                stats = self._solver.stats()
+                solver_status = str(stats.get("return_status", "unknown"))
+            except RuntimeError as exc:  # casadi raises on evaluation errors (NaN)
+                res = None
+                solver_status = "error: " + casadi_error_text(exc)
+                stats = {}
         dt = time.perf_counter() - t0
         if res is None:
             xr = args["x0"]
@@ -488,7 +522,7 @@ class NlpBatch:
             stats = self._solver.stats()
             status = str(stats.get("return_status", "unknown"))
         except RuntimeError as exc:
-            return None, "error: " + " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+            return None, "error: " + casadi_error_text(exc)
         dt = time.perf_counter() - t0
         ok = STATUS.get(status) in OK_STATUSES and stats.get("success", True)
         if not ok and status != "Search_Direction_Becomes_Too_Small":
