@@ -486,7 +486,8 @@ def solve_admm(cs: CoupledSystem, cfg: RpoConfig, *, executor: "Executor", base_
             z_prev, z = z, z_new
             rmax = {q: max((float(rho[a][kind[idx[a]] == q].max()) for a in agents if (kind[idx[a]] == q).any()), default=0.0)
                     for q in ("V", "P", "Q")}
-            per = {f"primal_{q.lower()}": float(spread[kind == q].max()) if (kind == q).any() else 0.0 for q in ("V", "P", "Q")}
+            per = {f"{name}_{q.lower()}": float(vals[kind == q].max()) if (kind == q).any() else 0.0
+                   for name, vals in (("primal", spread), ("dual", move)) for q in ("V", "P", "Q")}
             rows.append({"iteration": it, "primal_residual": r_pri, "dual_residual": r_dual, **per,
                          "rho_v": rmax["V"], "rho_p": rmax["P"], "rho_q": rmax["Q"],
                          "objective": sum(r["objective"] for r in out.values()),
@@ -565,6 +566,7 @@ def solve_admm(cs: CoupledSystem, cfg: RpoConfig, *, executor: "Executor", base_
     note_shortfall(res, {k: x for v in finals.values() for k, x in v.get("shortfall", {}).items()})
     phases["finish"] = time.perf_counter() - t_phase
     res.admm = AdmmOutcome(executor=getattr(executor, "name", type(executor).__name__), penalty=st.penalty,
+                           tol_primal=st.tol_primal, tol_dual=st.tol_dual,
                            time_critical_path_s=critical, time_phases_s=phases,
                            rho_final={a: r.tolist() for a, r in rho.items()}, largest_disagreement=worst,
                            rho_probed={a: r.tolist() for a, r in probe_rho.items()} if probe_rho is not None else {})

@@ -36,9 +36,12 @@ class AdmmOutcome:
     rho_probed: dict[str, list] = field(default_factory=dict)
     rho_final: dict[str, list] = field(default_factory=dict)
     largest_disagreement: list = field(default_factory=list)
+    tol_primal: float = float("nan")  # the tolerances the residuals were held to (% V, MW, Mvar)
+    tol_dual: float = float("nan")
 
     def summary(self) -> dict[str, Any]:
-        return {"time_critical_path_s": self.time_critical_path_s, "executor": self.executor, "penalty": self.penalty}
+        return {"time_critical_path_s": self.time_critical_path_s, "executor": self.executor, "penalty": self.penalty,
+                "tol_primal": self.tol_primal, "tol_dual": self.tol_dual}
 
 
 @dataclass
