@@ -32,7 +32,15 @@ _state = {"debug": False}
 
 DEFAULT_CASE = "ieee30+ieee33@6"
 
-Debug = Annotated[bool, typer.Option("--debug", help="Show Python tracebacks on errors.")]
+def Flag(*decls: str, **kw: Any) -> Any:
+    """An on/off option: shown without a type in --help (a flag takes no value)."""
+    return typer.Option(*decls, metavar="", **kw)
+
+
+#: The voltage-stability margins, one convention for every command (``--vsm`` / ``--no-vsm``, each command its default).
+VSM_HELP = "with (--vsm) or without (--no-vsm) the key nodes' voltage-stability margins (penalty and constraint)"
+
+Debug = Annotated[bool, Flag("--debug", help="Show Python tracebacks on errors.")]
 JsonOut = Annotated[Optional[Path], typer.Option("--json", help="Write the summary as JSON to this file.")]
 
 
@@ -136,7 +144,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(debug: Debug = False,
-          show_version: Annotated[bool, typer.Option("--version", help="Print the version and exit.",
+          show_version: Annotated[bool, Flag("--version", help="Print the version and exit.",
                                                      callback=_version, is_eager=True)] = False) -> None:
     _state["debug"] = debug
 
@@ -222,7 +230,7 @@ def print_pf(result: Any, spec: str) -> None:
 def pf(
     spec: Annotated[str, typer.Argument(help="case name, coupled spec 'T+F@BUS...' or case file")],
     method: Annotated[str, typer.Option(help="auto | merged | split (coupled); newton | sweep (single network)")] = "auto",
-    enforce_q_lims: Annotated[bool, typer.Option("--enforce-q-lims", help="Switch PV buses to PQ at generator Q limits.")] = False,
+    enforce_q_lims: Annotated[bool, Flag("--enforce-q-lims", help="Switch PV buses to PQ at generator Q limits.")] = False,
     json_out: JsonOut = None,
     debug: Debug = False,
 ) -> None:
@@ -409,7 +417,7 @@ def run(
     tol: Tol = 1e-4,
     batch: Batch = 50,
     vm_band: Band = "data",
-    no_vsm: Annotated[bool, typer.Option("--no-vsm", help="leave the voltage-stability margins out")] = False,
+    vsm_on: Annotated[bool, Flag("--vsm/--no-vsm", help=VSM_HELP)] = True,
     json_out: JsonOut = None,
     debug: Debug = False,
 ) -> None:
@@ -428,7 +436,7 @@ def run(
         with console.status("starting") as status:
             comp = compare(cs, weights=weights, feeder_formulation=feeder_formulation, discrete=discrete,
                            executor=ex, admm=settings, progress=lambda m: status.update(f"running: {m}"),
-                           vm_band=_band(vm_band), vsm=None if no_vsm else VsmSettings())
+                           vm_band=_band(vm_band), vsm=VsmSettings() if vsm_on else None)
         print_comparison(comp)
         files = write_outputs(comp, out)
         record_outputs(files)
@@ -457,7 +465,7 @@ def opt(
     tol: Tol = 1e-4,
     batch: Batch = 50,
     vm_band: Band = "data",
-    vsm_on: Annotated[bool, typer.Option("--vsm", help="add the key nodes' voltage-stability margins (penalty and constraint)")] = False,
+    vsm_on: Annotated[bool, Flag("--vsm/--no-vsm", help=VSM_HELP)] = False,
     out: Annotated[Optional[Path], typer.Option(help="output folder (CSV tables, plots)")] = None,
     json_out: JsonOut = None,
     debug: Debug = False,
@@ -513,7 +521,7 @@ def opf(
     case: Annotated[str, typer.Argument(help="network name or case file (MATPOWER .m, pandapower/tdcoord .json)")],
     flow_limit: Annotated[str, typer.Option("--flow-limit", help="mva (MATPOWER) | current (pandapower) | none")] = "mva",
     formulation: Annotated[str, typer.Option("--formulation", help="acp (AC, IPOPT) | dc (DC OPF, lossless, HiGHS)")] = "acp",
-    losses: Annotated[bool, typer.Option("--losses", help="dc: add the quadratic loss approximation")] = False,
+    losses: Annotated[bool, Flag("--losses", help="dc: add the quadratic loss approximation")] = False,
     json_out: JsonOut = None,
     debug: Debug = False,
 ) -> None:
@@ -578,7 +586,7 @@ def _out_dir(out: Path | None) -> Path | None:
 def vsm(
     spec: Annotated[str, typer.Argument(help="case name, coupled spec or case file")] = DEFAULT_CASE,
     buses: Annotated[Optional[str], typer.Option(help="comma-separated bus labels (default: every bus)")] = None,
-    no_q_limits: Annotated[bool, typer.Option("--no-q-limits", help="ignore generator reactive limits")] = False,
+    no_q_limits: Annotated[bool, Flag("--no-q-limits", help="ignore generator reactive limits")] = False,
     out: Annotated[Optional[Path], typer.Option(help="output folder (margins.csv)")] = None,
     json_out: JsonOut = None,
     debug: Debug = False,
@@ -664,7 +672,7 @@ def reserve(
     threshold: Annotated[float, typer.Option(help="VSM threshold, p.u.")] = 0.15,
     limit_ms: Annotated[float, typer.Option("--response-ms", help="fastest response a reserve source must have")] = 100.0,
     out: Annotated[Optional[Path], typer.Option(help="output folder (per-case files, tables)")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="continue an interrupted run in --out")] = False,
+    resume: Annotated[bool, Flag("--resume", help="continue an interrupted run in --out")] = False,
     json_out: JsonOut = None,
     debug: Debug = False,
 ) -> None:
@@ -792,7 +800,7 @@ def _strategy_table(rows: list[dict]) -> Table:
 def study_scenarios(
     case: Annotated[str, typer.Option(help="coupled case")] = DEFAULT_CASE,
     strategy: Annotated[str, typer.Option(help="admm | centralized")] = "admm",
-    compare_strategies: Annotated[bool, typer.Option("--compare/--no-compare",
+    compare_strategies: Annotated[bool, Flag("--compare/--no-compare",
                                                      help="also run the other strategies on each scenario (Table 2 with min VSM)")] = True,
     scenarios: Annotated[int, typer.Option("--scenarios", help="forecast-error scenarios per reserve assessment")] = 10,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
@@ -802,7 +810,7 @@ def study_scenarios(
     executor: ExecutorOpt = "serial",
     workers: Workers = None,
     out: Annotated[Path, typer.Option(help="output folder")] = Path("tdcoord-out/scenarios-study"),
-    resume: Annotated[bool, typer.Option("--resume", help="skip the scenarios already in --out")] = False,
+    resume: Annotated[bool, Flag("--resume", help="skip the scenarios already in --out")] = False,
     json_out: JsonOut = None,
     debug: Debug = False,
 ) -> None:
@@ -864,11 +872,11 @@ def dispatch(
     scenario: Annotated[Optional[str], typer.Option(help="high-re | peak-load | n-1 | combined (applied before the profiles)")] = None,
     profiles: Annotated[Optional[Path], typer.Option(help="CSV of hourly profiles (columns hour, load, wind, pv)")] = None,
     weights: Weights_ = "entropy",
-    no_vsm: Annotated[bool, typer.Option("--no-vsm", help="leave the voltage-stability margins out")] = False,
+    no_vsm: Annotated[bool, Flag("--no-vsm", help="leave the voltage-stability margins out")] = False,
     executor: ExecutorOpt = "serial",
     workers: Workers = None,
     out: Annotated[Path, typer.Option(help="output folder (one file per finished hour, tables, plots)")] = Path("tdcoord-out/dispatch"),
-    resume: Annotated[bool, typer.Option("--resume", help="continue an interrupted run in --out")] = False,
+    resume: Annotated[bool, Flag("--resume", help="continue an interrupted run in --out")] = False,
     json_out: JsonOut = None,
     debug: Debug = False,
 ) -> None:
@@ -1002,6 +1010,39 @@ def bench_scale(
         write_json(json_out, out)
 
     guarded(body, debug)
+
+
+class _Command(typer.core.TyperCommand):
+    """A command whose --help, a flag, is shown without a type."""
+
+    def get_help_option(self, ctx: Any) -> Any:
+        opt = super().get_help_option(ctx)
+        if opt is not None:
+            opt.metavar = ""
+        return opt
+
+
+class _Group(typer.core.TyperGroup):
+    def get_help_option(self, ctx: Any) -> Any:
+        opt = super().get_help_option(ctx)
+        if opt is not None:
+            opt.metavar = ""
+        return opt
+
+
+def _flags_without_types(t: typer.Typer) -> None:
+    from typer.models import DefaultPlaceholder
+
+    t.info.cls = _Group
+    for info in t.registered_commands:
+        if info.cls is None or isinstance(info.cls, DefaultPlaceholder) or info.cls is typer.core.TyperCommand:
+            info.cls = _Command
+    for group in t.registered_groups:
+        group.cls = _Group
+        _flags_without_types(group.typer_instance)
+
+
+_flags_without_types(app)
 
 
 def main() -> None:

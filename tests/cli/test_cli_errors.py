@@ -124,3 +124,26 @@ def test_a_rerun_clears_the_last_runs_files_and_keeps_others(tmp_path):
     assert (tmp_path / "voltages_ieee13_at_6.png").exists()
     assert not (tmp_path / "tables" / "centralized" / "ieee33_at_6__res_bus.csv").exists()
     assert (tmp_path / "notes.txt").read_text() == "mine"  # not ours: kept
+
+
+def test_plain_feeder_without_boost_names_the_limits_and_the_boost_solves():
+    # the README's plain system: nothing regulates the feeder's voltage behind a nominal substation tap
+    r = run("opt", "ieee30+ieee33@6x1", "--strategy", "centralized", "--weights", "equal")
+    assert r.exit_code == 1
+    assert "limits that cannot all be met" in r.output and "ieee33@6:18 V >= 0.9" in r.output
+    r = run("opt", "ieee30+ieee33@6x1~tap0.95", "--strategy", "centralized", "--weights", "equal")
+    assert r.exit_code == 0, r.output
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["opt"], ["opf"], ["pf"], ["vsm"], ["reserve"], ["dispatch"],
+                                     ["study", "scenarios"], ["bench", "scale"], ["cases"]])
+def test_flags_are_shown_without_a_type(command):
+    r = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "120"})
+    assert r.exit_code == 0, r.output
+    assert "<bool>" not in r.output and "--help" in r.output
+
+
+@pytest.mark.parametrize("command, default", [("run", "vsm"), ("opt", "no-vsm")])
+def test_one_vsm_convention(command, default):
+    r = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"})
+    assert "--vsm" in r.output and "--no-vsm" in r.output and f"[default: {default}]" in r.output

@@ -135,3 +135,21 @@ def test_bench_scale_reports_both_strategies_and_memory(tmp_path, executor):
     # each worker reports its own peak; the total adds the driver's
     assert len(data["peak_memory_each_worker_mb"]) == 2 and min(data["peak_memory_each_worker_mb"]) > 50
     assert data["peak_memory_mb"] == pytest.approx(data["peak_memory_driver_mb"] + sum(data["peak_memory_each_worker_mb"]))
+
+
+def test_admm_defaults_converge_with_the_residual_rule(tmp_path):
+    # the documented --penalty residual converges on the default case with the default iteration limit
+    j = tmp_path / "admm.json"
+    r = runner.invoke(app, ["opt", "ieee30+ieee33@6", "--strategy", "admm", "--penalty", "residual", "--json", str(j)])
+    assert r.exit_code == 0, r.output
+    data = json.loads(j.read_text())
+    assert data["converged"] is True and data["iterations"] < 300
+
+
+@pytest.mark.slow
+def test_admm_defaults_converge_on_the_readme_spec(tmp_path):
+    # README's example spec: 66 iterations with the defaults (it needed more than the former limit of 50)
+    j = tmp_path / "admm.json"
+    r = runner.invoke(app, ["opt", "ieee118+ieee33@59x3+ieee13@60", "--strategy", "admm", "--json", str(j)])
+    assert r.exit_code == 0, r.output
+    assert json.loads(j.read_text())["converged"] is True

@@ -127,3 +127,35 @@ def test_boundary_defaults_documented_values():
     assert b.sn_mva == 10.0
     assert b.r_pu == pytest.approx(0.005)
     assert np.hypot(b.r_pu, b.x_pu) == pytest.approx(0.06)
+
+
+def test_bundled_case33bw_loads_as_a_file():
+    from tdcoord.cases.standard import data_path
+
+    plain = load_case(str(data_path("case33bw.m")))
+    ieee33 = load_case("ieee33")
+    assert len(plain.bus) == len(ieee33.bus) == 33
+    # the same feeder: p.u. on 12.66 kV / 10 MVA in the file, Baran and Wu's ohms in the built-in network
+    assert plain.line.r_ohm.to_numpy() == pytest.approx(ieee33.line.r_ohm.to_numpy(), rel=1e-12)
+    assert plain.line.x_ohm.to_numpy() == pytest.approx(ieee33.line.x_ohm.to_numpy(), rel=1e-12)
+    assert plain.load.p_mw.sum() == pytest.approx(3.715)
+    assert ieee33.line.r_ohm.iloc[0] == 0.0922  # to the last bit
+
+
+def test_case_files_in_a_coupled_spec_and_the_substation_tap():
+    from tdcoord.cases.standard import data_path
+    from tdcoord.pf.integrated import run_coupled
+
+    by_name = load_case("ieee30+ieee33@6x1")
+    by_file = load_case(f"{data_path('case_ieee30.m')}+{data_path('case33bw.m')}@6")
+    assert list(by_file.feeders) == ["case33bw@6"]
+    a, b = run_coupled(by_name, "merged"), run_coupled(by_file, "merged")
+    assert b.res_boundary.p_mw.iloc[0] == pytest.approx(a.res_boundary.p_mw.iloc[0], abs=1e-9)
+    assert b.res_boundary.q_mvar.iloc[0] == pytest.approx(a.res_boundary.q_mvar.iloc[0], abs=1e-9)
+    tapped = load_case("ieee30+ieee33@6x2~tap0.95")
+    assert list(tapped.boundary.tap_pu) == [0.95, 0.95]
+    # the boost raises the feeder's far end by about 1/0.95
+    far = run_coupled(tapped, "merged").res_bus.vm_pu["ieee33@6:18"]
+    assert far > a.res_bus.vm_pu["ieee33@6:18"] + 0.04
+    with pytest.raises(Exception, match="tap 1.5 is outside 0.8-1.2"):
+        load_case("ieee30+ieee33@6~tap1.5")

@@ -80,20 +80,22 @@ def seed000() -> CoupledSystem:
     return build_paper000()
 
 
-NOT_THE_MAIN_STUDY = ("another paper's test system: its plain feeders have no reactive devices for the default case's "
+NOT_THE_MAIN_STUDY = ("the test system of another study: its plain feeders have no reactive devices for this study's "
                       "study to dispatch; use `tdcoord opt SPEC --strategy NAME` (with `--vm-band`) or `tdcoord pf`")
 
 CASES = [
     CaseInfo("ieee30+ieee33@6", "coupled", seed000,
-             "seed 000: IEEE 30-bus + IEEE 33-bus feeder at bus 6 (default case)"),
+             "reactive power and reserve study (default case): IEEE 30-bus with wind, PV, condensers, a STATCOM "
+             "+ IEEE 33-bus feeder with inverters, SVGs, a capacitor bank at bus 6"),
     CaseInfo("ieee14+ieee13@13+ieee13@14", "coupled", seed001,
-             "seed 001: IEEE 14-bus + two IEEE 13-node feeders at buses 13, 14, tie line between them (open)",
+             "scheduling test system: IEEE 14-bus + two IEEE 13-node feeders at buses 13, 14, tie line between "
+             "them (open)",
              not_for=("run",), why_not=NOT_THE_MAIN_STUDY),
     CaseInfo("ieee9+ieee13@5+ieee123@7", "coupled", seed002,
-             "seed 002: WSCC 9-bus + IEEE 13-node at bus 5 + IEEE 123-node at bus 7",
+             "smart-inverter dispatch test system: WSCC 9-bus + IEEE 13-node at bus 5 + IEEE 123-node at bus 7",
              not_for=("run",), why_not=NOT_THE_MAIN_STUDY),
     CaseInfo("ieee30+5xieee33", "coupled", seed003,
-             "seed 003: IEEE 30-bus + five IEEE 33-bus feeders at buses 7, 12, 15, 21, 30",
+             "bilevel coordination test system: IEEE 30-bus + five IEEE 33-bus feeders at buses 7, 12, 15, 21, 30",
              not_for=("run",), why_not=NOT_THE_MAIN_STUDY),
 ]
 ALIASES = {"seed000": "ieee30+ieee33@6", "seed001": "ieee14+ieee13@13+ieee13@14",

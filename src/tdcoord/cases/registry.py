@@ -5,7 +5,9 @@
 - a built-in network name (``ieee30``, ``ieee33``, ...; see ``list_cases``);
 - a named coupled study system of the papers (``ieee30+ieee33@6``, ...);
 - any coupled spec ``T+F@BUS+F@BUS...`` where T is a transmission case and
-  each F a feeder hung on transmission bus BUS; ``F@BUSxN`` hangs N copies;
+  each F a feeder hung on transmission bus BUS (each a built-in name or a
+  path to a case file); ``F@BUSxN`` hangs N copies, ``F@BUS~tap0.95`` sets
+  the substation transformer's ratio;
 - ``T+NxF[~SEED]``: N copies of F spread over T's load buses with seeded
   random load factors (:mod:`tdcoord.cases.scale`);
 - a path to a MATPOWER ``.m`` file, a pandapower JSON file or a tdcoord JSON
@@ -46,7 +48,7 @@ ALIASES = {"case9": "ieee9", "case14": "ieee14", "case118": "ieee118", "case33bw
 
 COUPLED: dict[str, CaseInfo] = {c.name: c for c in coupled_cases.CASES}
 
-_TERM = re.compile(r"^(?P<feeder>[A-Za-z_][\w\-]*)@(?P<bus>[^x@+\s]+)(?:x(?P<copies>\d+))?$")
+_TERM = re.compile(r"^(?P<feeder>.+?)@(?P<bus>[^x@+~\s]+)(?:x(?P<copies>\d+))?(?:~tap(?P<tap>\d*\.?\d+))?$")
 _SCALE = re.compile(r"^(?P<n>\d+)x(?P<feeder>[A-Za-z_][\w\-]*)(?:~(?P<seed>\d+))?$")
 
 
@@ -64,8 +66,36 @@ def _network(name: str) -> Network:
     return NETWORKS[key].build()
 
 
+def _looks_like_path(name: str) -> bool:
+    return any(name.lower().endswith(s) for s in (".m", ".json")) or "/" in name or "\\" in name
+
+
+def _part(name: str, spec: str, role: str) -> Network:
+    """A network of a coupled spec: a built-in name or a case file."""
+    if not _looks_like_path(name):
+        return _network(name)
+    net = _read_file(Path(name))
+    if not isinstance(net, Network):
+        raise UnknownCaseError(f"coupled spec {spec!r}: {name!r} holds a coupled system, not a single network")
+    if role == "feeder":
+        net.kind = "distribution"  # a file says nothing of its role; attaching it checks that it is radial
+        # its slack machine is the substation: an ext_grid, which the boundary transformer replaces when coupled
+        slack = net.gen.index[net.gen.slack & net.gen.in_service]
+        for g in slack:
+            net.add_ext_grid(net.gen.at[g, "bus"], vm_pu=float(net.gen.at[g, "vm_pu"]), name="substation")
+        if len(slack):
+            net.gen = net.gen.drop(index=slack)
+            net.note(f"slack machine(s) {', '.join(map(str, slack))} of the file taken as the substation (ext_grid)")
+    return net
+
+
 def build_coupled(spec: str) -> CoupledSystem:
-    """A coupled system from ``T+F@BUS[xN]+...`` built from plain cases."""
+    """A coupled system from ``T+F@BUS[xN][~tapT]+...`` built from plain cases or case files.
+
+    T and each F are built-in names or paths to case files; ``xN`` hangs N
+    copies; ``~tapT`` sets the substation (boundary) transformer's ratio at
+    its HV side (e.g. ``~tap0.95``: a 5.3 % boost on the feeder side).
+    """
     parts = [p.strip() for p in spec.split("+")]
     if len(parts) < 2 or not all(parts):
         raise UnknownCaseError(f"coupled spec {spec!r}: expected 'T+FEEDER@BUS[+FEEDER@BUS...]' or 'T+NxFEEDER[~SEED]'")
@@ -74,7 +104,7 @@ def build_coupled(spec: str) -> CoupledSystem:
         from tdcoord.cases.scale import build_scale_case
 
         return build_scale_case(parts[0], m.group("feeder"), int(m.group("n")), seed=int(m.group("seed") or 0))
-    trans = _network(parts[0])
+    trans = _part(parts[0], spec, "transmission")
     if trans.kind != "transmission":
         raise UnknownCaseError(f"coupled spec {spec!r}: {parts[0]!r} is a {trans.kind} network, not a transmission network")
     cs = CoupledSystem(trans, name=spec)
@@ -82,18 +112,23 @@ def build_coupled(spec: str) -> CoupledSystem:
     for term in parts[1:]:
         m = _TERM.match(term)
         if not m:
-            raise UnknownCaseError(f"coupled spec {spec!r}: term {term!r} is not of the form FEEDER@BUS or FEEDER@BUSxN")
+            raise UnknownCaseError(f"coupled spec {spec!r}: term {term!r} is not of the form FEEDER@BUS[xN][~tapT]")
         fname = m.group("feeder")
         if fname not in cache:
-            feeder = _network(fname)
+            feeder = _part(fname, spec, "feeder")
             if feeder.kind != "distribution":
                 raise UnknownCaseError(f"coupled spec {spec!r}: {fname!r} is a {feeder.kind} network, not a feeder")
             cache[fname] = feeder
         copies = int(m.group("copies") or 1)
         if copies < 1:
             raise UnknownCaseError(f"coupled spec {spec!r}: term {term!r} asks for {copies} copies")
+        tap = float(m.group("tap")) if m.group("tap") else 1.0
+        if not 0.8 <= tap <= 1.2:
+            raise UnknownCaseError(f"coupled spec {spec!r}: term {term!r}: tap {tap:g} is outside 0.8-1.2")
         for _ in range(copies):
-            cs.attach(cache[fname].copy(), m.group("bus"))
+            name = Path(fname).stem if _looks_like_path(fname) else None
+            cs.attach(cache[fname].copy(), m.group("bus"), tap_pu=tap,
+                      name=f"{name}@{m.group('bus')}" if name else None)
     return cs
 
 
@@ -139,9 +174,8 @@ def load_case(spec: str) -> System:
         return COUPLED[key].build()
     if key in coupled_cases.ALIASES:
         return COUPLED[coupled_cases.ALIASES[key]].build()
-    looks_like_path = any(spec.lower().endswith(s) for s in (".m", ".json")) or "/" in spec or "\\" in spec
-    if looks_like_path:
-        return _read_file(Path(spec))
     if "+" in key:
-        return build_coupled(key)
+        return build_coupled(spec if _looks_like_path(spec) else key)
+    if _looks_like_path(spec):
+        return _read_file(Path(spec))
     return _network(key)

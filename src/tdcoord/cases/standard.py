@@ -19,9 +19,11 @@ listed here:
 - ``ieee118``: MATPOWER ``case118``, unmodified.
 - ``pegase1354``: MATPOWER ``case1354pegase`` (part of the European 380/220
   kV grid, fictitious data from the PEGASE project), unmodified.
-- ``ieee33``: Baran-Wu 33-bus feeder from MATPOWER ``case33bw``. The file
-  gives r, x in ohm and loads in kW/kvar and converts them with MATLAB code;
-  tdcoord keeps ohm (its own unit) and converts kW to MW. The source's
+- ``ieee33``: Baran-Wu 33-bus feeder from MATPOWER ``case33bw``. MATPOWER's
+  file gives r, x in ohm and loads in kW/kvar and converts them with MATLAB
+  code; the bundled copy holds the converted numbers (p.u., MW) as plain
+  data, so that it loads as a case file too, and tdcoord turns r, x back
+  into ohm (its own unit; Baran and Wu's values to the last bit). The source's
   generator at bus 1 becomes an ``ext_grid`` (1.0 p.u.); bus 1's voltage
   limits (1.0/1.0 in the file, as a slack) are widened to 0.9-1.1 because
   it becomes an ordinary bus behind a boundary transformer when coupled.
@@ -126,21 +128,22 @@ def pegase1354() -> Network:
 
 
 def ieee33() -> Network:
-    data = parse_matpower(data_path("case33bw.m").read_text(), source="case33bw.m", allow_code=True)
+    data = parse_matpower(data_path("case33bw.m").read_text(), source="case33bw.m")
     bus, br = data["bus"], data["branch"]
+    z_base = float(bus[0, 9]) ** 2 / float(data["baseMVA"])  # ohm: the file's r, x are p.u. of 12.66 kV, 10 MVA
     net = Network(name="ieee33", sn_mva=float(data["baseMVA"]), f_hz=50.0, kind="distribution",
                   source="MATPOWER case33bw.m (Baran & Wu 1989)")
     labels = [str(int(b)) for b in bus[:, 0]]
     net.add("bus", {"vn_kv": bus[:, 9], "vm_min_pu": np.full(len(bus), 0.9), "vm_max_pu": np.full(len(bus), 1.1)}, index=labels)
     has = bus[:, 2] != 0
-    net.add("load", {"bus": np.array(labels, dtype=object)[has], "p_mw": bus[has, 2] / 1e3, "q_mvar": bus[has, 3] / 1e3})
+    net.add("load", {"bus": np.array(labels, dtype=object)[has], "p_mw": bus[has, 2], "q_mvar": bus[has, 3]})
     net.add(
         "line",
         {
             "from_bus": [str(int(b)) for b in br[:, 0]],
             "to_bus": [str(int(b)) for b in br[:, 1]],
-            "r_ohm": br[:, 2],
-            "x_ohm": br[:, 3],
+            "r_ohm": br[:, 2] * z_base,
+            "x_ohm": br[:, 3] * z_base,
             "in_service": br[:, 10] > 0,
             "name": [f"branch {i + 1}" + (" (tie switch)" if br[i, 10] == 0 else "") for i in range(len(br))],
         },
@@ -148,7 +151,7 @@ def ieee33() -> Network:
     net.add_ext_grid("1", vm_pu=1.0, name="substation")
     net.note("source generator at bus 1 replaced by an ext_grid at 1.0 p.u.")
     net.note("bus 1 voltage limits widened from 1.0/1.0 (slack in the source) to 0.9/1.1")
-    net.note("r, x kept in ohm as given; loads converted from kW/kvar to MW/Mvar; tie switches 33-37 kept open")
+    net.note("r, x in ohm (Baran and Wu's values; the file holds them in p.u.); tie switches 33-37 kept open")
     return net
 
 

@@ -60,11 +60,11 @@ def _parse_matrix(body: str, field: str, source: str) -> np.ndarray:
     return np.array([r + [np.nan] * (width - len(r)) for r in rows], dtype=float)
 
 
-def parse_matpower(text: str, source: str = "<text>", allow_code: bool = False) -> dict:
+def parse_matpower(text: str, source: str = "<text>") -> dict:
     """Raw arrays of a MATPOWER case: ``baseMVA``, ``bus``, ``gen``, ``branch``, ...
 
-    With ``allow_code=True`` MATLAB statements besides the assignments are
-    skipped instead of refused; the caller then applies what they do itself.
+    Plain data only: a file with MATLAB statements besides the assignments
+    is refused (what they would do to the data is not known here).
     """
     code = _strip_comments(text)
     code = re.sub(r"^\s*function\s+.*$", "", code, count=1, flags=re.M)
@@ -102,7 +102,7 @@ def parse_matpower(text: str, source: str = "<text>", allow_code: bool = False) 
     leftovers.append(code[pos:])
     stray = [s.strip() for s in "".join(leftovers).split("\n") if s.strip().strip(";")]
     stray = [s for s in stray if s not in ("end", "return")]
-    if stray and not allow_code:
+    if stray:
         raise FileFormatError(
             f"{source}: contains MATLAB code besides data assignments (first: {stray[0][:70]!r}); "
             "only plain MATPOWER data files can be read"
