@@ -433,7 +433,7 @@ def run(
         check_json(json_out)
         from tdcoord.problems.vsm import VsmSettings
 
-        with console.status("starting") as status:
+        with _status() as status:
             comp = compare(cs, weights=weights, feeder_formulation=feeder_formulation, discrete=discrete,
                            executor=ex, admm=settings, progress=lambda m: status.update(f"running: {m}"),
                            vm_band=_band(vm_band), vsm=VsmSettings() if vsm_on else None)
@@ -483,7 +483,7 @@ def opt(
         settings = _admm_settings(penalty, rho0, max_iter, tol, batch)
         ex = _executor(executor, workers)
         check_json(json_out)
-        with console.status("starting") as status:
+        with _status() as status:
             from tdcoord.problems.vsm import VsmSettings
 
             comp = compare(cs, strategies=(strategy,), weights=weights, feeder_formulation=feeder_formulation,
@@ -565,11 +565,69 @@ def opf(
 
 
 # ------------------------------------------------------------------ stability
-def _progress():
+class _LineProgress:
+    """Progress for logs (stderr is not a terminal): a line per finished step on stderr.
+
+    The interface of the parts of rich's ``Progress`` and ``Status`` used
+    here (``add_task``/``update``, ``update(message)``). With more than 100
+    steps a line is written every 1 % of them.
+    """
+
+    def __init__(self) -> None:
+        import time
+
+        self._t0 = time.perf_counter()
+        self._tasks: dict[int, dict[str, Any]] = {}
+
+    def __enter__(self) -> "_LineProgress":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+    def _say(self, text: str) -> None:
+        import time
+
+        print(f"[{time.perf_counter() - self._t0:7.1f} s] {text}", file=sys.stderr, flush=True)
+
+    def add_task(self, description: str, total: float | None = None, **_: Any) -> int:
+        k = len(self._tasks)
+        self._tasks[k] = {"description": description, "total": total, "completed": 0, "said": 0}
+        return k
+
+    def update(self, task: Any = None, *, total: float | None = None, completed: float | None = None,
+               description: str | None = None, **_: Any) -> None:
+        if not isinstance(task, int):  # a status: the message is the step that starts now
+            if task is not None:
+                self._say(str(task))
+            return
+        t = self._tasks[task]
+        t.update({k: v for k, v in (("total", total), ("description", description)) if v is not None})
+        if completed is None or completed <= t["completed"]:
+            return
+        t["completed"] = completed
+        every = max(1, int((t["total"] or 0) // 100))
+        if completed - t["said"] >= every or completed == t["total"]:
+            t["said"] = completed
+            of = f"/{t['total']:g}" if t["total"] else ""
+            self._say(f"{t['description']}: {completed:g}{of} done")
+
+
+def _progress() -> Any:
+    """A progress bar on a terminal; a line per finished step on stderr otherwise (logs show progress)."""
+    if not err_console.is_terminal:
+        return _LineProgress()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=console, transient=True)
+                    console=err_console, transient=True)
+
+
+def _status(first: str = "starting") -> Any:
+    """A one-line status on a terminal (stderr); a line per step on stderr otherwise."""
+    if not err_console.is_terminal:
+        return _LineProgress()
+    return err_console.status(first)
 
 
 def _safe(name: str) -> str:
@@ -966,7 +1024,7 @@ def bench_scale(
             raise InputError(f"--batch {batch}: expected 1 or more feeders")
         settings = AdmmSettings(max_iter=max_iter, tol_primal=tol, tol_dual=tol, batch=batch)
         stamps: dict[str, float] = {}
-        with console.status("starting") as status:
+        with _status() as status:
             def say(m: str) -> None:
                 stamps[m] = time.perf_counter() - t0
                 status.update(f"{feeders} feeders: {m}")

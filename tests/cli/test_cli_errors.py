@@ -147,3 +147,11 @@ def test_flags_are_shown_without_a_type(command):
 def test_one_vsm_convention(command, default):
     r = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"})
     assert "--vsm" in r.output and "--no-vsm" in r.output and f"[default: {default}]" in r.output
+
+
+def test_progress_goes_to_stderr_a_line_per_step_when_not_a_terminal():
+    r = runner.invoke(app, ["vsm", "ieee9"])
+    assert r.exit_code == 0, r.output
+    lines = [ln for ln in r.stderr.splitlines() if "Q-V margins" in ln]
+    assert len(lines) >= 8 and lines[-1].endswith("Q-V margins: 9/9 done")  # a line per bus done, in a log
+    assert "Q-V margins" not in r.stdout
