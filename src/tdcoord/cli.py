@@ -1040,7 +1040,7 @@ def bench_scale(
                                "peak_memory_driver_mb": self_mb, "peak_memory_workers_mb": child_mb,
                                "peak_memory_each_worker_mb": each, "tol": tol, "batch": batch}
         t = _table(f"{transmission} + {feeders} x {feeder} ({out['buses']} buses), executor {executor}")
-        for c in ("strategy", "objective", "time (s)", "iterations", "s/iteration", "converged", "PF mismatch"):
+        for c in ("strategy", "objective", "time (s)", "iter.", "s/iter.*", "conv.", "PF resid."):
             t.add_column(c, justify="left" if c == "strategy" else "right")
         for name in chosen:
             r = comp.results[name]
@@ -1051,6 +1051,8 @@ def bench_scale(
                 h = r.history.time_s.to_numpy()
                 per_it = float(np.median(np.diff(h))) if len(h) > 1 else float(h[0])
                 entry.update({"time_per_iteration_s": per_it,
+                              "startup_time_s": (r.admm.time_phases_s or {}).get("build") if r.admm else None,
+                              "worker_restarts": r.admm.worker_restarts if r.admm else 0,
                               "critical_path_s": r.admm.time_critical_path_s if r.admm else None,
                               "bytes_per_iteration": 12 * 8 * feeders,
                               "time_phases_s": r.admm.time_phases_s if r.admm else None})
@@ -1061,6 +1063,14 @@ def bench_scale(
             c = out["centralized"]["objective"]
             out["gap"] = (out["admm"]["objective"] - c) / abs(c) if c == c else float("nan")
         console.print(t)
+        if "admm" in out and out["admm"].get("startup_time_s") is not None:
+            a = out["admm"]
+            console.print(f"* median time of one ADMM iteration, without the start-up: workers started and "
+                          f"subproblems built in {a['startup_time_s']:.2f} s"
+                          + (f"; {a['worker_restarts']} worker restart(s)" if a["worker_restarts"] else ""))
+        for name in chosen:
+            for m in comp.results[name].messages:
+                err_console.print(f"[yellow]{name}:[/] {m}", highlight=False)
         console.print(f"case built in {build_s:.1f} s; peak memory {out['peak_memory_mb']:.0f} MB "
                       f"(this process {self_mb:.0f} MB, workers "
                       + (f"{child_mb:.0f} MB" if child_mb == child_mb else "not measured") + ")"

@@ -83,6 +83,14 @@ class Inject:
     def close(self) -> None:
         self.executor.close()
 
+    @property
+    def events(self) -> list[str]:
+        return self.executor.events
+
+    @property
+    def restarts(self) -> int:
+        return self.executor.restarts
+
 
 class Echo:
     """A trivial subproblem."""
@@ -191,6 +199,9 @@ def test_a_killed_worker_is_restarted(system, reference, kind, mode, target, tmp
     assert r.converged, r.messages
     assert r.iterations == reference.iterations
     assert r.objective == pytest.approx(reference.objective, rel=1e-9)
+    # the restart reaches the user: counted in the outcome, told in the strategy's messages
+    assert r.admm.worker_restarts == 1
+    assert any("died during 'solve'" in m and repr(target) in m for m in r.messages)
 
 
 def test_a_crash_loop_ends_in_a_worker_error(system, kind, deadline):

@@ -378,6 +378,8 @@ def solve_admm(cs: CoupledSystem, cfg: RpoConfig, *, executor: "Executor", base_
     probe_rho = None
     phases: dict[str, float] = {}
     t_phase = time.perf_counter()
+    events_before = len(getattr(executor, "events", None) or [])
+    restarts_before = int(getattr(executor, "restarts", 0) or 0)
     executor.open(factories)
     try:
         # consensus variables: the keys of all agents; each agent element maps to one key
@@ -565,8 +567,10 @@ def solve_admm(cs: CoupledSystem, cfg: RpoConfig, *, executor: "Executor", base_
     res.soc_gap = {k: v["soc_gap"] for k, v in finals.items() if v["soc_gap"]}
     note_shortfall(res, {k: x for v in finals.values() for k, x in v.get("shortfall", {}).items()})
     phases["finish"] = time.perf_counter() - t_phase
+    res.messages.extend(list(getattr(executor, "events", None) or [])[events_before:])  # workers died and restarted
+    restarts = int(getattr(executor, "restarts", 0) or 0) - restarts_before
     res.admm = AdmmOutcome(executor=getattr(executor, "name", type(executor).__name__), penalty=st.penalty,
-                           tol_primal=st.tol_primal, tol_dual=st.tol_dual,
+                           tol_primal=st.tol_primal, tol_dual=st.tol_dual, worker_restarts=restarts,
                            time_critical_path_s=critical, time_phases_s=phases,
                            rho_final={a: r.tolist() for a, r in rho.items()}, largest_disagreement=worst,
                            rho_probed={a: r.tolist() for a, r in probe_rho.items()} if probe_rho is not None else {})

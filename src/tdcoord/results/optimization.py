@@ -38,10 +38,11 @@ class AdmmOutcome:
     largest_disagreement: list = field(default_factory=list)
     tol_primal: float = float("nan")  # the tolerances the residuals were held to (% V, MW, Mvar)
     tol_dual: float = float("nan")
+    worker_restarts: int = 0  # workers that died during the run and were restarted (the messages say which)
 
     def summary(self) -> dict[str, Any]:
         return {"time_critical_path_s": self.time_critical_path_s, "executor": self.executor, "penalty": self.penalty,
-                "tol_primal": self.tol_primal, "tol_dual": self.tol_dual}
+                "tol_primal": self.tol_primal, "tol_dual": self.tol_dual, "worker_restarts": self.worker_restarts}
 
 
 @dataclass
