@@ -48,12 +48,16 @@ class Failed(Exception):
     """A computation ended without an answer (exit code 1)."""
 
 
-def guarded(fn: Callable[[], Any], debug: bool, out: Path | None = None, resume: bool = False) -> Any:
+def guarded(fn: Callable[[], Any], debug: bool, out: Path | None = None, resume: bool = False,
+            resumable: bool = False) -> Any:
     """Run a command body, turning errors into short messages and exit codes.
 
     ``out``: the command's output folder, checked and locked before the body
     runs (:class:`tdcoord.results.output.OutputFolder`); the body records
-    what it writes with :func:`record_outputs`.
+    what it writes with :func:`record_outputs`. Ctrl-C (``KeyboardInterrupt``)
+    ends the command with exit code 130; ``resumable``: the command keeps
+    its finished parts in ``out`` and continues them with ``--resume``, and
+    says so.
     """
     debug = debug or _state["debug"]
     try:
@@ -63,6 +67,12 @@ def guarded(fn: Callable[[], Any], debug: bool, out: Path | None = None, resume:
                 return fn()
             finally:
                 _state.pop("folder", None)
+    except KeyboardInterrupt:
+        if debug:
+            traceback.print_exc()
+        hint = f"; finished parts kept in {out}; continue with --resume" if (resumable and out is not None) else ""
+        err_console.print(f"[bold red]interrupted[/]{hint}", highlight=False, soft_wrap=True)
+        raise typer.Exit(130)
     except TdcoordError as exc:
         if debug:
             traceback.print_exc()
@@ -73,7 +83,7 @@ def guarded(fn: Callable[[], Any], debug: bool, out: Path | None = None, resume:
             traceback.print_exc()
         err_console.print(f"[bold red]failed:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
-    except (KeyboardInterrupt, typer.Exit):
+    except typer.Exit:
         raise
     except Exception as exc:  # an internal error: say so, briefly
         if debug:
@@ -578,6 +588,7 @@ class _LineProgress:
 
         self._t0 = time.perf_counter()
         self._tasks: dict[int, dict[str, Any]] = {}
+        self.console = err_console  # for messages between the steps, as on rich's Progress
 
     def __enter__(self) -> "_LineProgress":
         return self
@@ -754,31 +765,31 @@ def reserve(
 
             cs = apply_scenario(cs, get_scenario(scenario))
         cont = _contingencies(contingencies)
-        cases_dir = None
+        # each finished case in out/cases/<case>.json, with every setting that changes its node demands
+        checkpoint = None
         done: dict = {}
-        index: dict[str, str] = {}
         if _out_dir(out):
-            cases_dir = out / "cases"
-            cases_dir.mkdir(exist_ok=True)
-            index_file = cases_dir / "index.json"
-            if resume and index_file.exists():
-                index = json.loads(index_file.read_text())
-                for name, fname in index.items():
-                    f = cases_dir / f"{fname}.csv"
-                    if f.exists():
-                        done[name] = pd.read_csv(f, index_col=0)
-                console.print(f"resuming: {len(done)} case(s) already in {cases_dir}")
+            from tdcoord.results.checkpoint import Checkpoint, system_digest
+
+            fingerprint = {"case": cs.name, "case_data": system_digest(cs), "scenario": scenario,
+                           "n_scenarios": scenarios, "sigma": sigma, "seed": seed,
+                           "contingencies": cont if isinstance(cont, str) else [list(c) for c in cont],
+                           "threshold": threshold, "enforce_q_lims": True}
+            checkpoint = Checkpoint(out / "cases", "tdcoord.reserve.case/1", fingerprint)
+            for name, rec in checkpoint.start(resume).items():
+                t = rec["nodes"]
+                done[name] = pd.DataFrame(t["data"], index=pd.Index(t["index"], name=t.get("index_name")),
+                                          columns=t["columns"], dtype=float)
+            if resume:
+                console.print(f"resuming: {len(done)} case(s) already in {checkpoint.folder}")
 
         def on_case(name: str, nd, row: dict) -> None:
-            if cases_dir is None or name in done:
+            if checkpoint is None or name in done:
                 return
-            fname = _safe(name)
-            tmp = cases_dir / f"{fname}.csv.tmp"
-            nd.to_csv(tmp)
-            tmp.replace(cases_dir / f"{fname}.csv")
-            index[name] = fname
-            (cases_dir / "index.json.tmp").write_text(json.dumps(index))
-            (cases_dir / "index.json.tmp").replace(cases_dir / "index.json")
+            from tdcoord.results.tables import tables_to_json
+
+            nodes = {**tables_to_json({"nodes": nd})["nodes"], "index_name": nd.index.name}
+            checkpoint.save(name, {"case": name, "row": row, "nodes": nodes})
 
         with _progress() as prog:
             task = prog.add_task("cases", total=1)
@@ -828,7 +839,7 @@ def reserve(
             key.to_csv(out / "key_nodes.csv", index=False)
             write_json(out / "reserve.json", data)
 
-    guarded(body, debug, out=out, resume=resume)
+    guarded(body, debug, out=out, resume=resume, resumable=True)
 
 
 study_app = typer.Typer(no_args_is_help=True, help="Studies composed of several computations.")
@@ -868,7 +879,8 @@ def study_scenarios(
     executor: ExecutorOpt = "serial",
     workers: Workers = None,
     out: Annotated[Path, typer.Option(help="output folder")] = Path("tdcoord-out/scenarios-study"),
-    resume: Annotated[bool, Flag("--resume", help="skip the scenarios already in --out")] = False,
+    resume: Annotated[bool, Flag("--resume", help="continue an interrupted run in --out: keep the scenarios it "
+                                                  "finished (same settings only)")] = False,
     json_out: JsonOut = None,
     debug: Debug = False,
 ) -> None:
@@ -918,7 +930,7 @@ def study_scenarios(
         if bad:
             raise Failed(f"scenarios without a converged, verified optimum: {', '.join(bad)}")
 
-    guarded(body, debug, out=out, resume=resume)
+    guarded(body, debug, out=out, resume=resume, resumable=True)
 
 
 @app.command()
@@ -967,15 +979,20 @@ def dispatch(
                       _fmt(r.p_loss_mw, 3), _fmt(r.vsm_min_pu, 3), _fmt(r.q_reserve_t_mvar, 1), _fmt(r.q_reserve_d_mvar, 1),
                       str(r.n_violations), "yes" if r.converged else "NO", style="dim" if r.resumed else None)
         console.print(t)
-        console.print(f"energy lost {df.p_loss_mw.sum():.2f} MWh over {len(df)} h; min VSM {df.vsm_min_pu.min():.4f}; "
-                      f"{len(result.resumed)} hour(s) resumed; {len(files)} files in {out}/; {result.time_s:.1f} s")
+        tot = result.totals()
+        left_out = tot["hours_not_counted"]
+        not_counted = (f" (hour{'s' if len(left_out) > 1 else ''} {', '.join(f'{h:02d}' for h in left_out)} failed, "
+                       "not counted)") if left_out else ""
+        console.print(f"energy lost {tot['energy_loss_mwh']:.2f} MWh over {tot['n_hours_counted']} h{not_counted}; "
+                      f"min VSM {df.vsm_min_pu.min():.4f}; {len(result.resumed)} hour(s) resumed; "
+                      f"{len(files)} files in {out}/; {result.time_s:.1f} s")
         summary = json.loads((out / "summary.json").read_text())
         write_json(json_out, summary)
         bad = [int(h) for h, r in df.iterrows() if not r.converged]
         if bad:
             raise Failed(f"hours without a converged, verified optimum: {', '.join(f'{h:02d}' for h in bad)}")
 
-    guarded(body, debug, out=out, resume=resume)
+    guarded(body, debug, out=out, resume=resume, resumable=True)
 
 
 bench_app = typer.Typer(no_args_is_help=True, help="Measurements of tdcoord's own performance.")

@@ -63,12 +63,17 @@ def test_pf_json(tmp_path, method):
 
 def test_pf_files(tmp_path):
     from tdcoord.cases import load_case
-    from tdcoord.io.pandapower_io import to_pandapower
 
     write_json(load_case("ieee33"), tmp_path / "f.json")
     r = invoke("pf", str(tmp_path / "f.json"), "--method", "sweep")
     assert r.exit_code == 0 and "0.202677" in r.output
-    import pandapower as pp
+
+
+@pytest.mark.crossval
+def test_pf_pandapower_file(tmp_path):
+    pp = pytest.importorskip("pandapower")
+    from tdcoord.cases import load_case
+    from tdcoord.io.pandapower_io import to_pandapower
 
     pp.to_json(to_pandapower(load_case("ieee14")), str(tmp_path / "pp14.json"))
     r = invoke("pf", str(tmp_path / "pp14.json"))

@@ -10,6 +10,8 @@ replays the earlier calls) gets through.
 
 from __future__ import annotations
 
+import dataclasses
+
 import os
 import signal
 import sys
@@ -23,6 +25,7 @@ import pytest
 from tdcoord.cases import load_case
 from tdcoord.coordination.admm import solve_admm
 from tdcoord.coordination.common import base_case, start_point
+from tdcoord.results.subproblems import TimedReport
 from tdcoord.execution import make_executor
 from tdcoord.execution.process import WorkerError
 from tdcoord.problems.rpo import RpoConfig
@@ -52,7 +55,7 @@ class _Faulty:
             if self.mode == "exit":
                 os._exit(1)
             if self.mode == "status":  # the solver fails: the subproblem answers with IPOPT's status
-                return {**self.inner.solve(*args), "ok": False, "status": "Maximum_Iterations_Exceeded"}
+                return dataclasses.replace(self.inner.solve(*args), ok=False, status="Maximum_Iterations_Exceeded")
             raise ValueError(f"injected failure in solve #{self.solves}")
         return self.inner.solve(*args)
 
@@ -345,20 +348,26 @@ def test_a_feeder_failing_inside_a_joint_solve_is_reported_by_name(system, monke
     assert "Solve_Succeeded" not in r.messages[0]
 
 
+@dataclasses.dataclass
+class _Value(TimedReport):
+    v: float
+    calls: int = 0
+
+
 class _Joint:
     """Subproblems with a joint call: ``double`` batched, ``boom`` raising inside the batch."""
 
     def __init__(self, k: int) -> None:
         self.k = k
 
-    def single(self, x: float) -> dict:
-        return {"v": self.k * x}
+    def single(self, x: float) -> _Value:
+        return _Value(self.k * x)
 
     @classmethod
     def call_batch(cls, method: str, subs: list, args: list, cache: dict) -> list | None:
         cache[method] = cache.get(method, 0) + 1
         if method == "double":
-            return [{"v": 2 * s.k * a[0], "calls": cache[method]} for s, a in zip(subs, args)]
+            return [_Value(2 * s.k * a[0], cache[method]) for s, a in zip(subs, args)]
         if method == "boom":
             raise ZeroDivisionError("inside the joint call")
         return None
@@ -373,10 +382,10 @@ def test_a_host_hands_a_class_its_instances_together():
     assert host.open({f"s{k}": functools.partial(_Joint, k) for k in range(3)})[0] == "ok"
     status, out = host.call("double", {"s2": (1.0,), "s0": (5.0,), "s1": (2.0,)})
     assert status == "ok" and list(out) == ["s2", "s0", "s1"]  # the caller's order
-    assert [out[n]["v"] for n in out] == [4.0, 0.0, 4.0] and all(r["calls"] == 1 for r in out.values())
-    assert all(r["wall_s"] >= 0 for r in out.values())
+    assert [out[n].v for n in out] == [4.0, 0.0, 4.0] and all(r.calls == 1 for r in out.values())
+    assert all(r.wall_s >= 0 for r in out.values())  # the executor says how long the joint call took
     status, out = host.call("single", {"s1": (3.0,), "s2": (3.0,)})  # not batched: one by one
-    assert status == "ok" and out["s1"]["v"] == 3.0 and out["s2"]["v"] == 6.0
+    assert status == "ok" and out["s1"].v == 3.0 and out["s2"].v == 6.0 and out["s1"].wall_s >= 0
     status, text = host.call("boom", {"s0": (), "s1": ()})
     assert status == "error"
     assert "subproblem 's0' (called together with 1 other subproblem(s) of its class): boom raised ZeroDivisionError" in text

@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.crossval
 pp = pytest.importorskip("pandapower")
 
 from tdcoord.cases import load_case  # noqa: E402

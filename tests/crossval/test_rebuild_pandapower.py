@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from tdcoord.cli import app
 
+pytestmark = pytest.mark.crossval
 pytest.importorskip("pandapower")
 SCRIPT = Path(__file__).resolve().parents[2] / "docs" / "rebuild_in_pandapower.py"
 

@@ -72,6 +72,7 @@ from __future__ import annotations
 import functools
 import time
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -87,6 +88,7 @@ from tdcoord.network.coupled import CoupledSystem
 from tdcoord.network.network import Network
 from tdcoord.problems.rpo import RpoConfig
 from tdcoord.results.optimization import AdmmOutcome, StrategyResult
+from tdcoord.results.subproblems import FinalReport, SolveReport
 
 if TYPE_CHECKING:
     from tdcoord.execution.base import Executor
@@ -178,7 +180,7 @@ class AdmmSubproblem:
             sols, times = cls._solve_together(subs, cache)
             out = [sp._report(sol) for sp, sol in zip(subs, sols)]
             for r, t in zip(out, times):
-                r["wall_s"] = t  # its own solve, or the whole joint solve it was part of
+                r.wall_s = t  # its own solve, or the whole joint solve it was part of
             return out
         if method == "curvature":
             steps = [sp._curvature_steps(*a) for sp, a in zip(subs, args)]
@@ -256,20 +258,20 @@ class AdmmSubproblem:
         b.set_parameter("admm.lam", lam)
         b.set_parameter("admm.rho", rho)
 
-    def _report(self, sol: Any) -> dict:
-        return {"x": self.problem.admm_vector(sol), "ok": sol.ok, "status": sol.solver_status,
-                "iterations": sol.iterations, "solve_s": sol.time_s, "objective": self.problem.weighted_terms(sol)}
+    def _report(self, sol: Any) -> SolveReport:
+        return SolveReport(x=self.problem.admm_vector(sol), ok=sol.ok, status=sol.solver_status,
+                           iterations=sol.iterations, solve_s=sol.time_s, objective=self.problem.weighted_terms(sol))
 
-    def solve(self, z: np.ndarray, lam: np.ndarray, rho: float) -> dict:
+    def solve(self, z: np.ndarray, lam: np.ndarray, rho: float) -> SolveReport:
         self._set(z, lam, rho)
         return self._report(self.problem.solve())
 
-    def round_steps(self, z: np.ndarray, lam: np.ndarray, rho: float) -> dict:
+    def round_steps(self, z: np.ndarray, lam: np.ndarray, rho: float) -> SolveReport:
         self._set(z, lam, rho)
         sol, info = solve_discrete(self.problem, self.discrete)
         self.rounding = info
         out = self._report(sol)
-        out["info"] = info
+        out.info = info
         return out
 
     def curvature(self, z0: np.ndarray, delta: float) -> np.ndarray:
@@ -325,12 +327,12 @@ class AdmmSubproblem:
     def keys(self) -> list[tuple[str, str]]:
         return list(self.problem.admm_keys)
 
-    def final(self) -> dict:
+    def final(self) -> FinalReport:
         from tdcoord.problems.reserve import shortfalls
 
         sol = self.problem.last
-        return {"solutions": self.problem.solutions(sol), "objective": self.problem.weighted_terms(sol),
-                "rounding": self.rounding, "soc_gap": self._soc_gap(sol), "shortfall": shortfalls(self.problem.b, sol)}
+        return FinalReport(solutions=self.problem.solutions(sol), objective=self.problem.weighted_terms(sol),
+                           rounding=self.rounding, soc_gap=self._soc_gap(sol), shortfall=shortfalls(self.problem.b, sol))
 
     def _soc_gap(self, sol: Any) -> dict:
         from tdcoord.problems.solutions import soc_gap_of
@@ -343,235 +345,307 @@ def make_subproblem(view: CoupledSystem, cfg: RpoConfig, area: str, starts: dict
     return AdmmSubproblem(view, cfg, area, starts, discrete, batch)
 
 
-def solve_admm(cs: CoupledSystem, cfg: RpoConfig, *, executor: "Executor", base_pf=None, starts=None,
-               settings: AdmmSettings | None = None) -> StrategyResult:
-    """ADMM over the areas of ``cs``, the subproblems run by ``executor`` (``tdcoord.execution.make_executor``).
+@dataclass
+class Consensus:
+    """The consensus variables: one per boundary quantity (key), and which element of each agent maps to it."""
 
-    Coordination receives an executor and never makes one: where the
-    subproblems run is the caller's choice (``serial`` in one process,
-    ``process`` pools, ``ray`` clusters).
-    """
-    if executor is None:
-        raise TypeError("solve_admm needs an executor, e.g. tdcoord.execution.make_executor('serial')")
-    st = settings or AdmmSettings()
-    t0 = time.perf_counter()
+    agents: list[str]
+    keys: list[tuple[str, str]]  # ("V" | "P" | "Q", bus or feeder)
+    idx: dict[str, np.ndarray]  # agent -> key position of each of its elements
+    kind: np.ndarray  # per key: "V", "P" or "Q"
+    n_feeders: np.ndarray  # per key: feeder elements that share it
+
+    @classmethod
+    def of(cls, agent_keys: dict[str, list]) -> "Consensus":
+        keys: list = []
+        where: dict = {}
+        for a, ks in agent_keys.items():
+            for k in ks:
+                if k not in where:
+                    where[k] = len(keys)
+                    keys.append(k)
+        idx = {a: np.array([where[k] for k in ks], dtype=int) for a, ks in agent_keys.items()}
+        n_d = np.zeros(len(keys))
+        for a in agent_keys:
+            if a != "T":
+                np.add.at(n_d, idx[a], 1.0)
+        return cls(list(agent_keys), keys, idx, np.array([k[0] for k in keys]), n_d)
+
+    @property
+    def n(self) -> int:
+        return len(self.keys)
+
+    def start(self, base_pf: Any) -> np.ndarray:
+        """z at the base case's power flow (V in %, P in MW, Q in Mvar)."""
+        z = np.zeros(self.n)
+        for k, (q, name) in enumerate(self.keys):
+            if q == "V":
+                z[k] = 100.0 * base_pf.transmission.res_bus.at[name, "vm_pu"]
+            else:
+                z[k] = base_pf.res_boundary.at[name, "p_mw" if q == "P" else "q_mvar"]
+        return z
+
+    def penalty(self, h: dict[str, np.ndarray], current: dict[str, np.ndarray], cap: float | None,
+                st: AdmmSettings) -> dict[str, np.ndarray]:
+        """rho per key from the transmission side's and the feeders' curvatures (spectral rule).
+
+        Per key, H_T is the transmission side's curvature and H_D the sum
+        over the feeders sharing it; rho_key = sqrt(H_T H_D) goes to the
+        transmission element and rho_key / n to each of the n feeder
+        elements, so that the group weighs as much as the transmission side.
+        """
+        h_t = np.full(self.n, np.nan)
+        h_t[self.idx["T"]] = h["T"]
+        h_d = np.zeros(self.n)
+        bad = np.zeros(self.n, bool)
+        for a in self.agents:
+            if a == "T":
+                continue
+            v = h[a]
+            np.add.at(h_d, self.idx[a], np.where(np.isfinite(v), v, 0.0))
+            np.logical_or.at(bad, self.idx[a], ~np.isfinite(v) | (v <= 0))
+        ok = np.isfinite(h_t) & (h_t > 0) & (h_d > 0) & ~bad
+        rk = np.sqrt(np.abs(h_t * h_d))
+        out = {}
+        for a in self.agents:
+            target = rk[self.idx[a]] / (1.0 if a == "T" else np.maximum(self.n_feeders[self.idx[a]], 1.0))
+            new = np.where(ok[self.idx[a]], target, current[a])
+            if cap is not None:
+                new = np.clip(new, current[a] / cap, current[a] * cap)
+            out[a] = np.clip(new, st.rho_min, st.rho_max)
+        return out
+
+    def largest_disagreement(self, spread: np.ndarray | None, x: dict[str, np.ndarray], top: int = 5) -> list[dict]:
+        if spread is None or not self.n:
+            return []
+        return [{"key": list(self.keys[k]), "spread": float(spread[k]),
+                 "values": {a: float(x[a][list(self.idx[a]).index(k)]) for a in self.agents if k in self.idx[a]}}
+                for k in np.argsort(-spread)[:top]]
+
+
+@dataclass
+class _Iterate:
+    """The state of the iterations: consensus, multipliers, penalties, and what has been recorded."""
+
+    z: np.ndarray
+    lam: dict[str, np.ndarray]
+    rho: dict[str, np.ndarray]
+    it: int = 0
+    critical_s: float = 0.0
+    rows: list[dict] = dataclass_field(default_factory=list)
+    spreads: list[np.ndarray] = dataclass_field(default_factory=list)
+    spread: np.ndarray | None = None  # set by the first iteration whose subproblems all solve
+    x: dict[str, np.ndarray] = dataclass_field(default_factory=dict)
+    memory: tuple | None = None  # the previous iteration's x and implied multipliers (spectral rule)
+    lh: dict[str, np.ndarray] = dataclass_field(default_factory=dict)  # this iteration's implied multipliers
+    move: np.ndarray | None = None  # this iteration's consensus movement, rho |z - z_prev|
+    z_prev: np.ndarray | None = None
+    rounded: bool = False
+    converged: bool = False
+    status: str = "max_iter"
+    messages: list[str] = dataclass_field(default_factory=list)
+
+
+def _check_settings(st: AdmmSettings) -> None:
     if st.penalty not in ("spectral", "residual", "fixed"):
         raise InputError(f"ADMM penalty rule {st.penalty!r}: expected 'spectral', 'residual' or 'fixed'")
     if not 1.0 <= st.relax <= 1.8:
         raise InputError(f"ADMM over-relaxation {st.relax}: expected a value in [1, 1.8]")
     if int(st.batch) != st.batch or st.batch < 1:
         raise InputError(f"ADMM batch size {st.batch}: expected a whole number of feeders, 1 or more")
+
+
+def _factories(cs: CoupledSystem, cfg: RpoConfig, starts: dict, st: AdmmSettings) -> dict:
+    """One subproblem factory per area, each with its private view of the system (picklable)."""
+    out = {"T": functools.partial(make_subproblem, private_view(cs, "T"), cfg, "T", {"T": starts["T"]}, st.discrete)}
+    for f in cs.boundary.index[cs.boundary.in_service]:
+        out[f] = functools.partial(make_subproblem, private_view(cs, f), cfg, f, {f: starts[f]}, st.discrete, st.batch)
+    return out
+
+
+def _probe(executor: "Executor", con: Consensus, s: _Iterate, st: AdmmSettings) -> dict[str, np.ndarray] | None:
+    """The penalties from the subproblems' probed curvatures (spectral and residual rules); None if not probed."""
+    if st.penalty not in ("spectral", "residual") or not st.probe or not con.n:
+        return None
+    hs = executor.call("curvature", {a: (s.z[con.idx[a]], st.probe_delta) for a in con.agents})
+    rho = con.penalty(hs, s.rho, None, st)
+    lo, hi = max(st.rho_min, st.rho0 * st.probe_low), min(st.rho_max, st.rho0 * st.probe_high)
+    # an active bound makes the pinned value function kink and the probe overshoot
+    s.rho = {a: np.clip(r, lo, hi) for a, r in rho.items()}
+    return {a: r.copy() for a, r in s.rho.items()}
+
+
+def _step(executor: "Executor", con: Consensus, s: _Iterate, st: AdmmSettings, t0: float) -> bool:
+    """One iteration: every subproblem solves, then z and the multipliers are updated and the residuals
+    recorded. False when a subproblem failed (``s.status`` and ``s.messages`` say which)."""
+    s.it += 1
+    idx, agents = con.idx, con.agents
+    out: dict[str, SolveReport] = executor.call("solve", {a: (s.z[idx[a]], s.lam[a], s.rho[a]) for a in agents})
+    bad = [k for k, r in out.items() if not r.ok]
+    if bad:
+        s.status = "subproblem_failed"
+        s.messages.extend(f"subproblem {k!r} failed at iteration {s.it}: IPOPT {out[k].status}" for k in bad)
+        return False
+    s.critical_s += max(r.work_s for r in out.values())
+    x = {a: out[a].x for a in agents}
+    lh = {a: s.lam[a] + s.rho[a] * (x[a] - s.z[idx[a]]) for a in agents}  # each side's gradient is -lh
+    xr = {a: st.relax * x[a] + (1 - st.relax) * s.z[idx[a]] for a in agents}  # over-relaxation (Boyd 3.4.3)
+    num = np.zeros(con.n)
+    den = np.zeros(con.n)
+    for a in agents:
+        np.add.at(num, idx[a], s.rho[a] * xr[a] + s.lam[a])
+        np.add.at(den, idx[a], s.rho[a])
+    z_new = num / np.where(den > 0, den, 1.0)
+    for a in agents:
+        s.lam[a] = s.lam[a] + s.rho[a] * (xr[a] - z_new[idx[a]])
+    hi_x = np.full(con.n, -np.inf)
+    lo_x = np.full(con.n, np.inf)
+    for a in agents:
+        np.maximum.at(hi_x, idx[a], x[a])
+        np.minimum.at(lo_x, idx[a], x[a])
+    spread = hi_x - lo_x  # largest disagreement on each consensus quantity
+    move = np.zeros(con.n)
+    for a in agents:
+        np.maximum.at(move, idx[a], s.rho[a] * np.abs(z_new[idx[a]] - s.z[idx[a]]))
+    r_pri = float(spread.max()) if con.n else 0.0
+    r_dual = float(move.max()) if con.n else 0.0
+    z_prev, s.z = s.z, z_new
+    rmax = {q: max((float(s.rho[a][con.kind[idx[a]] == q].max()) for a in agents if (con.kind[idx[a]] == q).any()),
+                   default=0.0) for q in ("V", "P", "Q")}
+    per = {f"{name}_{q.lower()}": float(vals[con.kind == q].max()) if (con.kind == q).any() else 0.0
+           for name, vals in (("primal", spread), ("dual", move)) for q in ("V", "P", "Q")}
+    s.rows.append({"iteration": s.it, "primal_residual": r_pri, "dual_residual": r_dual, **per,
+                   "rho_v": rmax["V"], "rho_p": rmax["P"], "rho_q": rmax["Q"],
+                   "objective": sum(r.objective for r in out.values()),
+                   "time_s": time.perf_counter() - t0, "phase": "continuous" if not s.rounded else "discrete"})
+    s.x, s.spread = x, spread
+    s.lh, s.move, s.z_prev = lh, move, z_prev  # for the penalty update of this iteration
+    return True
+
+
+def _adapt(con: Consensus, s: _Iterate, st: AdmmSettings) -> None:
+    """The penalties for the next iteration (residual balancing or the spectral rule with its safeguard)."""
+    idx, spread, move = con.idx, s.spread, s.move
+    if st.penalty == "residual":
+        # Boyd et al.'s balancing, with a factor that decays as the spectral rule's does, so that the
+        # adaptivity is bounded (the excess over 1 summable) and ADMM's convergence guarantee holds
+        tau = 1.0 + (st.tau - 1.0) / (1.0 + s.it / st.adapt_k0) ** 2
+        for a in con.agents:
+            r_el = spread[idx[a]]
+            s_el = s.rho[a] * np.abs(s.z[idx[a]] - s.z_prev[idx[a]])
+            s.rho[a] = np.clip(np.where(r_el > st.mu * s_el, s.rho[a] * tau,
+                                        np.where(s_el > st.mu * r_el, s.rho[a] / tau, s.rho[a])), st.rho_min, st.rho_max)
+    elif st.penalty == "spectral" and s.memory is not None:
+        x0, lh0 = s.memory
+        h = {}
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for a in con.agents:
+                dx = s.x[a] - x0[a]
+                h[a] = np.where(np.abs(dx) > 1e-10, -(s.lh[a] - lh0[a]) / dx, np.nan)
+        s.rho = con.penalty(h, s.rho, 1.0 + st.adapt_c / (1.0 + s.it / st.adapt_k0) ** 2, st)
+        # safeguard against stalls: a key whose agents still disagree while its
+        # consensus no longer moves gets a stiffer penalty (residual balancing)
+        stalled = (spread > st.tol_primal) & (spread > st.mu * np.maximum(move, 1e-12))
+        if len(s.spreads) >= STALL_WINDOW:
+            stalled &= spread > 0.9 * s.spreads[-STALL_WINDOW]  # not shrinking any more
+        else:
+            stalled[:] = False
+        if stalled.any():
+            for a in con.agents:
+                s.rho[a] = np.where(stalled[idx[a]], np.minimum(s.rho[a] * st.tau, st.rho_max), s.rho[a])
+    s.memory = (s.x, s.lh)
+    s.spreads.append(spread)
+
+
+def _iterate(executor: "Executor", con: Consensus, s: _Iterate, st: AdmmSettings, t0: float) -> None:
+    """Iterate until both residuals are below the tolerances with the capacitor steps fixed, or the limit."""
+    phase_limit = st.max_iter
+    while _step(executor, con, s, st, t0):
+        r_pri, r_dual = s.rows[-1]["primal_residual"], s.rows[-1]["dual_residual"]
+        if r_pri < st.tol_primal and r_dual < st.tol_dual:
+            if s.rounded:
+                s.converged, s.status = True, "converged"
+                return
+            executor.call("round_steps", {a: (s.z[con.idx[a]], s.lam[a], s.rho[a]) for a in con.agents})
+            s.rounded = True
+            phase_limit = s.it + st.max_extra_iter
+            continue
+        if s.it >= phase_limit:
+            s.status = "max_iter"
+            s.messages.append(f"ADMM did not converge in {s.it} iterations: primal residual {r_pri:.2e}, "
+                              f"dual residual {r_dual:.2e} (tolerances {st.tol_primal:.0e}, {st.tol_dual:.0e}); "
+                              f"allow more iterations (--max-iter {2 * st.max_iter}) or a looser tolerance "
+                              f"(--tol {10 * st.tol_primal:.0e})" + ("" if st.penalty == "spectral" else
+                                                                    ", or the spectral penalty rule"))
+            return
+        _adapt(con, s, st)
+
+
+def solve_admm(cs: CoupledSystem, cfg: RpoConfig, *, executor: "Executor", base_pf=None, starts=None,
+               settings: AdmmSettings | None = None) -> StrategyResult:
+    """ADMM over the areas of ``cs``, the subproblems run by ``executor`` (``tdcoord.execution.make_executor``).
+
+    Coordination receives an executor and never makes one: where the
+    subproblems run is the caller's choice (``serial`` in one process,
+    ``process`` pools, ``ray`` clusters). The steps: the subproblems are
+    built where they run (``build``), the penalties probed (``probe``), the
+    iterations run (``iterations``), and each subproblem's last solution
+    re-checked as one operating point (``finish``); ``admm.time_phases_s``
+    says how long each took.
+    """
+    if executor is None:
+        raise TypeError("solve_admm needs an executor, e.g. tdcoord.execution.make_executor('serial')")
+    st = settings or AdmmSettings()
+    _check_settings(st)
+    t0 = time.perf_counter()
     base_pf = base_pf or base_case(cs)
     starts = starts or start_point(cs, base_pf)
-    feeders = list(cs.boundary.index[cs.boundary.in_service])
-    factories = {"T": functools.partial(make_subproblem, private_view(cs, "T"), cfg, "T", {"T": starts["T"]}, st.discrete)}
-    for f in feeders:
-        factories[f] = functools.partial(make_subproblem, private_view(cs, f), cfg, f, {f: starts[f]}, st.discrete,
-                                         st.batch)
-    agents = list(factories)
-    rows = []
-    converged = False
-    status = "max_iter"
-    messages: list[str] = []
-    it = 0
-    critical = 0.0
-    probe_rho = None
+    factories = _factories(cs, cfg, starts, st)
     phases: dict[str, float] = {}
     t_phase = time.perf_counter()
     events_before = len(getattr(executor, "events", None) or [])
     restarts_before = int(getattr(executor, "restarts", 0) or 0)
     executor.open(factories)
     try:
-        # consensus variables: the keys of all agents; each agent element maps to one key
-        agent_keys = executor.call("keys", {a: () for a in agents})
+        agent_keys = executor.call("keys", {a: () for a in factories})
+        con = Consensus.of(agent_keys)
         phases["build"] = time.perf_counter() - t_phase
         t_phase = time.perf_counter()
-        keys: list = []
-        where: dict = {}
-        for a in agents:
-            for k in agent_keys[a]:
-                if k not in where:
-                    where[k] = len(keys)
-                    keys.append(k)
-        idx = {a: np.array([where[k] for k in agent_keys[a]], dtype=int) for a in agents}
-        nk = len(keys)
-        kind = np.array([k[0] for k in keys])
-        z = np.zeros(nk)
-        for k, (q, name) in enumerate(keys):
-            if q == "V":
-                z[k] = 100.0 * base_pf.transmission.res_bus.at[name, "vm_pu"]
-            else:
-                z[k] = base_pf.res_boundary.at[name, "p_mw" if q == "P" else "q_mvar"]
-        lam = {a: np.zeros(len(idx[a])) for a in agents}
-        rho = {a: np.full(len(idx[a]), st.rho0) for a in agents}
-        is_t = {a: a == "T" for a in agents}
-        n_d = np.zeros(nk)  # feeder elements per key
-        for a in agents:
-            if not is_t[a]:
-                np.add.at(n_d, idx[a], 1.0)
-
-        def key_penalty(h: dict[str, np.ndarray], current: dict[str, np.ndarray], cap: float | None) -> dict[str, np.ndarray]:
-            """rho per key from the transmission side's and the feeders' curvatures (spectral rule).
-
-            Per key, H_T is the transmission side's curvature and H_D the sum
-            over the feeders sharing it; rho_key = sqrt(H_T H_D) goes to the
-            transmission element and rho_key / n to each of the n feeder
-            elements, so that the group weighs as much as the transmission side.
-            """
-            h_t = np.full(nk, np.nan)
-            h_t[idx["T"]] = h["T"]
-            h_d = np.zeros(nk)
-            bad = np.zeros(nk, bool)
-            for a in agents:
-                if is_t[a]:
-                    continue
-                v = h[a]
-                np.add.at(h_d, idx[a], np.where(np.isfinite(v), v, 0.0))
-                np.logical_or.at(bad, idx[a], ~np.isfinite(v) | (v <= 0))
-            ok = np.isfinite(h_t) & (h_t > 0) & (h_d > 0) & ~bad
-            rk = np.sqrt(np.abs(h_t * h_d))
-            out = {}
-            for a in agents:
-                target = rk[idx[a]] / (1.0 if is_t[a] else np.maximum(n_d[idx[a]], 1.0))
-                new = np.where(ok[idx[a]], target, current[a])
-                if cap is not None:
-                    new = np.clip(new, current[a] / cap, current[a] * cap)
-                out[a] = np.clip(new, st.rho_min, st.rho_max)
-            return out
-
-        has_steps = any(executor.call("has_steps", {a: () for a in agents}).values())
-        if st.penalty in ("spectral", "residual") and st.probe and nk:
-            hs = executor.call("curvature", {a: (z[idx[a]], st.probe_delta) for a in agents})
-            rho = key_penalty(hs, rho, None)
-            lo, hi = max(st.rho_min, st.rho0 * st.probe_low), min(st.rho_max, st.rho0 * st.probe_high)
-            # an active bound makes the pinned value function kink and the probe overshoot
-            rho = {a: np.clip(r, lo, hi) for a, r in rho.items()}
-            probe_rho = {a: r.copy() for a, r in rho.items()}
+        s = _Iterate(z=con.start(base_pf), lam={a: np.zeros(len(con.idx[a])) for a in con.agents},
+                     rho={a: np.full(len(con.idx[a]), st.rho0) for a in con.agents})
+        s.rounded = not any(executor.call("has_steps", {a: () for a in con.agents}).values())
+        probe_rho = _probe(executor, con, s, st)
+        if probe_rho is not None:
             phases["probe"] = time.perf_counter() - t_phase
             t_phase = time.perf_counter()
-        phase_limit = st.max_iter
-        rounded = not has_steps
-        memory = None
-        spreads: list[np.ndarray] = []
-        spread = None  # set by the first iteration whose subproblems all solve
-        while True:
-            it += 1
-            out = executor.call("solve", {a: (z[idx[a]], lam[a], rho[a]) for a in agents})
-            bad_sub = [k for k, r in out.items() if not r["ok"]]
-            if bad_sub:
-                status = "subproblem_failed"
-                messages.extend(f"subproblem {k!r} failed at iteration {it}: IPOPT {out[k]['status']}" for k in bad_sub)
-                break
-            critical += max(r.get("wall_s", r["solve_s"]) for r in out.values())
-            x = {a: out[a]["x"] for a in agents}
-            lh = {a: lam[a] + rho[a] * (x[a] - z[idx[a]]) for a in agents}  # each side's gradient is -lh
-            xr = {a: st.relax * x[a] + (1 - st.relax) * z[idx[a]] for a in agents}  # over-relaxation (Boyd 3.4.3)
-            num = np.zeros(nk)
-            den = np.zeros(nk)
-            for a in agents:
-                np.add.at(num, idx[a], rho[a] * xr[a] + lam[a])
-                np.add.at(den, idx[a], rho[a])
-            z_new = num / np.where(den > 0, den, 1.0)
-            for a in agents:
-                lam[a] = lam[a] + rho[a] * (xr[a] - z_new[idx[a]])
-            hi_x = np.full(nk, -np.inf)
-            lo_x = np.full(nk, np.inf)
-            for a in agents:
-                np.maximum.at(hi_x, idx[a], x[a])
-                np.minimum.at(lo_x, idx[a], x[a])
-            spread = hi_x - lo_x  # largest disagreement on each consensus quantity
-            move = np.zeros(nk)
-            for a in agents:
-                np.maximum.at(move, idx[a], rho[a] * np.abs(z_new[idx[a]] - z[idx[a]]))
-            r_pri = float(spread.max()) if nk else 0.0
-            r_dual = float(move.max()) if nk else 0.0
-            z_prev, z = z, z_new
-            rmax = {q: max((float(rho[a][kind[idx[a]] == q].max()) for a in agents if (kind[idx[a]] == q).any()), default=0.0)
-                    for q in ("V", "P", "Q")}
-            per = {f"{name}_{q.lower()}": float(vals[kind == q].max()) if (kind == q).any() else 0.0
-                   for name, vals in (("primal", spread), ("dual", move)) for q in ("V", "P", "Q")}
-            rows.append({"iteration": it, "primal_residual": r_pri, "dual_residual": r_dual, **per,
-                         "rho_v": rmax["V"], "rho_p": rmax["P"], "rho_q": rmax["Q"],
-                         "objective": sum(r["objective"] for r in out.values()),
-                         "time_s": time.perf_counter() - t0, "phase": "continuous" if not rounded else "discrete"})
-            if r_pri < st.tol_primal and r_dual < st.tol_dual:
-                if rounded:
-                    converged = True
-                    status = "converged"
-                    break
-                executor.call("round_steps", {a: (z[idx[a]], lam[a], rho[a]) for a in agents})
-                rounded = True
-                phase_limit = it + st.max_extra_iter
-                continue
-            if it >= phase_limit:
-                status = "max_iter"
-                messages.append(f"ADMM did not converge in {it} iterations: primal residual {r_pri:.2e}, "
-                                f"dual residual {r_dual:.2e} (tolerances {st.tol_primal:.0e}, {st.tol_dual:.0e}); "
-                                f"allow more iterations (--max-iter {2 * st.max_iter}) or a looser tolerance "
-                                f"(--tol {10 * st.tol_primal:.0e})" + ("" if st.penalty == "spectral" else
-                                                                      ", or the spectral penalty rule"))
-                break
-            if st.penalty == "residual":
-                # Boyd et al.'s balancing, with a factor that decays as the spectral rule's does, so that the
-                # adaptivity is bounded (the excess over 1 summable) and ADMM's convergence guarantee holds
-                tau = 1.0 + (st.tau - 1.0) / (1.0 + it / st.adapt_k0) ** 2
-                for a in agents:
-                    r_el = spread[idx[a]]
-                    s_el = rho[a] * np.abs(z[idx[a]] - z_prev[idx[a]])
-                    rho[a] = np.clip(np.where(r_el > st.mu * s_el, rho[a] * tau,
-                                              np.where(s_el > st.mu * r_el, rho[a] / tau, rho[a])), st.rho_min, st.rho_max)
-            elif st.penalty == "spectral" and memory is not None:
-                x0, lh0 = memory
-                h = {}
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    for a in agents:
-                        dx = x[a] - x0[a]
-                        h[a] = np.where(np.abs(dx) > 1e-10, -(lh[a] - lh0[a]) / dx, np.nan)
-                rho = key_penalty(h, rho, 1.0 + st.adapt_c / (1.0 + it / st.adapt_k0) ** 2)
-                # safeguard against stalls: a key whose agents still disagree while its
-                # consensus no longer moves gets a stiffer penalty (residual balancing)
-                stalled = (spread > st.tol_primal) & (spread > st.mu * np.maximum(move, 1e-12))
-                if len(spreads) >= STALL_WINDOW:
-                    stalled &= spread > 0.9 * spreads[-STALL_WINDOW]  # not shrinking any more
-                else:
-                    stalled[:] = False
-                if stalled.any():
-                    for a in agents:
-                        rho[a] = np.where(stalled[idx[a]], np.minimum(rho[a] * st.tau, st.rho_max), rho[a])
-            memory = (x, lh)
-            spreads.append(spread)
-        if spread is not None and nk:
-            order = np.argsort(-spread)[:5]
-            worst = [{"key": list(keys[k]), "spread": float(spread[k]),
-                      "values": {a: float(x[a][list(idx[a]).index(k)]) for a in agents if k in idx[a]}} for k in order]
-        else:
-            worst = []
+        _iterate(executor, con, s, st, t0)
         phases["iterations"] = time.perf_counter() - t_phase
         t_phase = time.perf_counter()
-        finals = executor.call("final", {k: () for k in factories})
+        finals: dict[str, FinalReport] = executor.call("final", {k: () for k in factories})
     finally:
         executor.close()
     t_solve = time.perf_counter() - t0
-    history = pd.DataFrame(rows)
-    if status == "subproblem_failed":
-        res = StrategyResult("admm", False, status, iterations=it, time_s=t_solve, history=history, messages=messages)
-        return res
-    sols = [s for k in factories for s in finals[k]["solutions"]]
-    rounding = {k: v["rounding"] for k, v in finals.items() if v["rounding"]}
+    history = pd.DataFrame(s.rows)
+    if s.status == "subproblem_failed":
+        return StrategyResult("admm", False, s.status, iterations=s.it, time_s=t_solve, history=history,
+                              messages=s.messages)
     n_floats = 2 * sum(len(v) for v in agent_keys.values())  # each agent element: x out, z back
-    res = build_strategy_result(cs, "admm", sols, status=status, converged=converged, time_s=t_solve, iterations=it,
-                 weights=cfg.weights.as_dict(), report_optimizer_vm=True, floats_per_iteration=n_floats,
-                 floats_total=n_floats * it, solver_objective=sum(v["objective"] for v in finals.values()),
-                 discrete=rounding, messages=messages, band=cfg.count_band)
+    res = build_strategy_result(
+        cs, "admm", [sol for k in factories for sol in finals[k].solutions], status=s.status, converged=s.converged,
+        time_s=t_solve, iterations=s.it, weights=cfg.weights.as_dict(), report_optimizer_vm=True,
+        floats_per_iteration=n_floats, floats_total=n_floats * s.it,
+        solver_objective=sum(v.objective for v in finals.values()),
+        discrete={k: v.rounding for k, v in finals.items() if v.rounding}, messages=s.messages, band=cfg.count_band)
     res.history = history
-    res.soc_gap = {k: v["soc_gap"] for k, v in finals.items() if v["soc_gap"]}
-    note_shortfall(res, {k: x for v in finals.values() for k, x in v.get("shortfall", {}).items()})
+    res.soc_gap = {k: v.soc_gap for k, v in finals.items() if v.soc_gap}
+    note_shortfall(res, {k: x for v in finals.values() for k, x in v.shortfall.items()})
     phases["finish"] = time.perf_counter() - t_phase
     res.messages.extend(list(getattr(executor, "events", None) or [])[events_before:])  # workers died and restarted
-    restarts = int(getattr(executor, "restarts", 0) or 0) - restarts_before
     res.admm = AdmmOutcome(executor=getattr(executor, "name", type(executor).__name__), penalty=st.penalty,
-                           tol_primal=st.tol_primal, tol_dual=st.tol_dual, worker_restarts=restarts,
-                           time_critical_path_s=critical, time_phases_s=phases,
-                           rho_final={a: r.tolist() for a, r in rho.items()}, largest_disagreement=worst,
-                           rho_probed={a: r.tolist() for a, r in probe_rho.items()} if probe_rho is not None else {})
+                           tol_primal=st.tol_primal, tol_dual=st.tol_dual,
+                           worker_restarts=int(getattr(executor, "restarts", 0) or 0) - restarts_before,
+                           time_critical_path_s=s.critical_s, time_phases_s=phases,
+                           rho_final={a: r.tolist() for a, r in s.rho.items()},
+                           largest_disagreement=con.largest_disagreement(s.spread, s.x),
+                           rho_probed=probe_rho or {})
     return res

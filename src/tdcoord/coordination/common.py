@@ -80,7 +80,7 @@ def start_point(cs: CoupledSystem, pf: CoupledPowerFlowResult,
         fr = pf.feeders[f].res_bus
         tb = cs.boundary.at[f, "bus"]
         hv = cn.labels == HV_BUS
-        vm = fr.vm_pu.reindex(cn.labels).to_numpy(float)
+        vm = fr.vm_pu.reindex(cn.labels).to_numpy(float, copy=True)
         va = np.deg2rad(fr.va_degree.reindex(cn.labels).to_numpy(float))
         vm[hv], va[hv] = rb.at[tb, "vm_pu"], np.deg2rad(rb.at[tb, "va_degree"])
         v = vm * np.exp(1j * va)

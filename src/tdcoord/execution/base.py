@@ -14,6 +14,8 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Protocol
 
+from tdcoord.results.subproblems import TimedReport
+
 
 class Executor(Protocol):
     name: str
@@ -45,8 +47,9 @@ def call_subproblems(subproblems: dict[str, Any], method: str, args: dict[str, t
     classmethod ``call_batch(method, subs, args, cache)`` returning their
     results in order (or ``None`` where it does not batch ``method``). The
     ``cache`` belongs to the worker and lives until its subproblems are
-    rebuilt. A result dict gets ``wall_s``: the time of its own call or, if
-    the batch did not set it, of the joint call. Raises :class:`SubproblemCallError` naming
+    rebuilt. A result that says how long it took
+    (:class:`~tdcoord.results.subproblems.TimedReport`) gets ``wall_s`` where
+    it has none: the time of its own call or of the joint call. Raises :class:`SubproblemCallError` naming
     the subproblem (when a joint call raised: its first member, and how many
     were called with it).
     """
@@ -67,8 +70,7 @@ def call_subproblems(subproblems: dict[str, Any], method: str, args: dict[str, t
             if res is not None:
                 dt = time.perf_counter() - t0
                 for n, r in zip(names, res):
-                    if isinstance(r, dict):
-                        r.setdefault("wall_s", dt)
+                    _timed(r, dt)
                     out[n] = r
                 continue
         for n in names:
@@ -77,10 +79,14 @@ def call_subproblems(subproblems: dict[str, Any], method: str, args: dict[str, t
                 r = getattr(subproblems[n], method)(*args[n])
             except Exception as exc:
                 raise SubproblemCallError(n, method, exc, traceback.format_exc()) from exc
-            if isinstance(r, dict):
-                r.setdefault("wall_s", time.perf_counter() - t0)
+            _timed(r, time.perf_counter() - t0)
             out[n] = r
     return {n: out[n] for n in args}
+
+
+def _timed(result: Any, seconds: float) -> None:
+    if isinstance(result, TimedReport) and result.wall_s is None:
+        result.wall_s = seconds
 
 
 class SerialExecutor:
