@@ -692,14 +692,14 @@ def vsm(
             t.add_row(str(bus), f"{r.q_margin_mvar:.3f}", f"{r.vsm_pu:.4f}", f"{r.base_mva:.0f}", f"{r.vm_pu:.4f}",
                       f"{r.vm_nose_pu:.4f}", style=style)
         console.print(t)
-        console.print(f"loadability margin: lambda = {load['lambda_max']:.4f} ({load['p_load_mw']:.1f} MW -> "
-                      f"{load['p_load_max_mw']:.1f} MW at the nose, {load['reason']}); {n} buses in {elapsed:.1f} s")
+        console.print(f"loadability margin: lambda = {load.lambda_max:.4f} ({load.p_load_mw:.1f} MW -> "
+                      f"{load.p_load_max_mw:.1f} MW at the nose, {load.reason}); {n} buses in {elapsed:.1f} s")
         finite = df[df.vsm_pu != float("inf")]
         data = {
             "buses": [{"bus": str(b), "q_margin_mvar": float(r.q_margin_mvar), "vsm_pu": float(r.vsm_pu),
                        "base_mva": float(r.base_mva)} for b, r in finite.iterrows()],
-            "loadability_margin": float(load["lambda_max"]),
-            "loadability": load,
+            "loadability_margin": float(load.lambda_max),
+            "loadability": load.summary(),
             "threshold": THRESHOLD,
             "below_threshold": [str(b) for b in finite.index[finite.vsm_pu < THRESHOLD]],
             "time_s": elapsed,

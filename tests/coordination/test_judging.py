@@ -11,9 +11,9 @@ from tdcoord.cases import load_case
 from tdcoord.coordination.common import base_case
 from tdcoord.coordination.independent import solve_independent_d
 from tdcoord.problems.evaluate import VIOLATION_KINDS, evaluate
-from tdcoord.problems.rpo import RpoConfig
+from tdcoord.problems.rpo import RpoConfig, Weights
 
-W = {"alpha": 1.0, "beta": 1.0, "gamma": 1.0}
+W = Weights()
 
 
 def test_base_point_breaks_reactive_limits_and_says_which(default_case):

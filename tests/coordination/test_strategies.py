@@ -18,7 +18,7 @@ def test_centralized_is_verified_and_better_than_base(default_case, centralized)
     r = centralized
     assert r.converged and r.status == "Solve_Succeeded"
     assert r.pf_mismatch_pu < 1e-6
-    base = evaluate(cs, pf, w.as_dict())
+    base = evaluate(cs, pf, w)
     assert r.objective < base.objective
     assert r.p_loss_mw < base.p_loss_mw
     assert r.n_violations == 0 and base.n_violations > 0

@@ -31,9 +31,9 @@ def test_cpf_margin_matches_brute_force(op30, bus):
 
 def test_loadability_traces_the_nose(ieee30):
     r = loadability(ieee30, keep_trace=True)
-    assert r["converged"] and r["reason"] in ("nose", "limit-induced nose")
-    lam = np.array(r["trace"]["lambda"])
-    assert lam.max() <= r["lambda_max"] + 1e-9
+    assert r.converged and r.reason in ("nose", "limit-induced nose")
+    lam = np.array(r.trace["lambda"])
+    assert lam.max() <= r.lambda_max + 1e-9
     # brute force along the same direction, without generator limits: scale loads (and
     # generation) until Newton fails
     op = operating_point(ieee30, enforce_q_lims=False)
@@ -52,10 +52,10 @@ def test_loadability_traces_the_nose(ieee30):
         else:
             step /= 2
     free = loadability(ieee30, enforce_q_lims=False)
-    assert abs(free["lambda_max"] - ok_lam) / ok_lam < 0.02
-    assert free["lambda_max"] >= ok_lam - 1e-9
+    assert abs(free.lambda_max - ok_lam) / ok_lam < 0.02
+    assert free.lambda_max >= ok_lam - 1e-9
     # generator limits can only bring the nose closer
-    assert r["lambda_max"] <= free["lambda_max"] + 1e-6
+    assert r.lambda_max <= free.lambda_max + 1e-6
 
 
 def test_feeder_margins_use_the_feeder_base():

@@ -632,7 +632,7 @@ def solve_admm(cs: CoupledSystem, cfg: RpoConfig, *, executor: "Executor", base_
     n_floats = 2 * sum(len(v) for v in agent_keys.values())  # each agent element: x out, z back
     res = build_strategy_result(
         cs, "admm", [sol for k in factories for sol in finals[k].solutions], status=s.status, converged=s.converged,
-        time_s=t_solve, iterations=s.it, weights=cfg.weights.as_dict(), report_optimizer_vm=True,
+        time_s=t_solve, iterations=s.it, weights=cfg.weights, report_optimizer_vm=True,
         floats_per_iteration=n_floats, floats_total=n_floats * s.it,
         solver_objective=sum(v.objective for v in finals.values()),
         discrete={k: v.rounding for k, v in finals.items() if v.rounding}, messages=s.messages, band=cfg.count_band)

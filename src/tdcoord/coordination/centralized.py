@@ -35,7 +35,7 @@ def centralized_result(cs: CoupledSystem, cfg: RpoConfig, problem: AreaProblem, 
                               + infeasibility_messages(problem, sol), discrete=info)
     n = problem.n_floats()
     res = build_strategy_result(cs, "centralized", problem.solutions(sol), status=sol.solver_status, converged=True,
-                 time_s=t_solve, iterations=sol.iterations, weights=cfg.weights.as_dict(), report_optimizer_vm=True,
+                 time_s=t_solve, iterations=sol.iterations, weights=cfg.weights, report_optimizer_vm=True,
                  floats_per_iteration=n, floats_total=n, solver_objective=problem.weighted_terms(sol), discrete=info,
                  band=cfg.count_band)
     res.soc_gap = soc_gaps(problem, sol) if cfg.feeder_formulation == "soc_bf" else {}

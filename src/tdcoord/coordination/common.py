@@ -20,7 +20,7 @@ from tdcoord.network.coupled import CoupledSystem
 from tdcoord.pf.flows import branch_flows
 from tdcoord.network.transforms import HV_BUS
 from tdcoord.pf.integrated import run_coupled
-from tdcoord.problems.rpo import AreaInputs, device_free_network, inputs_of
+from tdcoord.problems.rpo import AreaInputs, Weights, device_free_network, inputs_of
 from tdcoord.problems.solutions import AreaSolution
 from tdcoord.formulations.branch_flow import orient
 from tdcoord.results.powerflow import CoupledPowerFlowResult
@@ -149,7 +149,7 @@ __all__ = ["Dispatch", "apply_dispatch", "base_case", "dispatch_of", "recheck", 
 
 
 def build_strategy_result(cs: CoupledSystem, strategy: str, solutions: list, *, status: str, converged: bool,
-           time_s: float, iterations: int, weights: dict[str, float], report_optimizer_vm: bool,
+           time_s: float, iterations: int, weights: Weights, report_optimizer_vm: bool,
            floats_per_iteration: int, floats_total: int, solver_objective: float,
            discrete: dict | None = None, messages: list[str] | None = None, band=(0.95, 1.05),
            q_limit_recheck: bool = True):
@@ -169,7 +169,7 @@ def build_strategy_result(cs: CoupledSystem, strategy: str, solutions: list, *, 
     dispatch = dispatch_of(solutions)
     applied, pf, dv_opt = recheck(cs, dispatch)
     res = StrategyResult(strategy=strategy, converged=converged and pf.converged, status=status,
-                         solver_objective=solver_objective, weights=dict(weights), iterations=iterations, time_s=time_s,
+                         solver_objective=solver_objective, weights=weights.as_dict(), iterations=iterations, time_s=time_s,
                          floats_per_iteration=floats_per_iteration, floats_total=floats_total, dispatch=dispatch, pf=pf,
                          discrete=discrete or {}, messages=list(messages or []))
     if not pf.converged:
@@ -201,7 +201,7 @@ def build_strategy_result(cs: CoupledSystem, strategy: str, solutions: list, *, 
     return res
 
 
-def q_limited_recheck(applied: CoupledSystem, weights: dict[str, float], band=(0.95, 1.05)) -> dict:
+def q_limited_recheck(applied: CoupledSystem, weights: Weights, band=(0.95, 1.05)) -> dict:
     """The dispatch's point with the machines' reactive limits enforced (PV to PQ), judged the same way."""
     from tdcoord.problems.evaluate import evaluate
 

@@ -49,7 +49,7 @@ def solve_independent_t(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, star
                               messages=[f"IPOPT: {sol.solver_status}"], discrete=info)
     nb = len(fixed)
     res = build_strategy_result(cs, "independent-t", problem.solutions(sol), status=sol.solver_status, converged=True,
-                  time_s=t_solve, iterations=sol.iterations, weights=cfg.weights.as_dict(), report_optimizer_vm=False,
+                  time_s=t_solve, iterations=sol.iterations, weights=cfg.weights, report_optimizer_vm=False,
                   floats_per_iteration=2 * nb, floats_total=2 * nb, solver_objective=problem.weighted_terms(sol),
                   discrete=info, band=cfg.count_band)
     note_shortfall(res, shortfalls(problem.b, sol))
@@ -97,7 +97,7 @@ def solve_independent_d(cs: CoupledSystem, cfg: RpoConfig, *, base_pf=None, star
     t_solve = time.perf_counter() - t0
     nb = len(fixed)
     res = build_strategy_result(cs, "independent-d", sols, status=",".join(sorted(set(statuses))), converged=True,
-                 time_s=t_solve, iterations=its, weights=cfg.weights.as_dict(), report_optimizer_vm=False,
+                 time_s=t_solve, iterations=its, weights=cfg.weights, report_optimizer_vm=False,
                  floats_per_iteration=nb, floats_total=nb, solver_objective=objective, discrete=infos,
                  band=cfg.count_band)
     res.soc_gap = gaps

@@ -16,7 +16,7 @@ def entropy_weights(cs, cfg, *, base_pf=None, starts=None, inputs=None) -> Weigh
     names = ["T"] + list(cs.boundary.index[cs.boundary.in_service])
     problem = AreaProblem(cs, cfg, names, coupling="equal", starts=starts, name="payoff", inputs=inputs)
     rows, labels, failed = [], [], []
-    base_eval = evaluate(cs, base_pf, {"alpha": 1.0, "beta": 1.0, "gamma": 1.0})
+    base_eval = evaluate(cs, base_pf, Weights())
     rows.append([base_eval.terms[t] for t in TERMS])
     labels.append("base case")
     for t in TERMS:

@@ -30,6 +30,7 @@ from tdcoord.devices import all_device_sets
 from tdcoord.network.compiled import compile_network
 from tdcoord.network.coupled import CoupledSystem
 from tdcoord.network.network import Network
+from tdcoord.problems.rpo import Weights
 from tdcoord.results.powerflow import CoupledPowerFlowResult, PowerFlowResult
 
 BAND = (0.95, 1.05)
@@ -134,7 +135,7 @@ def merged_device_table(pf: CoupledPowerFlowResult) -> pd.DataFrame:
     return dev.iloc[order].reset_index(drop=True)
 
 
-def evaluate(cs: CoupledSystem, pf: CoupledPowerFlowResult, weights: dict[str, float], band=BAND,
+def evaluate(cs: CoupledSystem, pf: CoupledPowerFlowResult, weights: Weights, band=BAND,
              vm_ref: float = 1.0) -> Evaluation:
     """Objective terms and indicators of an operating point (re-checked power flow)."""
     if pf.merged is not None:
@@ -151,7 +152,7 @@ def evaluate(cs: CoupledSystem, pf: CoupledPowerFlowResult, weights: dict[str, f
     vm = pf.res_bus.vm_pu.dropna()
     dv = float(np.sum((vm - vm_ref) ** 2))
     terms = {"loss_mw": loss, "q_cost": q_cost, "dv": dv}
-    obj = weights["alpha"] * loss + weights["beta"] * q_cost + weights["gamma"] * dv
+    obj = weights.alpha * loss + weights.beta * q_cost + weights.gamma * dv
     is_t = ~vm.index.str.contains(":")
     dev_abs = (vm - vm_ref).abs()
     offenders = violations_of(vm, dev, branch_loadings(pf), band)

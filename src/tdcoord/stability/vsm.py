@@ -108,20 +108,38 @@ def q_margins(system: Network | CoupledSystem, buses: list[str] | None = None, *
     return pd.DataFrame(rows).set_index("bus")
 
 
+@dataclass
+class Loadability:
+    """The system's loadability margin along a uniform load increase (generation scaled with it)."""
+
+    lambda_max: float  # load increase at the nose, fraction of the base load
+    p_load_mw: float  # the base load
+    p_load_max_mw: float  # the load at the nose
+    reason: str  # how the trace ended: "nose", "limit-induced nose", ...
+    converged: bool
+    steps: int
+    vm_min_nose_pu: float  # the lowest voltage at the nose
+    trace: dict[str, list] | None = None  # with keep_trace: "lambda" and "vm" along the curve
+
+    def summary(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in ("lambda_max", "p_load_mw", "p_load_max_mw", "reason", "converged",
+                                             "steps", "vm_min_nose_pu")}
+        if self.trace is not None:
+            out["trace"] = self.trace
+        return out
+
+
 def loadability(system: Network | CoupledSystem, *, enforce_q_lims: bool = True, op: Operating | None = None,
-                keep_trace: bool = False) -> dict[str, Any]:
+                keep_trace: bool = False) -> Loadability:
     """System loadability margin along a uniform load increase."""
     op = op or operating_point(system, enforce_q_lims=enforce_q_lims)
     cn = op.cn
     d = -(cn.p_load + 1j * cn.q_load) + cn.gen_p_bus()
     r = run_cpf(cn, op.v, op.s0, d, bus_type=op.bus_type, q_limits=op.q_limits, keep_trace=keep_trace, step=0.1)
     p0 = float(cn.p_load.sum() * cn.base_mva)
-    out = {"lambda_max": r.lambda_max, "p_load_mw": p0, "p_load_max_mw": p0 * (1 + r.lambda_max),
-           "reason": r.reason, "converged": r.converged, "steps": r.steps,
-           "vm_min_nose_pu": float(np.abs(r.v_nose).min())}
-    if keep_trace:
-        out["trace"] = {"lambda": r.lambdas, "vm": [v.tolist() for v in r.vm_trace]}
-    return out
+    return Loadability(lambda_max=r.lambda_max, p_load_mw=p0, p_load_max_mw=p0 * (1 + r.lambda_max), reason=r.reason,
+                       converged=r.converged, steps=r.steps, vm_min_nose_pu=float(np.abs(r.v_nose).min()),
+                       trace={"lambda": r.lambdas, "vm": [v.tolist() for v in r.vm_trace]} if keep_trace else None)
 
 
 def brute_force_q_margin(op: Operating, bus: int, step_mvar: float = 1.0, resolution_mvar: float = 0.01) -> float:

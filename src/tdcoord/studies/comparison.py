@@ -184,7 +184,7 @@ def compare(cs: CoupledSystem, *, strategies=STRATEGIES, weights: str | Weights 
         say("entropy weights (payoff table)")
         w = entropy_weights(cs, cfg, base_pf=base_pf, starts=starts, inputs=inputs)
     cfg.weights = w
-    base_eval = evaluate(cs, base_pf, w.as_dict(), band=count)
+    base_eval = evaluate(cs, base_pf, w, band=count)
     extra: dict[str, Any] = {}
     lin0 = None
     if vsm is not None:
