@@ -132,16 +132,8 @@ def _check_references(source: str, labels: list, gen: np.ndarray, branch: np.nda
                                       f"{end} bus {_label(b)} is not in mpc.bus")
 
 
-def network_from_matpower(
-    data: dict, name: str = "matpower", source: str = "<text>", default_vn_kv: float = 1.0
-) -> Network:
-    """Network of parsed MATPOWER arrays (see :func:`parse_matpower`)."""
-    base = float(data["baseMVA"])
-    bus, gen, br = data["bus"], data["gen"], data["branch"]
-    if bus.shape[1] < 13 or gen.shape[1] < 10 or br.shape[1] < 11:
-        raise FileFormatError(f"{source}: too few columns in mpc.bus/gen/branch for case format version 2")
-    net = Network(name=name, sn_mva=base, f_hz=60.0, kind="transmission", source=source)
-    names = data.get("bus_name") or [""] * len(bus)
+def _add_buses(net: Network, bus: np.ndarray, names: list, source: str, default_vn_kv: float) -> list[str]:
+    """Buses, their loads and shunts; the bus labels."""
     labels = [_label(b) for b in bus[:, 0]]
     if len(set(labels)) != len(labels):
         raise FileFormatError(f"{source}: mpc.bus: bus numbers are not unique")
@@ -167,8 +159,31 @@ def network_from_matpower(
     has_sh = (bus[:, 4] != 0) | (bus[:, 5] != 0)
     if has_sh.any():
         net.add("shunt", {"bus": np.array(labels, dtype=object)[has_sh], "gs_mw": bus[has_sh, 4], "bs_mvar": bus[has_sh, 5]})
+    return labels
 
-    _check_references(source, labels, gen, data["branch"] if "branch" in data else np.zeros((0, 13)))
+
+def _polynomial_costs(data: dict, n_gen: int, source: str) -> np.ndarray:
+    """(c2, c1, c0) per generator from mpc.gencost (zeros where none); other cost models are refused."""
+    cost = np.zeros((n_gen, 3))
+    if "gencost" not in data or not len(data["gencost"]):
+        return cost
+    gc = data["gencost"]
+    if len(gc) > n_gen:
+        raise FileFormatError(f"{source}: mpc.gencost has reactive-power cost rows; they are not supported")
+    for k, row in enumerate(gc):
+        if row[0] == 1:
+            raise FileFormatError(f"{source}: mpc.gencost row {k + 1}: piecewise-linear costs (model 1) are not supported")
+        n = int(row[3])
+        coeffs = row[4:4 + n]
+        if n > 3 and np.any(coeffs[: n - 3] != 0):
+            raise FileFormatError(f"{source}: mpc.gencost row {k + 1}: polynomial of degree {n - 1}; at most quadratic is supported")
+        cost[k] = np.r_[np.zeros(3), coeffs][-3:]
+    return cost
+
+
+def _add_generators(net: Network, data: dict, labels: list[str], source: str) -> None:
+    """Generators: the first in-service machine at each reference bus is the slack, with the bus's angle."""
+    bus, gen = data["bus"], data["gen"]
     ref_buses = {labels[i] for i in np.flatnonzero(bus[:, 1] == 3)}
     va_of = dict(zip(labels, bus[:, 8]))
     gbus = [_label(b) for b in gen[:, 0]]
@@ -177,20 +192,7 @@ def network_from_matpower(
         live = [k for k, b in enumerate(gbus) if b == r and gen[k, 7] > 0]
         if live:
             slack[live[0]] = True
-    cost = np.zeros((len(gen), 3))
-    if "gencost" in data and len(data["gencost"]):
-        gc = data["gencost"]
-        if len(gc) > len(gen):
-            raise FileFormatError(f"{source}: mpc.gencost has reactive-power cost rows; they are not supported")
-        for k, row in enumerate(gc):
-            if row[0] == 1:
-                raise FileFormatError(f"{source}: mpc.gencost row {k + 1}: piecewise-linear costs (model 1) are not supported")
-            n = int(row[3])
-            coeffs = row[4:4 + n]
-            if n > 3 and np.any(coeffs[: n - 3] != 0):
-                raise FileFormatError(f"{source}: mpc.gencost row {k + 1}: polynomial of degree {n - 1}; at most quadratic is supported")
-            c = np.r_[np.zeros(3), coeffs][-3:]
-            cost[k] = c
+    cost = _polynomial_costs(data, len(gen), source)
     net.add(
         "gen",
         {
@@ -210,55 +212,51 @@ def network_from_matpower(
         },
     )
 
-    kv = dict(zip(labels, vn))
+
+def _add_branches(net: Network, data: dict, labels: list[str], base: float) -> None:
+    """Branches: lines where the ratio is 0 and both ends have the same nominal voltage (impedances to ohm),
+    transformers otherwise (p.u. on baseMVA, tap at the from side)."""
+    bus, br = data["bus"], data["branch"]
+    kv = dict(zip(labels, net.bus.vn_kv.to_numpy(float)))
     raw_kv = dict(zip(labels, bus[:, 9]))
     fb = [_label(b) for b in br[:, 0]]
     tb = [_label(b) for b in br[:, 1]]
     ratio = br[:, 8]
-    is_line = (ratio == 0) & np.array([raw_kv[a] == raw_kv[b] for a, b in zip(fb, tb)])
+    is_line = (ratio == 0) & np.array([raw_kv[a] == raw_kv[b] for a, b in zip(fb, tb)], dtype=bool)
     rate = np.where(br[:, 5] > 0, br[:, 5], np.nan)
     angmin = br[:, 11] if br.shape[1] > 11 else np.full(len(br), -360.0)
     angmax = br[:, 12] if br.shape[1] > 12 else np.full(len(br), 360.0)
     angmin = np.where(angmin == 0, -360.0, angmin)  # MATPOWER: 0 means unlimited
     angmax = np.where(angmax == 0, 360.0, angmax)
+    common = lambda idx: {  # noqa: E731
+        "from_bus": [fb[i] for i in idx], "to_bus": [tb[i] for i in idx], "rate_mva": rate[idx],
+        "ang_min_deg": angmin[idx], "ang_max_deg": angmax[idx], "in_service": br[idx, 10] > 0,
+        "name": [f"branch {i + 1}" for i in idx]}
     if is_line.any():
         idx = np.flatnonzero(is_line)
         zb = np.array([kv[fb[i]] ** 2 / base for i in idx])
-        net.add(
-            "line",
-            {
-                "from_bus": [fb[i] for i in idx],
-                "to_bus": [tb[i] for i in idx],
-                "r_ohm": br[idx, 2] * zb,
-                "x_ohm": br[idx, 3] * zb,
-                "b_us": br[idx, 4] / zb * 1e6,
-                "rate_mva": rate[idx],
-                "ang_min_deg": angmin[idx],
-                "ang_max_deg": angmax[idx],
-                "in_service": br[idx, 10] > 0,
-                "name": [f"branch {i + 1}" for i in idx],
-            },
-        )
+        net.add("line", {**common(idx), "r_ohm": br[idx, 2] * zb, "x_ohm": br[idx, 3] * zb,
+                         "b_us": br[idx, 4] / zb * 1e6})
     if (~is_line).any():
         idx = np.flatnonzero(~is_line)
-        net.add(
-            "trafo",
-            {
-                "from_bus": [fb[i] for i in idx],
-                "to_bus": [tb[i] for i in idx],
-                "sn_mva": np.full(len(idx), base),
-                "r_pu": br[idx, 2],
-                "x_pu": br[idx, 3],
-                "b_pu": br[idx, 4],
-                "tap_pu": np.where(ratio[idx] == 0, 1.0, ratio[idx]),
-                "shift_deg": br[idx, 9],
-                "rate_mva": rate[idx],
-                "ang_min_deg": angmin[idx],
-                "ang_max_deg": angmax[idx],
-                "in_service": br[idx, 10] > 0,
-                "name": [f"branch {i + 1}" for i in idx],
-            },
-        )
+        net.add("trafo", {**common(idx), "sn_mva": np.full(len(idx), base), "r_pu": br[idx, 2], "x_pu": br[idx, 3],
+                          "b_pu": br[idx, 4], "tap_pu": np.where(ratio[idx] == 0, 1.0, ratio[idx]),
+                          "shift_deg": br[idx, 9]})
+
+
+def network_from_matpower(
+    data: dict, name: str = "matpower", source: str = "<text>", default_vn_kv: float = 1.0
+) -> Network:
+    """Network of parsed MATPOWER arrays (see :func:`parse_matpower`)."""
+    base = float(data["baseMVA"])
+    bus, gen, br = data["bus"], data["gen"], data["branch"]
+    if bus.shape[1] < 13 or gen.shape[1] < 10 or br.shape[1] < 11:
+        raise FileFormatError(f"{source}: too few columns in mpc.bus/gen/branch for case format version 2")
+    net = Network(name=name, sn_mva=base, f_hz=60.0, kind="transmission", source=source)
+    labels = _add_buses(net, bus, data.get("bus_name") or [""] * len(bus), source, default_vn_kv)
+    _check_references(source, labels, gen, br)
+    _add_generators(net, data, labels, source)
+    _add_branches(net, data, labels, base)
     return net
 
 

@@ -126,6 +126,113 @@ def machine_q(cn: CompiledNetwork, v: np.ndarray, s_fixed: np.ndarray) -> np.nda
     return (v * np.conj(ybus @ v) - s_fixed).imag
 
 
+class _Tracer:
+    """The steps of one continuation: predictor tangent, corrector, limit checks, nose location."""
+
+    def __init__(self, cn: CompiledNetwork, s0: np.ndarray, d: np.ndarray, bus_type: np.ndarray,
+                 q_limits: tuple[np.ndarray, np.ndarray] | None, tol: float, step_min: float) -> None:
+        self.cn, self.s0, self.d, self.bus_type = cn, s0, d, bus_type
+        self.q_limits, self.tol, self.step_min = q_limits, tol, step_min
+        self.sysm = _System(cn, s0, d, bus_type)
+
+    def tangent(self, v: np.ndarray, z_prev: np.ndarray | None) -> np.ndarray:
+        """Unit tangent of the curve at v, oriented like ``z_prev`` (or with lambda increasing)."""
+        sysm = self.sysm
+        _, ibus = sysm.f(v, 0.0)
+        j = sysm.jac(v, ibus)
+        n = sysm.n
+        row = np.zeros(n + 1)
+        if z_prev is None or len(z_prev) != n + 1:
+            row[-1] = 1.0
+            rhs_sign = 1.0
+        else:
+            k = int(np.argmax(np.abs(z_prev)))
+            row[k] = 1.0
+            rhs_sign = np.sign(z_prev[k])
+        rhs = np.zeros(n + 1)
+        rhs[-1] = rhs_sign
+        z = _solve(sysm.bordered(j, row), rhs)
+        z /= np.linalg.norm(z)
+        if z_prev is not None and len(z_prev) == n + 1 and z @ z_prev < 0:
+            z = -z
+        return z
+
+    def correct(self, v: np.ndarray, lam: float, z: np.ndarray, s: float) -> tuple[np.ndarray, float, bool, int]:
+        """Predict ``s`` along z from (v, lam), correct on the hyperplane normal to z: (v, lam, ok, iterations)."""
+        sysm, tol = self.sysm, self.tol
+        xp = np.r_[sysm.x_of(v), lam] + s * z
+        x = xp.copy()
+        vv = sysm.v_of(x[:-1], v)
+        for it in range(1, 11):
+            f, ibus = sysm.f(vv, x[-1])
+            r = np.r_[f, z @ (x - xp)]
+            if np.max(np.abs(r)) < tol:
+                return vv, float(x[-1]), True, it
+            dx = _solve(sysm.bordered(sysm.jac(vv, ibus), z), -r)
+            if not np.all(np.isfinite(dx)):
+                break
+            x = x + dx
+            vv = sysm.v_of(x[:-1], vv)
+        f, _ = sysm.f(vv, x[-1])
+        return vv, float(x[-1]), np.max(np.abs(np.r_[f, z @ (x - xp)])) < tol, 10
+
+    def violated(self, v: np.ndarray, lam: float) -> np.ndarray:
+        """PV buses whose machines are beyond their reactive limits at (v, lam)."""
+        if self.q_limits is None:
+            return np.zeros(0, int)
+        qm = machine_q(self.cn, v, self.s0 + lam * self.d)
+        qmin, qmax = self.q_limits
+        pv = self.sysm.pv
+        return pv[(qm[pv] > qmax[pv] + 1e-9) | (qm[pv] < qmin[pv] - 1e-9)]
+
+    def to_limit(self, v: np.ndarray, lam: float, z: np.ndarray, sigma: float, viol: np.ndarray,
+                 switched: list[int]) -> tuple[np.ndarray, float]:
+        """Locate where a machine reaches its limit within the step (bisection), switch its bus PV to PQ there
+        (the limit holds exactly at the crossing); the point at the crossing."""
+        lo, hi = 0.0, sigma
+        v_at, lam_at = v, lam
+        while hi - lo > max(self.step_min, 1e-4 * sigma):
+            mid = (lo + hi) / 2
+            vm_, lm_, ok_m, _ = self.correct(v, lam, z, mid)
+            if ok_m and not len(self.violated(vm_, lm_)):
+                lo, v_at, lam_at = mid, vm_, lm_
+            else:
+                hi = mid
+        hit = self.violated(*self.correct(v, lam, z, hi)[:2]) if hi > 0 else viol
+        hit = hit if len(hit) else viol
+        qm = machine_q(self.cn, v_at, self.s0 + lam_at * self.d)
+        qmin, qmax = self.q_limits
+        self.s0 = self.s0.copy()
+        for b in hit:
+            self.s0[b] += 1j * np.clip(qm[b], qmin[b], qmax[b])
+            self.bus_type[b] = PQ
+            switched.append(int(b))
+        self.sysm = _System(self.cn, self.s0, self.d, self.bus_type)
+        return v_at, lam_at
+
+    def nose(self, v: np.ndarray, lam: float, z: np.ndarray, sigma: float, v_new: np.ndarray,
+             lam_new: float) -> tuple[float, np.ndarray]:
+        """The nose between v (lambda rising) and v_new (falling), by bisection of the step: (lambda, v)."""
+        lo, hi = 0.0, sigma
+        best_lam, best_v = (lam, v) if lam >= lam_new else (lam_new, v_new)
+        # near the nose lambda is flat in the arclength (error ~ step^2): stop once the
+        # bracket is below step_min or 1e-3 of the step that crossed the nose
+        while hi - lo > max(self.step_min, 1e-3 * sigma):
+            mid = (lo + hi) / 2
+            vm_, lm_, ok_m, _ = self.correct(v, lam, z, mid)
+            if not ok_m:
+                hi = mid
+                continue
+            zt = self.tangent(vm_, z)
+            if lm_ > best_lam:
+                best_lam, best_v = lm_, vm_
+            if zt[-1] > 0:
+                lo = mid
+            else:
+                hi = mid
+        return best_lam, best_v
+
+
 def run_cpf(
     cn: CompiledNetwork,
     v0: np.ndarray,
@@ -147,74 +254,21 @@ def run_cpf(
     ``q_limits`` = (qmin, qmax) per bus (p.u., summed over the bus's machines;
     +-inf where none) switches PV buses to PQ when a limit is reached.
     """
-    bus_type = cn.bus_type.copy() if bus_type is None else bus_type.copy()
-    sysm = _System(cn, s0, d, bus_type)
+    tr = _Tracer(cn, s0, d, cn.bus_type.copy() if bus_type is None else bus_type.copy(), q_limits, tol, step_min)
     res = CpfResult(lambda_max=0.0, converged=False, reason="", v_nose=v0.copy())
     v, lam = v0.astype(complex).copy(), 0.0
-    f, _ = sysm.f(v, lam)
+    f, _ = tr.sysm.f(v, lam)
     if np.max(np.abs(f), initial=0.0) > 1e-6:
         res.reason = "base case failed"
         res.messages.append(f"the starting point is not a power-flow solution (mismatch {np.max(np.abs(f)):.2e})")
         return res
     sigma = step
     best_lam, best_v = 0.0, v.copy()
-
-    def tangent(v: np.ndarray, z_prev: np.ndarray | None) -> np.ndarray:
-        _, ibus = sysm.f(v, 0.0)
-        j = sysm.jac(v, ibus)
-        n = sysm.n
-        if z_prev is None or len(z_prev) != n + 1:
-            row = np.zeros(n + 1)
-            row[-1] = 1.0
-            rhs_sign = 1.0
-        else:
-            k = int(np.argmax(np.abs(z_prev)))
-            row = np.zeros(n + 1)
-            row[k] = 1.0
-            rhs_sign = np.sign(z_prev[k])
-        rhs = np.zeros(n + 1)
-        rhs[-1] = rhs_sign
-        z = _solve(sysm.bordered(j, row), rhs)
-        z /= np.linalg.norm(z)
-        if z_prev is not None and len(z_prev) == n + 1 and z @ z_prev < 0:
-            z = -z
-        return z
-
-    def correct(v: np.ndarray, lam: float, z: np.ndarray, s: float) -> tuple[np.ndarray, float, bool, int]:
-        x0 = sysm.x_of(v)
-        xp = np.r_[x0, lam] + s * z
-        x = xp.copy()
-        vv = sysm.v_of(x[:-1], v)
-        for it in range(1, 11):
-            f, ibus = sysm.f(vv, x[-1])
-            g = z @ (x - xp)
-            r = np.r_[f, g]
-            if np.max(np.abs(r)) < tol:
-                return vv, float(x[-1]), True, it
-            j = sysm.jac(vv, ibus)
-            dx = _solve(sysm.bordered(j, z), -r)
-            if not np.all(np.isfinite(dx)):
-                break
-            x = x + dx
-            vv = sysm.v_of(x[:-1], vv)
-        f, _ = sysm.f(vv, x[-1])
-        ok = np.max(np.abs(np.r_[f, z @ (x - xp)])) < tol
-        return vv, float(x[-1]), ok, 10
-
-    def violated(v: np.ndarray, lam: float) -> np.ndarray:
-        if q_limits is None:
-            return np.zeros(0, int)
-        qm = machine_q(cn, v, s0 + lam * d)
-        qmin, qmax = q_limits
-        pv = sysm.pv
-        bad = (qm[pv] > qmax[pv] + 1e-9) | (qm[pv] < qmin[pv] - 1e-9)
-        return pv[bad]
-
-    z = tangent(v, None)
+    z = tr.tangent(v, None)
     steps = 0
     while steps < max_steps:
         steps += 1
-        v_new, lam_new, ok, its = correct(v, lam, z, sigma)
+        v_new, lam_new, ok, its = tr.correct(v, lam, z, sigma)
         if not ok:
             sigma /= 2
             if sigma < step_min:
@@ -222,34 +276,12 @@ def run_cpf(
                 res.messages.append(f"corrector failed with step {sigma * 2:.1e} at lambda {lam:.6f}")
                 break
             continue
-        viol = violated(v_new, lam_new)
+        viol = tr.violated(v_new, lam_new)
         if len(viol):
-            # locate the crossing: bisect the step between the last point and v_new
-            lo, hi = 0.0, sigma
-            v_at, lam_at = v, lam
-            while hi - lo > max(step_min, 1e-4 * sigma):
-                mid = (lo + hi) / 2
-                vm_, lm_, ok_m, _ = correct(v, lam, z, mid)
-                if ok_m and not len(violated(vm_, lm_)):
-                    lo, v_at, lam_at = mid, vm_, lm_
-                else:
-                    hi = mid
-            # switch the violating buses (at the crossing the limit holds exactly)
-            hit = violated(*correct(v, lam, z, hi)[:2]) if hi > 0 else viol
-            hit = hit if len(hit) else viol
-            qm = machine_q(cn, v_at, s0 + lam_at * d)
-            qmin, qmax = q_limits
-            s0 = s0.copy()
-            for b in hit:
-                q_fix = np.clip(qm[b], qmin[b], qmax[b])
-                s0[b] += 1j * q_fix
-                bus_type[b] = PQ
-                res.switched.append(int(b))
-            sysm = _System(cn, s0, d, bus_type)
-            v, lam = v_at, lam_at
+            v, lam = tr.to_limit(v, lam, z, sigma, viol, res.switched)
             if lam > best_lam:
                 best_lam, best_v = lam, v.copy()
-            z_new = tangent(v, None)
+            z_new = tr.tangent(v, None)
             if z_new[-1] <= 0:
                 res.lambda_max, res.v_nose, res.converged = best_lam, best_v, True
                 res.reason = "limit-induced nose"
@@ -257,7 +289,7 @@ def run_cpf(
             z = z_new
             sigma = max(min(sigma, step), step_min * 10)
             continue
-        z_new = tangent(v_new, z)
+        z_new = tr.tangent(v_new, z)
         if keep_trace:
             res.lambdas.append(lam_new)
             res.vm_trace.append(np.abs(v_new))
@@ -265,25 +297,8 @@ def run_cpf(
             res.lambda_max, res.v_nose, res.converged, res.reason = lam_new, v_new, True, "lambda limit"
             break
         if z_new[-1] < 0 < z[-1]:
-            # the nose lies between v (rising) and v_new (falling): bisect the step
-            lo, hi = 0.0, sigma
-            best_lam, best_v = max((lam, v), (lam_new, v_new), key=lambda t: t[0])[0], (v if lam >= lam_new else v_new)
-            # near the nose lambda is flat in the arclength (error ~ step^2): stop once the
-            # bracket is below step_min or 1e-3 of the step that crossed the nose
-            while hi - lo > max(step_min, 1e-3 * sigma):
-                mid = (lo + hi) / 2
-                vm_, lm_, ok_m, _ = correct(v, lam, z, mid)
-                if not ok_m:
-                    hi = mid
-                    continue
-                zt = tangent(vm_, z)
-                if lm_ > best_lam:
-                    best_lam, best_v = lm_, vm_
-                if zt[-1] > 0:
-                    lo = mid
-                else:
-                    hi = mid
-            res.lambda_max, res.v_nose, res.converged, res.reason = best_lam, best_v, True, "nose"
+            res.lambda_max, res.v_nose = tr.nose(v, lam, z, sigma, v_new, lam_new)
+            res.converged, res.reason = True, "nose"
             break
         v, lam, z = v_new, lam_new, z_new
         if lam > best_lam:
@@ -294,8 +309,8 @@ def run_cpf(
     if not res.converged:
         res.lambda_max, res.v_nose = best_lam, best_v
     res.steps = steps
-    res.bus_type = bus_type.copy()
-    res.s0 = s0.copy()
+    res.bus_type = tr.bus_type.copy()
+    res.s0 = tr.s0.copy()
     return res
 
 
