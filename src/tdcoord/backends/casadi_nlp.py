@@ -10,9 +10,10 @@ differentiation.
 
 MX rather than SX: a vectorized model is a small MX graph (one node per
 vector operation), so casadi derives its Jacobian and Hessian by a few
-colored sweeps over that graph instead of expanding every scalar; building
-the AC OPF of case1354_pegase drops from 1.6 s to about 0.1 s while IPOPT's
-own time stays the same (``benchmarks/bench_formulations.py`` measures it).
+colored sweeps over that graph instead of expanding every scalar, which
+makes building large models much faster while IPOPT's own time stays the
+same (``benchmarks/bench_formulations.py`` measures it; figures in
+``benchmarks/README.md``).
 """
 
 from __future__ import annotations

@@ -444,7 +444,7 @@ class ConicBuilder(BuilderBase):
                 # cvxpy's bound propagation takes sqrt of an unbounded-below interval: harmless noise
                 warnings.filterwarnings("ignore", message="invalid value encountered", category=RuntimeWarning)
                 # parameters are substituted as constants (ignore_dpp): cvxpy's parametrized (DPP) compilation
-                # costs far more than it saves here, e.g. 4.2 s instead of 0.16 s for a 40k-variable DC schedule
+                # costs far more than it saves here (benchmarks/README.md, model layer)
                 if self.sos and mode == "mi":
                     self._solve_with_sos(prob, opts)
                 else:

@@ -40,10 +40,9 @@ is nearly fixed by its loads). Two adaptation rules:
   up with a penalty so small that the iteration stalls;
 - ``fixed``: rho0 throughout.
 
-Measured on the default case (tolerance 1e-4): from the paper's rho0 = 0.5,
-residual balancing is still 0.3 % above the centralized objective after 50
-iterations (unit weights); the spectral rule converges in 32-36 iterations
-under unit and entropy weights; hence the default. Only boundary values cross between subproblems:
+The spectral rule is the default because it needs fewer iterations on the
+default case than residual balancing (``benchmarks/README.md`` gives the
+counts). Only boundary values cross between subproblems:
 per iteration and boundary, 3 numbers from each side to the coordinator and
 3 back to each side (12 floats).
 
@@ -59,9 +58,8 @@ level and limits), the transmission subproblem no feeder data at all.
 The feeder subproblems that share a worker are solved together, up to
 ``AdmmSettings.batch`` at a time, as one block-diagonal IPOPT problem
 (:class:`tdcoord.backends.casadi_nlp.NlpBatch`; same optimum as solving
-each alone, IPOPT's fixed cost per solve paid once): on ieee118 with 1000
-feeders on 2 workers, 1.09 s per ADMM iteration instead of 2.7-3.2 s. A
-failed joint solve is repeated member by member, so failures are still
+each alone, IPOPT's fixed cost per solve paid once; ``benchmarks/README.md``
+measures what it saves). A failed joint solve is repeated member by member, so failures are still
 reported per feeder. The critical path (``extra["time_critical_path_s"]``)
 sums over the iterations the longest unit of work: a subproblem solved
 alone, or a whole joint solve; it is the time with one worker per unit.

@@ -38,9 +38,8 @@ def build_feeders_by_template(b: Any, cs: CoupledSystem, names: list[str], cfg: 
     are parameters and bounds) share one, and the model calls it once per
     feeder (:meth:`~tdcoord.backends.casadi_nlp.NlpBuilder.instantiate`).
     The model is the same as building every feeder directly; casadi forms
-    each shared Function's derivatives once. On ieee118 with 1000 ieee33
-    feeders this takes the NLP's construction from 6.3 s to about 0.5 s
-    (``benchmarks/bench_formulations.py``).
+    each shared Function's derivatives once (``benchmarks/README.md``
+    gives the construction times with and without sharing).
     """
     from tdcoord.backends.casadi_nlp import NlpBuilder
 
