@@ -404,8 +404,9 @@ def print_comparison(comp: Any) -> None:
         if "admm_objective_gap" in c:
             parts.append(f"ADMM vs centralized: objective {c['admm_objective_gap']:+.2e}, loss {c['admm_loss_gap']:+.2e}, "
                          f"time {c['admm_time_ratio']:.2f}x (critical path {c.get('admm_parallel_time_ratio', float('nan')):.2f}x)")
-        if "loss_change_vs_independent-t" in c:
-            parts.append(f"loss vs independent-t {c['loss_change_vs_independent-t']:+.1%}")
+        change = c.get("loss_change_vs_independent-t")
+        if isinstance(change, float) and change == change:  # not when independent-t failed (NaN)
+            parts.append(f"loss vs independent-t {change:+.1%}")
         console.print("; ".join(parts))
     for name, r in comp.results.items():
         for m in r.messages:
