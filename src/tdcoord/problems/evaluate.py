@@ -156,6 +156,7 @@ def evaluate(cs: CoupledSystem, pf: CoupledPowerFlowResult, weights: Weights, ba
     is_t = ~vm.index.str.contains(":")
     dev_abs = (vm - vm_ref).abs()
     offenders = violations_of(vm, dev, branch_loadings(pf), band)
+    offenders["element"] = [described(cs, e) for e in offenders.element]
     return Evaluation(
         terms=terms, objective=float(obj), p_loss_mw=float(loss),
         q_reserve_t_mvar=float(dev.reserve_mvar[dev.network == "T"].sum()),
@@ -196,6 +197,24 @@ def branch_loadings(pf: CoupledPowerFlowResult) -> pd.DataFrame:
                     parts.append(pd.Series(df.loading_percent.to_numpy(float), index=[f"{prefix}{table} {i}" for i in df.index]))
     s = pd.concat(parts) if parts else pd.Series(dtype=float)
     return s.dropna()
+
+
+def described(cs: CoupledSystem, element: str) -> str:
+    """An element reference ("[feeder:]table index", the table's own index) with what the data call it: its
+    name, and for units the bus; e.g. "line 1 (branch 2)", "gen 1 (bus 2)"."""
+    prefix, _, rest = element.rpartition(":")
+    table, _, index = rest.partition(" ")
+    net = cs.feeders.get(prefix) if prefix else cs.transmission
+    tab = getattr(net, table, None) if net is not None and table != "bus" else None
+    if tab is None or not len(tab):
+        return element
+    key = next((k for k in tab.index if str(k) == index.split(" ")[0]), None)
+    if key is None:
+        return element
+    extra = [str(tab.at[key, "name"]).strip()] if "name" in tab and str(tab.at[key, "name"]).strip() else []
+    if "bus" in tab:
+        extra.append(f"bus {tab.at[key, 'bus']}")
+    return f"{element} ({', '.join(extra)})" if extra else element
 
 
 def violations_of(vm: pd.Series, dev: pd.DataFrame, loading: pd.Series, band=BAND) -> pd.DataFrame:
