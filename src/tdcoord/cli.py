@@ -642,10 +642,6 @@ def _status(first: str = "starting") -> Any:
     return err_console.status(first)
 
 
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-
-
 def _out_dir(out: Path | None) -> Path | None:
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)

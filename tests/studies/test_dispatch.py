@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from tdcoord.cases import load_case
-from tdcoord.cases.profiles import DEFAULT, Profiles, apply_hour, get_profiles, read_profiles
+from tdcoord.cases.profiles import DEFAULT, Profiles, apply_hour, attach_profiles, get_profiles, read_profiles
 from tdcoord.errors import InputError
 from tdcoord.problems.vsm import VsmSettings
-from tdcoord.studies.dispatch import MAIN_TYPES, read_dispatch, run_dispatch
+from tdcoord.studies.dispatch import MAIN_TYPES, DispatchResult, read_dispatch, reference_hour, run_dispatch
 
 CASE = "ieee30+ieee33@6"
 
@@ -180,9 +180,123 @@ def test_resume_skips_finished_hours_and_matches_a_fresh_run(case, three_hours, 
     assert a.converged.all()
     summ = json.loads((out / "summary.json").read_text())
     assert [r["hour"] for r in summ["periods"]] == [0, 1, 2] and summ["resumed_hours"] == [0, 1]
-    # a run with other settings is not mixed into these hours
-    with pytest.raises(InputError, match="other settings"):
+    # a run with other settings is not mixed into these hours: the message names what differs
+    with pytest.raises(InputError, match=r"hour_00\.json was computed under other settings: weights .*"
+                                         r"use another output folder or run without --resume"):
         run_dispatch(case, hours=3, weights="entropy", vsm=VsmSettings(), out=out, resume=True)
+    with pytest.raises(InputError, match=r"other settings: case_data"):
+        run_dispatch(_more_load(case), hours=3, weights="equal", vsm=VsmSettings(), out=out, resume=True)
+
+
+def _more_load(case):
+    cs = case.copy()
+    load = cs.transmission.load
+    load.loc[load.index[0], "p_mw"] *= 1.05
+    return cs
+
+
+def test_interrupted_run_resumes_without_recomputing(case, three_hours, tmp_path):
+    fresh, _, _ = three_hours
+    out = tmp_path / "run"
+
+    def stop_after_first(hour: int, done: int, total: int) -> None:
+        if done == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_dispatch(case, hours=3, weights="equal", vsm=VsmSettings(), out=out, progress=stop_after_first)
+    assert sorted(p.name for p in (out / "periods").iterdir()) == ["hour_00.json"]
+    assert not (out / "summary.json").exists()
+    kept = (out / "periods" / "hour_00.json").read_bytes()
+    resumed = run_dispatch(case, hours=3, weights="equal", vsm=VsmSettings(), out=out, resume=True)
+    assert resumed.resumed == [0] and sorted(resumed.results) == [1, 2]
+    assert (out / "periods" / "hour_00.json").read_bytes() == kept
+    assert np.allclose(resumed.periods().objective, fresh.periods().objective, rtol=1e-6, atol=0)
+    # a damaged hour file is named
+    (out / "periods" / "hour_01.json").write_text('{"format": ')
+    with pytest.raises(InputError, match=r"hour_01\.json cannot be read"):
+        run_dispatch(case, hours=3, weights="equal", vsm=VsmSettings(), out=out, resume=True)
+
+
+def test_hour_files_hold_the_full_operating_point(case, three_hours):
+    res, out, _ = three_hours
+    hour = json.loads((out / "periods" / "hour_01.json").read_text())
+    tables = {k: pd.DataFrame(v["data"], index=v["index"], columns=v["columns"]) for k, v in hour["tables"].items()}
+    # the writer of `tdcoord opt --json`: the same tables as the hour's result
+    assert set(tables) == set(res.results[1].tables)
+    feeder = "ieee33@6"
+    for bus in ("res_bus", f"{feeder}:res_bus"):
+        assert {"vm_pu", "va_degree"} <= set(tables[bus].columns) and tables[bus][["vm_pu", "va_degree"]].notna().all().all()
+    assert len(tables["res_bus"]) == len(case.transmission.bus) and len(tables[f"{feeder}:res_bus"]) == len(
+        case.feeders[feeder].bus)
+    # every unit's P and Q: the transmission machines (the slack among them), the feeder's inverters, the
+    # boundary that supplies the feeder; taps and capacitor steps
+    gen = tables["res_gen"]
+    assert set(gen.index) == set(case.transmission.gen.index) and gen[["p_mw", "q_mvar"]].notna().all().all()
+    for unit in ("res_sgen", f"{feeder}:res_sgen", "res_boundary"):
+        assert {"p_mw", "q_mvar"} <= set(tables[unit].columns) and len(tables[unit]), unit
+    assert "tap_pos" in tables["res_trafo"] and "step" in tables[f"{feeder}:res_shunt"]
+    # the tables are the hour's operating point: its voltage extremes and losses
+    vm = pd.concat([tables["res_bus"].vm_pu, tables[f"{feeder}:res_bus"].vm_pu])
+    assert vm.min() == pytest.approx(hour["figures"]["vm_min_pu"], abs=1e-9)
+    assert vm.max() == pytest.approx(hour["figures"]["vm_max_pu"], abs=1e-9)
+    losses = sum(tables[k].pl_mw.sum() for k in ("res_line", "res_trafo", f"{feeder}:res_line", "res_boundary"))
+    assert losses == pytest.approx(hour["figures"]["p_loss_mw"], rel=1e-9)
+
+
+def test_weights_and_key_nodes_do_not_depend_on_the_start_hour(case, tmp_path):
+    assert reference_hour(attach_profiles(case)) == int(np.argmax(DEFAULT.load)) == 10
+    a = run_dispatch(case, hours=2, start_hour=4, out=tmp_path / "a")  # entropy weights, key-node margins
+    b = run_dispatch(case, hours=1, start_hour=5)
+    assert a.weights.method == "entropy" and a.weights.as_dict() == b.weights.as_dict()
+    assert a.reference_hour == b.reference_hour == 10 and a.vsm_nodes == b.vsm_nodes
+    # hour 05:00 is the same problem in both runs; only its start point differs
+    assert a.periods().at[5, "objective"] == pytest.approx(b.periods().at[5, "objective"], rel=1e-6)
+    summ = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert summ["reference_hour"] == 10 and summ["weights"]["alpha"] == a.weights.alpha
+    assert json.loads((tmp_path / "a" / "periods" / "hour_04.json").read_text())["reference_hour"] == 10
+
+
+def test_totals_name_the_failed_hours(three_hours):
+    res, _, _ = three_hours
+    records = json.loads(json.dumps(res.records))
+    records[1]["figures"].update(converged=False, status="iteration_limit")
+    failed = DispatchResult(case=res.case, strategy=res.strategy, scenario=None, records=records, weights=res.weights,
+                            vsm_nodes=res.vsm_nodes, time_s=0.0)
+    p = res.periods()
+    tot = failed.totals()
+    assert tot["failed_hours"] == [1] and tot["hours_not_counted"] == [1] and tot["n_hours_counted"] == 2
+    assert tot["energy_loss_mwh"] == pytest.approx(p.p_loss_mw[[0, 2]].sum())
+    assert tot["objective_sum"] == pytest.approx(p.objective[[0, 2]].sum())
+    assert tot["n_hours"] == 3 and tot["n_converged"] == 2
+    assert res.totals()["failed_hours"] == [] and res.totals()["n_hours_counted"] == 3
+    assert json.loads(json.dumps(failed.summary()["totals"]))["failed_hours"] == [1]
+
+
+def test_cli_line_names_the_failed_hours(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    import tdcoord.studies.dispatch as dispatch_mod
+    from tdcoord.cli import app
+
+    orig, calls = dispatch_mod.centralized_result, []
+
+    def second_hour_fails(*a, **k):
+        r = orig(*a, **k)
+        calls.append(r)
+        if len(calls) == 2:  # the second hour (no margins: one solve per hour)
+            r.converged, r.status = False, "iteration_limit"
+        return r
+
+    monkeypatch.setattr(dispatch_mod, "centralized_result", second_hour_fails)
+    out = tmp_path / "d"
+    r = CliRunner().invoke(app, ["dispatch", "--hours", "3", "--start-hour", "11", "--weights", "equal", "--no-vsm",
+                                 "--out", str(out)])
+    assert r.exit_code == 1, r.output
+    tot = json.loads((out / "summary.json").read_text())["totals"]
+    assert tot["failed_hours"] == [12] and tot["n_hours_counted"] == 2
+    assert f"energy lost {tot['energy_loss_mwh']:.2f} MWh over 2 h (hour 12 failed, not counted)" in r.output
+    assert "hours without a converged, verified optimum: 12" in r.output
 
 
 def test_bad_arguments(case):

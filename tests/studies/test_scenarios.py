@@ -62,3 +62,46 @@ def test_scenario_study_rows_and_resume(cs, tmp_path):
     assert path.stat().st_mtime_ns == stamp  # not recomputed
     assert again.rows[0]["p_loss_mw"] == pytest.approx(row["p_loss_mw"])
     assert json.loads(path.read_text())["name"] == "n-1"
+
+
+def test_scenario_study_interrupted_resumes_under_the_same_settings_only(cs, tmp_path, monkeypatch):
+    import tdcoord.studies.scenario_study as study_mod
+
+    kw = dict(scenarios=("n-1", "peak-load"), strategy="centralized", weights="equal", n_scenarios=1,
+              contingencies=[("28", "27")], compare_strategies=False, out=tmp_path)
+
+    def stop_before_the_second(name: str, k: int, n: int) -> None:
+        if k == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_scenario_study(cs, progress=stop_before_the_second, **kw)
+    folder = tmp_path / "scenarios"
+    assert [p.name for p in folder.iterdir()] == ["n-1.json"]
+    kept = (folder / "n-1.json").read_bytes()
+    computed = []
+    orig = study_mod.run_scenario
+
+    def counted(cs_, name, **k):
+        computed.append(name)
+        return orig(cs_, name, **k)
+
+    monkeypatch.setattr(study_mod, "run_scenario", counted)
+    study = run_scenario_study(cs, resume=True, **kw)
+    assert computed == ["peak-load"]  # the finished scenario is not recomputed
+    assert (folder / "n-1.json").read_bytes() == kept
+    assert [r["name"] for r in study.rows] == ["n-1", "peak-load"] and all(r["converged"] for r in study.rows)
+    assert study.settings["resumed"] == ["n-1"]
+    assert study.rows[0] == {k: v for k, v in json.loads(kept).items() if k not in ("format", "key", "fingerprint")}
+    # other settings: refused, naming them
+    for change, says in ((dict(sigma=0.2), r"sigma \(was 0.125, now 0.2\)"),
+                         (dict(n_scenarios=2), r"n_scenarios \(was 1, now 2\)"),
+                         (dict(weights="entropy"), r"weights \(was \{"),
+                         (dict(contingencies="all"), r"contingencies \(was \[\[")):
+        with pytest.raises(InputError, match=r"n-1\.json was computed under other settings: " + says):
+            run_scenario_study(cs, resume=True, **{**kw, **change})
+    assert computed == ["peak-load"]
+    # a damaged file is named
+    (folder / "peak-load.json").write_text("{")
+    with pytest.raises(InputError, match=r"peak-load\.json cannot be read"):
+        run_scenario_study(cs, resume=True, **kw)

@@ -8,6 +8,14 @@ values, bounds and warm starts (ADMM, 24 h, scenarios reuse one built
 model). Exact first and second derivatives come from casadi's algorithmic
 differentiation.
 
+Ctrl-C during a solve: Python's handler raises ``KeyboardInterrupt`` inside
+IPOPT, and casadi turns it into a failed solve (``NonIpopt_Exception_Thrown``,
+or ``User_Requested_Stop`` from IPOPT's iteration callback) and drops it. A
+solve therefore notes a SIGINT that arrives while it runs (in the main
+thread, :func:`watch_interrupts`) and raises ``KeyboardInterrupt`` again
+after it, as it does when IPOPT says the user stopped it: an interrupted
+solve is never reported as a failed one (which a caller would retry).
+
 MX rather than SX: a vectorized model is a small MX graph (one node per
 vector operation), so casadi derives its Jacobian and Hessian by a few
 colored sweeps over that graph instead of expanding every scalar, which
@@ -20,9 +28,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
+import threading
 import time
-from typing import Any
+from typing import Any, Iterator
 
 import casadi as ca
 import numpy as np
@@ -62,6 +72,8 @@ STATUS = {
     "INFEASIBLE": "infeasible",
 }
 OK_STATUSES = ("optimal", "acceptable")
+#: IPOPT's statuses of a solve the user stopped
+INTERRUPTED = ("User_Requested_Stop",)
 ACCEPT_VIOLATION = 1e-6
 
 #: kept for the callers that name the NLP solution by its old name
@@ -85,6 +97,36 @@ def quiet_stdout():
         finally:
             os.dup2(saved, fd)
             os.close(saved)
+
+
+@contextlib.contextmanager
+def watch_interrupts() -> Iterator[list[bool]]:
+    """Notes (``[True]``) a SIGINT that arrives inside the block; Python's own handler still runs.
+
+    Only in the main thread (where Python handles signals) and where that
+    handler is a Python function (not where SIGINT is ignored).
+    """
+    hit = [False]
+    prev = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
+    if not callable(prev):
+        yield hit
+        return
+
+    def note(signum: int, frame: Any) -> Any:
+        hit[0] = True
+        return prev(signum, frame)
+
+    signal.signal(signal.SIGINT, note)
+    try:
+        yield hit
+    finally:
+        signal.signal(signal.SIGINT, prev)
+
+
+def raise_if_interrupted(hit: list[bool], solver_status: str, name: str) -> None:
+    """``KeyboardInterrupt`` where a solve was interrupted (a SIGINT noted, or IPOPT says the user stopped it)."""
+    if hit[0] or solver_status in INTERRUPTED:
+        raise KeyboardInterrupt(f"{name}: solve interrupted ({solver_status})")
 
 
 def sparse_dm(m: Any) -> Any:
@@ -355,15 +397,17 @@ class NlpBuilder(BuilderBase):
         if crossed:  # IPOPT would refuse the problem as ill-posed; name what is wrong instead
             res, solver_status, stats = None, "error: " + crossed, {}
         else:
-            try:
-                with quiet_stdout() if self._solver_kind != "ipopt" else contextlib.nullcontext():
-                    res = self._solver(**args)
-                stats = self._solver.stats()
-                solver_status = str(stats.get("return_status", "unknown"))
-            except RuntimeError as exc:  # casadi raises on evaluation errors (NaN)
-                res = None
-                solver_status = "error: " + casadi_error_text(exc)
-                stats = {}
+            with watch_interrupts() as hit:
+                try:
+                    with quiet_stdout() if self._solver_kind != "ipopt" else contextlib.nullcontext():
+                        res = self._solver(**args)
+                    stats = self._solver.stats()
+                    solver_status = str(stats.get("return_status", "unknown"))
+                except RuntimeError as exc:  # casadi raises on evaluation errors (NaN)
+                    res = None
+                    solver_status = "error: " + casadi_error_text(exc)
+                    stats = {}
+            raise_if_interrupted(hit, solver_status, self.name)
         dt = time.perf_counter() - t0
         if res is None:
             xr = args["x0"]
@@ -518,12 +562,16 @@ class NlpBatch:
             args["lam_x0"] = np.concatenate([a["lam_x0"] for a in per])
             args["lam_g0"] = np.concatenate([a["lam_g0"] for a in per])
         t0 = time.perf_counter()
-        try:
-            res = self._solver(**args)
-            stats = self._solver.stats()
-            status = str(stats.get("return_status", "unknown"))
-        except RuntimeError as exc:
-            return None, "error: " + casadi_error_text(exc)
+        with watch_interrupts() as hit:
+            try:
+                res = self._solver(**args)
+                stats = self._solver.stats()
+                status = str(stats.get("return_status", "unknown"))
+            except RuntimeError as exc:
+                res, status = None, "error: " + casadi_error_text(exc)
+        raise_if_interrupted(hit, status, "batch")
+        if res is None:
+            return None, status
         dt = time.perf_counter() - t0
         ok = STATUS.get(status) in OK_STATUSES and stats.get("success", True)
         if not ok and status != "Search_Direction_Becomes_Too_Small":
@@ -545,4 +593,5 @@ class NlpBatch:
 
 
 __all__ = ["ACCEPT_VIOLATION", "CasadiOps", "IPOPT_DEFAULTS", "NlpBatch", "NlpBuilder", "NlpSolution", "OK_STATUSES",
-           "STATUS", "WARM_START", "quiet_stdout", "sparse_dm"]
+           "STATUS", "WARM_START", "quiet_stdout", "sparse_dm", "INTERRUPTED", "raise_if_interrupted",
+           "watch_interrupts"]

@@ -7,7 +7,9 @@
   capability) per hour by device type, stacked, same two panels;
 - ``dispatch_loss_vsm.png``: losses and the smallest key-node voltage
   stability margin per hour (with the threshold), and below them the hour's
-  load, wind and PV factors.
+  load, wind and PV factors; the title gives the day's energy lost over the
+  converged hours and names the failed ones, which it leaves out
+  (:meth:`~tdcoord.studies.dispatch.DispatchResult.totals`).
 
 :func:`write_dispatch_outputs` also writes the tables
 (:meth:`tdcoord.studies.dispatch.DispatchResult.write_tables`).
@@ -127,8 +129,11 @@ def plot_loss_vsm(result: DispatchResult, path: Path) -> Path:
         handles = (handles[0] + h2[0], handles[1] + h2[1])
     a1.legend(*handles, fontsize=8, loc="lower left", bbox_to_anchor=(0.0, 1.01), ncol=4, frameon=False)
     case = f"{result.case}" + (f" [{result.scenario}]" if result.scenario else "")
+    tot = result.totals()
+    left_out = tot["hours_not_counted"]
+    not_counted = f" (failed, not counted: {', '.join(f'{h:02d}' for h in left_out)})" if left_out else ""
     fig.suptitle(f"losses and voltage stability per hour ({result.strategy}): {case}; "
-                 f"{float(p.p_loss_mw.sum()):.1f} MWh lost over {len(p)} h", fontsize=10)
+                 f"{tot['energy_loss_mwh']:.1f} MWh lost over {tot['n_hours_counted']} h{not_counted}", fontsize=10)
     for col, color in (("load", "black"), ("wind", "#4c72b0"), ("pv", "#f2b701")):
         a3.plot(x, p[col].to_numpy(float), color=color, marker=".", label=col)
     a3.set_ylabel("profile (p.u.)")

@@ -21,11 +21,18 @@ the case first; each hour is ``cs.at_period(hour)``):
   penalty probe of ``solve_admm`` then measures the pin on P instead of the
   curvatures and ADMM needs far more iterations.)
 
-The objective weights are fixed once, at the first hour (entropy weights
-by default), and kept for the day, so that hours are comparable.
+The objective weights (entropy weights by default) and the key nodes are
+fixed once for the day, so that hours are comparable, at a reference hour
+that does not depend on where the run starts: the day's peak-load hour
+(:func:`reference_hour`: the hour of the largest total active load of all
+networks, the first one on a tie; 10:00 for the built-in profiles). An hour
+computed by a run starting at 04:00 and by one starting at 05:00 is the same
+problem; only its warm start differs. ``summary.json`` reports the weights
+(``weights``) and that hour (``reference_hour``; null where neither entropy
+weights nor key nodes were computed).
 
 Voltage stability (``vsm``, on by default): the key nodes are screened once,
-at the first hour's pre-optimization point. Each hour is first solved with
+at the reference hour's pre-optimization point. Each hour is first solved with
 the linearized margins of the previous hour's final operating point (the
 first hour: of its pre-optimization point); then the margins are recomputed
 by continuation power flow at the hour's re-checked operating point, and
@@ -47,19 +54,31 @@ capability q_max - q of controllable sources, Mvar):
   and anything else as ``other``;
 - distribution: smart inverters (DG, PV), SVGs, capacitor banks.
 
-Outputs (``out``): after each finished hour ``out/periods/hour_HH.json``
-(written to a temporary file, then renamed, so that an interrupted run
-loses at most the hour in progress), holding that hour's figures, its
-device-type table, the weights, the key nodes and margins, and the dispatch
-set-points. ``resume=True`` takes the finished hours from there instead of
-recomputing them (the settings must be those of the run that wrote them:
-case, strategy, scenario, first hour, weights, profiles, VSM, ADMM and
-reserve settings) and starts the next hour from the last finished hour's
-re-checked operating point (rebuilt from its stored set-points by power
-flow), with the weights and key nodes stored with the hours. At the end: ``periods.csv``, ``dispatch_by_type.csv``,
-``reserve_by_type.csv`` and ``summary.json``
+Outputs (``out``): after each finished hour ``out/periods/hour_HH.json``, a
+checkpoint file (:class:`~tdcoord.results.checkpoint.Checkpoint`: written to a
+temporary file, then renamed, so that an interrupted run loses at most the
+hour in progress), holding that hour's figures, its device-type table, the
+weights and their reference hour, the key nodes and margins, the dispatch
+set-points, and the full re-checked operating point as result tables
+(``tables``: per element kind, as :func:`~tdcoord.results.tables.tables_to_json`
+writes them for ``tdcoord opt --json``: every bus's voltage magnitude and
+angle, every unit's P and Q, the transmission slack included, tap positions,
+capacitor steps, branch flows and losses, the boundary flows that supply the
+feeders). Ctrl-C (a ``KeyboardInterrupt``, also where it lands inside IPOPT)
+stops the run and keeps the finished hours. ``resume=True`` takes the finished
+hours from there instead of recomputing them and starts the next hour from the
+last finished hour's re-checked operating point (rebuilt from its stored
+set-points by power flow), with the weights and key nodes stored with the
+hours. The hours must have been computed under the same settings, which
+their fingerprint holds (case and a digest of its data, strategy, scenario,
+first hour, weights, profiles, VSM, discrete method, voltage band, ADMM and
+reserve settings); a folder holding hours of other settings is refused,
+naming the settings that differ. At the end: ``periods.csv``,
+``dispatch_by_type.csv``, ``reserve_by_type.csv`` and ``summary.json``
 (:meth:`DispatchResult.write_tables`); the plots are
-:func:`tdcoord.reporting.dispatch.write_dispatch_outputs`.
+:func:`tdcoord.reporting.dispatch.write_dispatch_outputs`. The day's totals
+(:meth:`DispatchResult.totals`) count the converged hours and list the
+others (``failed_hours``, ``hours_not_counted``).
 """
 
 from __future__ import annotations
@@ -84,9 +103,11 @@ from tdcoord.coordination.problem import AreaProblem
 from tdcoord.errors import InputError, SolveError
 from tdcoord.network.coupled import CoupledSystem
 from tdcoord.problems.rpo import RpoConfig, Weights
-from tdcoord.results.serialize import plain, write_json
 from tdcoord.problems.vsm import VsmSettings, set_linearization
+from tdcoord.results.checkpoint import Checkpoint, system_digest
 from tdcoord.results.optimization import StrategyResult, VsmOutcome
+from tdcoord.results.serialize import plain, write_json
+from tdcoord.results.tables import tables_to_json
 
 STRATEGIES = ("centralized", "admm")
 WARM_MODES = ("primal-dual", "primal", "cold")
@@ -200,6 +221,7 @@ class DispatchResult:
     settings: dict[str, Any] = field(default_factory=dict)
     results: dict[int, StrategyResult] = field(default_factory=dict)  # hours computed in this call
     resumed: list[int] = field(default_factory=list)  # hours read from out/periods
+    reference_hour: int | None = None  # where the entropy weights and the key nodes were computed
 
     @property
     def hours(self) -> list[int]:
@@ -235,16 +257,25 @@ class DispatchResult:
         return all(bool(r["figures"]["converged"]) for r in self.records)
 
     def totals(self) -> dict[str, Any]:
+        """The day's figures. Energy, objective sum and loss extremes count the converged hours only: the
+        others are listed in ``failed_hours`` (and every hour left out of the energy in ``hours_not_counted``)."""
         p = self.periods()
+        ok = p.converged.astype(bool)
+        counted = ok & p.p_loss_mw.notna()
+        c = p[counted]
         vsm = p.vsm_min_pu.dropna()
         it = pd.to_numeric(p.ipopt_iterations, errors="coerce").dropna()
         return {
-            "energy_loss_mwh": float(p.p_loss_mw.sum()),  # 1-hour periods
-            "p_loss_min_mw": float(p.p_loss_mw.min()), "p_loss_max_mw": float(p.p_loss_mw.max()),
-            "objective_sum": float(p.objective.sum()),
+            "energy_loss_mwh": float(c.p_loss_mw.sum()),  # 1-hour periods
+            "p_loss_min_mw": float(c.p_loss_mw.min()) if len(c) else None,
+            "p_loss_max_mw": float(c.p_loss_mw.max()) if len(c) else None,
+            "objective_sum": float(c.objective.sum()),
             "vsm_min_pu": float(vsm.min()) if len(vsm) else None,
             "vsm_max_pu": float(vsm.max()) if len(vsm) else None,
-            "n_converged": int(p.converged.astype(bool).sum()), "n_hours": int(len(p)),
+            "n_converged": int(ok.sum()), "n_hours": int(len(p)),
+            "n_hours_counted": int(counted.sum()),
+            "failed_hours": [int(h) for h in p.index[~ok]],
+            "hours_not_counted": [int(h) for h in p.index[~counted]],
             "hours_with_violations": [int(h) for h in p.index[p.n_violations.astype(int) != 0]],
             "ipopt_iterations": int(it.sum()) if len(it) else None,
             "time_s_hours": float(p.time_s.sum()),
@@ -254,7 +285,8 @@ class DispatchResult:
     def summary(self) -> dict[str, Any]:
         return {
             "case": self.case, "strategy": self.strategy, "scenario": self.scenario,
-            "hours": self.hours, "weights": weights_to_json(self.weights), "vsm_nodes": list(self.vsm_nodes),
+            "hours": self.hours, "weights": weights_to_json(self.weights), "reference_hour": self.reference_hour,
+            "vsm_nodes": list(self.vsm_nodes),
             "periods": [{k: (r["hour"] if k == "hour" else r["figures"].get(k)) for k in PERIOD_KEYS}
                         for r in self.records],
             "totals": self.totals(), "converged": self.converged,
@@ -312,11 +344,34 @@ class _Counter:
         return out
 
 
+@dataclass
+class _Plan:
+    """A run's checked settings (:func:`_plan`)."""
+
+    strategy: str
+    scenario: str | None
+    clock: list[int]  # the hours, in run order
+    prof: Profiles
+    w_spec: Any  # "entropy" or Weights
+    vsm: VsmSettings | None
+    admm: AdmmSettings
+    discrete: str
+    warm_mode: str
+    executor: Any
+    run_key: dict[str, Any]  # the fingerprint of the settings (see _fingerprint)
+
+    @property
+    def warm_start(self) -> bool:
+        return self.warm_mode != "cold"
+
+
 def _fingerprint(cs: CoupledSystem, strategy: str, scenario: str | None, start_hour: int, weights: Any,
                  vsm: VsmSettings | None, profiles: Profiles, discrete: str, vm_band: Any, admm: AdmmSettings | None,
                  reserve: dict | None) -> dict[str, Any]:
+    """Every setting that changes an hour's result: a resumed run must have the same."""
     return plain({
-        "case": cs.name, "strategy": strategy, "scenario": scenario, "start_hour": start_hour,
+        "case": cs.name, "case_data": system_digest(cs), "strategy": strategy, "scenario": scenario,
+        "start_hour": start_hour,
         "weights": weights if isinstance(weights, str) else weights.as_dict(),
         "vsm": dataclasses.asdict(vsm) if vsm is not None else None,
         "profiles": profiles.digest(), "discrete": discrete, "vm_band": list(vm_band) if vm_band else None,
@@ -325,77 +380,13 @@ def _fingerprint(cs: CoupledSystem, strategy: str, scenario: str | None, start_h
     })
 
 
-def _read_finished(periods_dir: Path, clock: list[int], run: dict[str, Any]) -> list[dict]:
-    """Finished hours of the same run, the leading ones of ``clock`` in order."""
-    out = []
-    for k, h in enumerate(clock):
-        path = periods_dir / f"hour_{h:02d}.json"
-        if not path.exists():
-            break
-        try:
-            rec = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise InputError(f"resume: {path} cannot be read ({exc}); delete it or run without resume") from exc
-        if rec.get("format") != FORMAT:
-            raise InputError(f"resume: {path} is not an hour of a tdcoord dispatch run ({FORMAT})")
-        if rec.get("run") != run:
-            old = rec.get("run") or {}
-            diff = sorted(k2 for k2 in set(run) | set(old) if old.get(k2) != run.get(k2))
-            raise InputError(f"resume: {path} belongs to a run with other settings ({', '.join(diff)} differ); "
-                             "use another output folder or run without resume")
-        if rec.get("index") != k:
-            break
-        out.append(rec)
-    return out
-
-
-def _state_of(cs_hour: CoupledSystem, rec: dict) -> _State | None:
-    """Re-checked operating point of a finished hour, rebuilt from its stored set-points."""
-    from tdcoord.pf.integrated import run_coupled
-
-    if not rec.get("dispatch") or not rec.get("recheck_converged"):
-        return None
-    dispatch = dispatch_from_json(rec["dispatch"])
-    applied = apply_dispatch(cs_hour, dispatch)
-    pf = run_coupled(applied, "merged", check=False)
-    return _State(applied, pf, dispatch) if pf.converged else None
-
-
-def run_dispatch(cs: CoupledSystem, *, hours: int = HOURS, start_hour: int = 0, strategy: str = "centralized",
-                 weights: str | Weights | None = "entropy", scenario: str | None = None,
-                 vsm: VsmSettings | None = VsmSettings(), executor: Any = None, admm: AdmmSettings | None = None,
-                 out: str | Path | None = None, resume: bool = False,
-                 progress: Callable[[int, int, int], None] | None = None,
-                 profiles: Profiles | str | Path | None = None, discrete: str = "search",
-                 vm_band: tuple[float, float] | None = None, reserve: dict | None = None,
-                 warm_start: bool | str = True) -> DispatchResult:
-    """Hourly joint dispatch of ``cs`` over ``hours`` hours from ``start_hour`` (see the module docstring).
-
-    ``weights``: ``entropy`` (computed at the first hour), ``equal``,
-    ``alpha=..,beta=..,gamma=..`` or a :class:`Weights`. ``scenario``: a
-    name of :data:`tdcoord.studies.scenarios.SCENARIOS`, applied before the
-    profiles. ``vsm``: the key-node stability settings (None: no margins).
-    ``admm``: ADMM settings (default: those of
-    :class:`~tdcoord.coordination.admm.AdmmSettings` with up to 150
-    iterations, which stressed hours need). ``profiles``: a
-    :class:`~tdcoord.cases.profiles.Profiles`, a CSV path or None (the
-    built-in day). Hours wrap around midnight (``start_hour=18, hours=12``
-    is 18:00-06:00); at most 24. ``reserve``: reserve requirements
-    (:attr:`RpoConfig.reserve`), kept for every hour. ``warm_start``:
-    ``True``/``"primal-dual"`` (default): a centralized hour starts from the
-    previous hour's solution and multipliers (IPOPT's warm-start mode), an
-    ADMM hour from the previous hour's set-points re-checked at this hour's
-    loads; ``"primal"``: the centralized solve gets the previous solution
-    only (IPOPT's default initialization of multipliers and barrier);
-    ``False``/``"cold"``: every hour starts from its own pre-optimization
-    power flow (for comparison). The results do not depend on it, the
-    iteration counts do. ``progress(hour, done, total)`` is called after
-    each hour.
-    """
+def _plan(cs: CoupledSystem, *, hours: int, start_hour: int, strategy: str, weights: Any, scenario: str | None,
+          vsm: VsmSettings | None, executor: Any, admm: AdmmSettings | None, profiles: Any, discrete: str,
+          vm_band: Any, reserve: dict | None, warm_start: bool | str) -> _Plan:
+    """The arguments of :func:`run_dispatch`, checked (an :class:`InputError` names the first bad one)."""
     from tdcoord.studies.comparison import parse_weights
-    from tdcoord.studies.scenarios import apply_scenario, get_scenario
+    from tdcoord.studies.scenarios import get_scenario
 
-    t_start = time.perf_counter()
     if strategy not in STRATEGIES:
         raise InputError(f"dispatch strategy {strategy!r}: expected one of {', '.join(STRATEGIES)}")
     if isinstance(hours, bool) or not isinstance(hours, (int, np.integer)) or not 1 <= hours <= HOURS:
@@ -414,185 +405,337 @@ def run_dispatch(cs: CoupledSystem, *, hours: int = HOURS, start_hour: int = 0, 
     admm_st = dataclasses.replace(admm) if admm is not None else AdmmSettings.for_studies()
     admm_st.discrete = discrete
     vsm = dataclasses.replace(vsm) if vsm is not None else None
-    clock = [(start_hour + k) % HOURS for k in range(int(hours))]
-    run_key = _fingerprint(cs, strategy, scenario, start_hour, w_spec, vsm, prof, discrete, vm_band,
-                           admm_st if strategy == "admm" else None, reserve)
     warm_mode = {True: "primal-dual", False: "cold"}.get(warm_start, warm_start)  # type: ignore[call-overload]
     if warm_mode not in WARM_MODES:
         raise InputError(f"warm_start {warm_start!r}: expected True, False or one of {', '.join(WARM_MODES)}")
-    warm_start = warm_mode != "cold"
+    clock = [(start_hour + k) % HOURS for k in range(int(hours))]
+    run_key = _fingerprint(cs, strategy, scenario, start_hour, w_spec, vsm, prof, discrete, vm_band,
+                           admm_st if strategy == "admm" else None, reserve)
+    return _Plan(strategy=strategy, scenario=scenario, clock=clock, prof=prof, w_spec=w_spec, vsm=vsm, admm=admm_st,
+                 discrete=discrete, warm_mode=warm_mode, executor=executor, run_key=run_key)
+
+
+def _day(cs: CoupledSystem, plan: _Plan) -> CoupledSystem:
+    """The scenario's day as time series on the networks: their own where the case carries them, else the profiles'."""
+    from tdcoord.studies.scenarios import apply_scenario
+
+    day = apply_scenario(cs, plan.scenario) if plan.scenario else cs
+    if day.n_periods == 0:
+        return attach_profiles(day, plan.prof)
+    if day.n_periods < HOURS:
+        raise InputError(f"case {cs.name!r} carries time series of {day.n_periods} periods; the dispatch needs "
+                         f"{HOURS} (hours 0-23)")
+    return day
+
+
+def reference_hour(day: CoupledSystem) -> int:
+    """The day's peak-load hour: largest total active load of all networks' in-service loads (first on a tie)."""
+    from tdcoord.network.timeseries import values
+
+    total = np.zeros(HOURS)
+    for net in [day.transmission] + list(day.feeders.values()):
+        if len(net.load):
+            p = values(net, "load", "p_mw", max(net.n_periods, HOURS))[:, :HOURS]
+            total += p[net.load.in_service.to_numpy(bool)].sum(axis=0)
+    return int(np.argmax(total))
+
+
+def _pre_optimization_pf(cs_h: CoupledSystem, hour: int) -> Any:
+    """The hour's power flow before optimization (a :class:`SolveError` if it does not converge)."""
+    pf = base_case(cs_h)
+    if not pf.converged:
+        raise SolveError(f"hour {hour:02d}: the pre-optimization power flow of {cs_h.name!r} does not converge "
+                         f"({pf.iterations} iterations, mismatch {pf.max_mismatch_pu:.2e} p.u.)")
+    return pf
+
+
+@dataclass
+class _Setup:
+    """What every hour shares: the weights, the key nodes, where the run starts from."""
+
+    weights: Weights
+    nodes: list[str]
+    reference_hour: int | None  # where the entropy weights and the key nodes were computed
+    first_pf: Any = None  # the first hour's pre-optimization power flow (a fresh run)
+    first_starts: Any = None
+    state: _State | None = None  # the last finished hour's point (a resumed run)
+    lin: Any = None  # the linearization the next hour starts with
+
+
+def _setup(day: CoupledSystem, plan: _Plan, cfg: RpoConfig, finished: list[dict]) -> _Setup:
+    """Weights and key nodes at the reference hour, the start of the first hour to compute, its linearization.
+
+    A resumed run takes the weights, key nodes and reference hour stored
+    with its finished hours, and starts from the last one's re-checked point
+    (rebuilt from its set-points).
+    """
+    clock, prof, vsm = plan.clock, plan.prof, plan.vsm
+    if finished:
+        first = finished[0]
+        ref = first.get("reference_hour")
+        s = _Setup(weights_from_json(first["weights"]), list(first["vsm"]["nodes"]) if vsm is not None else [],
+                   int(ref) if ref is not None else None)
+        for rec in reversed(finished if len(finished) < len(clock) else []):
+            s.state = _state_of(hour_of(day, rec["hour"], prof), rec)
+            if s.state is not None:
+                break
+    else:
+        cs0 = hour_of(day, clock[0], prof)
+        first_pf = _pre_optimization_pf(cs0, clock[0])
+        first_starts = start_point(cs0, first_pf)
+        ref = reference_hour(day)
+        if ref == clock[0]:
+            cs_ref, ref_pf, ref_starts = cs0, first_pf, first_starts
+        else:
+            cs_ref = hour_of(day, ref, prof)
+            ref_pf = _pre_optimization_pf(cs_ref, ref) if (plan.w_spec == "entropy") else None
+            ref_starts = start_point(cs_ref, ref_pf) if ref_pf is not None else None
+        if plan.w_spec == "entropy":
+            from tdcoord.coordination.weights import entropy_weights
+
+            w = entropy_weights(cs_ref, cfg, base_pf=ref_pf, starts=ref_starts)
+        else:
+            w = plan.w_spec
+        nodes: list[str] = []
+        lin = None
+        if vsm is not None:
+            from tdcoord.coordination.vsm_loop import linearize, screen
+
+            nodes, _ = screen(cs_ref, vsm)
+            lin = linearize(cs0, nodes, vsm)
+        uses_ref = plan.w_spec == "entropy" or vsm is not None
+        s = _Setup(w, nodes, ref if uses_ref else None, first_pf, first_starts, lin=lin)
+    if vsm is not None and s.lin is None and len(finished) < len(clock):
+        from tdcoord.coordination.vsm_loop import linearize
+
+        at = s.state.applied if s.state is not None else hour_of(day, clock[len(finished)], prof)
+        s.lin = linearize(at, s.nodes, vsm)
+    return s
+
+
+def _state_of(cs_hour: CoupledSystem, rec: dict) -> _State | None:
+    """Re-checked operating point of a finished hour, rebuilt from its stored set-points."""
+    from tdcoord.pf.integrated import run_coupled
+
+    if not rec.get("dispatch") or not rec.get("recheck_converged"):
+        return None
+    dispatch = dispatch_from_json(rec["dispatch"])
+    applied = apply_dispatch(cs_hour, dispatch)
+    pf = run_coupled(applied, "merged", check=False)
+    return _State(applied, pf, dispatch) if pf.converged else None
+
+
+def _finished(checkpoint: Checkpoint, clock: list[int], resume: bool) -> list[dict]:
+    """Finished hours of the same run: the leading ones of ``clock``, in order (none without ``resume``)."""
+    done = checkpoint.start(resume)
+    out = []
+    for k, h in enumerate(clock):
+        rec = done.get(_hour_key(h))
+        if rec is None or rec.get("index") != k:
+            break
+        out.append(rec)
+    return out
+
+
+def _hour_key(hour: int) -> str:
+    return f"hour_{hour:02d}"
+
+
+@dataclass
+class _Hour:
+    """One hour being solved: its system, its own pre-optimization power flow (made when needed), what it says."""
+
+    k: int  # position in the run
+    hour: int
+    cs: CoupledSystem
+    pf: Any = None
+    messages: list[str] = field(default_factory=list)
+    retried: bool = False
+
+    def own_pf(self) -> Any:
+        if self.pf is None:
+            self.pf = base_case(self.cs)
+        return self.pf
+
+
+class _HourSolver:
+    """Solves the hours of one strategy in turn; keeps what carries from hour to hour (the built problem)."""
+
+    def __init__(self, plan: _Plan, cfg: RpoConfig, names: list[str], setup: _Setup) -> None:
+        self.plan, self.cfg, self.names, self.setup = plan, cfg, names, setup
+        self.problem: AreaProblem | None = None
+        self.counter: _Counter | None = None
+        self.warm_options = False  # the built problem's IPOPT is in warm-start mode
+
+    def _build(self, cs_build: CoupledSystem, starts: dict, lin: Any) -> None:
+        self.problem = AreaProblem(cs_build, dataclasses.replace(self.cfg, vsm_lin=lin), self.names,
+                                   coupling="equal", starts=starts, name="dispatch")
+        done = self.counter.take() if self.counter is not None else []
+        self.counter = _Counter(self.problem)
+        self.counter.solves = done
+        self.warm_options = False
+
+    def once(self, h: _Hour, state: _State | None, lin: Any) -> Callable[[Any], StrategyResult]:
+        """The hour's solve at a given linearization of the key nodes' margins (for :func:`_with_vsm`)."""
+        return self._centralized(h, state, lin) if self.plan.strategy == "centralized" else self._admm(h, state)
+
+    def _centralized(self, h: _Hour, state: _State | None, lin: Any) -> Callable[[Any], StrategyResult]:
+        plan, setup = self.plan, self.setup
+        if not plan.warm_start or self.problem is None:
+            if h.k == 0 and setup.first_starts is not None and plan.warm_start:
+                self._build(h.cs, setup.first_starts, lin)
+            elif state is not None and plan.warm_start:
+                self._build(state.applied, start_point(h.cs, state.pf), lin)
+            else:
+                self._build(h.cs, start_point(h.cs, h.own_pf()), lin)
+        assert self.problem is not None
+        self.problem.update_from(h.cs)
+
+        def once(lin_now: Any) -> StrategyResult:
+            assert self.problem is not None
+            if lin_now is not None:
+                set_linearization(self.problem, lin_now)
+            t1 = time.perf_counter()
+            sol, info = solve_discrete(self.problem, plan.discrete)
+            if not sol.ok and not h.retried:
+                # warm start failed: start again from the hour's own pre-optimization point
+                h.retried = True
+                h.messages.append(f"warm-started solve failed (IPOPT {sol.solver_status}); restarted cold")
+                self._build(h.cs, start_point(h.cs, h.own_pf()), lin)
+                self.problem.update_from(h.cs)
+                if lin_now is not None:
+                    set_linearization(self.problem, lin_now)
+                sol, info = solve_discrete(self.problem, plan.discrete)
+            return centralized_result(h.cs, self.cfg, self.problem, sol, info, time.perf_counter() - t1)
+
+        return once
+
+    def _admm(self, h: _Hour, state: _State | None) -> Callable[[Any], StrategyResult]:
+        plan, setup = self.plan, self.setup
+        carried = _carry(h.cs, state) if (plan.warm_start and state is not None) else None
+        if carried is not None:
+            base_pf, starts = carried, start_point(h.cs, carried)
+        elif plan.warm_start and h.k == 0 and setup.first_pf is not None:
+            base_pf, starts = setup.first_pf, setup.first_starts
+        else:
+            base_pf = h.own_pf()
+            starts = start_point(h.cs, base_pf)
+
+        def once(lin_now: Any) -> StrategyResult:
+            cfg_h = dataclasses.replace(self.cfg, vsm_lin=lin_now)
+            res = solve_admm(h.cs, cfg_h, base_pf=base_pf, starts=starts, executor=plan.executor,
+                             settings=dataclasses.replace(plan.admm))
+            if res.status == "subproblem_failed" and base_pf is not h.pf and not h.retried:
+                # started from the previous hour's point and a subproblem failed: start again
+                # from the hour's own pre-optimization point, as the centralized strategy does
+                h.retried = True
+                h.messages.append(f"warm-started ADMM failed ({'; '.join(res.messages)}); restarted cold")
+                own = h.own_pf()
+                res = solve_admm(h.cs, cfg_h, base_pf=own, starts=start_point(h.cs, own), executor=plan.executor,
+                                 settings=dataclasses.replace(plan.admm))
+            return res
+
+        return once
+
+    def finish_hour(self) -> list[int]:
+        """IPOPT iterations of the hour's solves (centralized); from now on warm-start IPOPT's multipliers too."""
+        iters = self.counter.take() if self.counter is not None else []
+        problem = self.problem
+        if self.plan.warm_mode == "primal-dual" and problem is not None and problem.last is not None \
+                and not self.warm_options:
+            # from now on IPOPT starts from the last solution's multipliers too, with a small barrier
+            problem.b.build("ipopt", WARM_START)
+            self.warm_options = True
+        return iters
+
+
+def run_dispatch(cs: CoupledSystem, *, hours: int = HOURS, start_hour: int = 0, strategy: str = "centralized",
+                 weights: str | Weights | None = "entropy", scenario: str | None = None,
+                 vsm: VsmSettings | None = VsmSettings(), executor: Any = None, admm: AdmmSettings | None = None,
+                 out: str | Path | None = None, resume: bool = False,
+                 progress: Callable[[int, int, int], None] | None = None,
+                 profiles: Profiles | str | Path | None = None, discrete: str = "search",
+                 vm_band: tuple[float, float] | None = None, reserve: dict | None = None,
+                 warm_start: bool | str = True) -> DispatchResult:
+    """Hourly joint dispatch of ``cs`` over ``hours`` hours from ``start_hour`` (see the module docstring).
+
+    ``weights``: ``entropy`` (computed at the reference hour, the day's
+    peak-load hour: :func:`reference_hour`), ``equal``,
+    ``alpha=..,beta=..,gamma=..`` or a :class:`Weights`. ``scenario``: a
+    name of :data:`tdcoord.studies.scenarios.SCENARIOS`, applied before the
+    profiles. ``vsm``: the key-node stability settings (None: no margins).
+    ``admm``: ADMM settings (default: those of
+    :class:`~tdcoord.coordination.admm.AdmmSettings` with up to 150
+    iterations, which stressed hours need). ``profiles``: a
+    :class:`~tdcoord.cases.profiles.Profiles`, a CSV path or None (the
+    built-in day). Hours wrap around midnight (``start_hour=18, hours=12``
+    is 18:00-06:00); at most 24. ``reserve``: reserve requirements
+    (:attr:`RpoConfig.reserve`), kept for every hour. ``warm_start``:
+    ``True``/``"primal-dual"`` (default): a centralized hour starts from the
+    previous hour's solution and multipliers (IPOPT's warm-start mode), an
+    ADMM hour from the previous hour's set-points re-checked at this hour's
+    loads; ``"primal"``: the centralized solve gets the previous solution
+    only (IPOPT's default initialization of multipliers and barrier);
+    ``False``/``"cold"``: every hour starts from its own pre-optimization
+    power flow (for comparison). The results do not depend on it, the
+    iteration counts do. ``progress(hour, done, total)`` is called after
+    each hour. A ``KeyboardInterrupt`` (Ctrl-C, also inside IPOPT) stops
+    the run; the finished hours stay in ``out`` for ``resume``.
+    """
+    t_start = time.perf_counter()
+    plan = _plan(cs, hours=hours, start_hour=start_hour, strategy=strategy, weights=weights, scenario=scenario,
+                 vsm=vsm, executor=executor, admm=admm, profiles=profiles, discrete=discrete, vm_band=vm_band,
+                 reserve=reserve, warm_start=warm_start)
     if resume and out is None:
         raise InputError("resume needs the output folder (out) of the run to continue")
-    periods_dir = None
-    finished: list[dict] = []
-    if out is not None:
-        periods_dir = Path(out) / "periods"
-        periods_dir.mkdir(parents=True, exist_ok=True)
-        if resume:
-            finished = _read_finished(periods_dir, clock, run_key)
-        else:
-            for p in periods_dir.glob("hour_*.json"):
-                p.unlink()
-    cs_sc = apply_scenario(cs, scenario) if scenario else cs
-    # the day as time series on the networks: their own where the case carries them, else the profiles'
-    if cs_sc.n_periods == 0:
-        cs_sc = attach_profiles(cs_sc, prof)
-    elif cs_sc.n_periods < HOURS:
-        raise InputError(f"case {cs.name!r} carries time series of {cs_sc.n_periods} periods; the dispatch needs "
-                         f"{HOURS} (hours 0-23)")
+    checkpoint = Checkpoint(Path(out) / "periods", FORMAT, plan.run_key) if out is not None else None
+    finished = _finished(checkpoint, plan.clock, resume) if checkpoint is not None else []
+    day = _day(cs, plan)
     count = vm_band or (0.95, 1.05)
     cfg = RpoConfig(vm_band=vm_band, count_band=count, reserve=dict(reserve or {}))
-    names = ["T"] + list(cs_sc.boundary.index[cs_sc.boundary.in_service])
+    names = ["T"] + list(day.boundary.index[day.boundary.in_service])
     say = progress or (lambda hour, done, total: None)
 
     # ------------------------------------------------ setup: weights, key nodes, first linearization
     t0 = time.perf_counter()
-    state: _State | None = None
-    lin = None
-    nodes: list[str] = []
-    first_pf = first_starts = None
-    if finished:
-        w = weights_from_json(finished[0]["weights"])
-        nodes = list(finished[0]["vsm"]["nodes"]) if vsm is not None else []
-        for rec in reversed(finished if len(finished) < len(clock) else []):
-            state = _state_of(hour_of(cs_sc, rec["hour"], prof), rec)
-            if state is not None:
-                break
-    else:
-        cs0 = hour_of(cs_sc, clock[0], prof)
-        first_pf = base_case(cs0)
-        if not first_pf.converged:
-            raise SolveError(f"hour {clock[0]:02d}: the pre-optimization power flow of {cs0.name!r} does not converge "
-                             f"({first_pf.iterations} iterations, mismatch {first_pf.max_mismatch_pu:.2e} p.u.)")
-        first_starts = start_point(cs0, first_pf)
-        if w_spec == "entropy":
-            from tdcoord.coordination.weights import entropy_weights
-
-            w = entropy_weights(cs0, cfg, base_pf=first_pf, starts=first_starts)
-        else:
-            w = w_spec
-        if vsm is not None:
-            from tdcoord.coordination.vsm_loop import linearize, screen
-
-            nodes, _ = screen(cs0, vsm)
-            lin = linearize(cs0, nodes, vsm)
-    cfg.weights = w
-    if vsm is not None:
-        from tdcoord.coordination.vsm_loop import linearize
-
-        cfg.vsm, cfg.vsm_nodes = vsm, nodes
-        if lin is None and len(finished) < len(clock):
-            if state is not None:
-                lin = linearize(state.applied, nodes, vsm)
-            else:
-                lin = linearize(hour_of(cs_sc, clock[len(finished)], prof), nodes, vsm)
+    setup = _setup(day, plan, cfg, finished)
+    cfg.weights = setup.weights
+    if plan.vsm is not None:
+        cfg.vsm, cfg.vsm_nodes = plan.vsm, setup.nodes
     setup_s = time.perf_counter() - t0
 
     records: list[dict] = []
-    results: dict[int, StrategyResult] = {}
     for k, rec in enumerate(finished):
         records.append(rec)
-        say(rec["hour"], k + 1, len(clock))
+        say(rec["hour"], k + 1, len(plan.clock))
 
-    problem: AreaProblem | None = None
-    counter: _Counter | None = None
-    warm_options = False  # the built problem's IPOPT is in warm-start mode
-
-    def build(cs_build: CoupledSystem, starts: dict) -> None:
-        nonlocal problem, counter, warm_options
-        problem = AreaProblem(cs_build, dataclasses.replace(cfg, vsm_lin=lin), names, coupling="equal",
-                              starts=starts, name="dispatch")
-        done = counter.take() if counter is not None else []
-        counter = _Counter(problem)
-        counter.solves = done
-        warm_options = False
-
-    for k in range(len(finished), len(clock)):
-        hour = clock[k]
+    # ------------------------------------------------ the hours
+    results: dict[int, StrategyResult] = {}
+    solver = _HourSolver(plan, cfg, names, setup)
+    state, lin = setup.state, setup.lin
+    for k in range(len(finished), len(plan.clock)):
+        hour = plan.clock[k]
         th = time.perf_counter()
-        cs_h = hour_of(cs_sc, hour, prof)
-        hour_pf = None
-        if not warm_start or (state is None and k > 0) or (k == 0 and first_pf is None):
-            hour_pf = base_case(cs_h)
-        messages: list[str] = []
-        retried = False
-
-        if strategy == "centralized":
-            if not warm_start or problem is None:
-                if k == 0 and first_starts is not None and warm_start:
-                    build(cs_h, first_starts)
-                elif state is not None and warm_start:
-                    build(state.applied, start_point(cs_h, state.pf))
-                else:
-                    build(cs_h, start_point(cs_h, hour_pf))
-            assert problem is not None and counter is not None
-            problem.update_from(cs_h)
-
-            def once(lin_now: Any, cs_h: CoupledSystem = cs_h) -> StrategyResult:
-                nonlocal retried, hour_pf
-                assert problem is not None
-                if lin_now is not None:
-                    set_linearization(problem, lin_now)
-                t1 = time.perf_counter()
-                sol, info = solve_discrete(problem, discrete)
-                if not sol.ok and not retried:
-                    # warm start failed: start again from the hour's own pre-optimization point
-                    retried = True
-                    messages.append(f"warm-started solve failed (IPOPT {sol.solver_status}); restarted cold")
-                    hour_pf = hour_pf if hour_pf is not None else base_case(cs_h)
-                    build(cs_h, start_point(cs_h, hour_pf))
-                    problem.update_from(cs_h)
-                    if lin_now is not None:
-                        set_linearization(problem, lin_now)
-                    sol, info = solve_discrete(problem, discrete)
-                return centralized_result(cs_h, cfg, problem, sol, info, time.perf_counter() - t1)
-        else:
-            carried = _carry(cs_h, state) if (warm_start and state is not None) else None
-            if carried is not None:
-                base_pf, starts = carried, start_point(cs_h, carried)
-            elif warm_start and k == 0 and first_pf is not None:
-                base_pf, starts = first_pf, first_starts
-            else:
-                base_pf = hour_pf if hour_pf is not None else base_case(cs_h)
-                starts = start_point(cs_h, base_pf)
-
-            def once(lin_now: Any, cs_h: CoupledSystem = cs_h, base_pf: Any = base_pf,
-                     starts: Any = starts) -> StrategyResult:
-                nonlocal retried, hour_pf
-                cfg_h = dataclasses.replace(cfg, vsm_lin=lin_now)
-                res = solve_admm(cs_h, cfg_h, base_pf=base_pf, starts=starts, executor=executor,
-                                 settings=dataclasses.replace(admm_st))
-                if res.status == "subproblem_failed" and base_pf is not hour_pf and not retried:
-                    # started from the previous hour's point and a subproblem failed: start again
-                    # from the hour's own pre-optimization point, as the centralized strategy does
-                    retried = True
-                    messages.append(f"warm-started ADMM failed ({'; '.join(res.messages)}); restarted cold")
-                    hour_pf = hour_pf if hour_pf is not None else base_case(cs_h)
-                    res = solve_admm(cs_h, cfg_h, base_pf=hour_pf, starts=start_point(cs_h, hour_pf),
-                                     executor=executor, settings=dataclasses.replace(admm_st))
-                return res
-
-        res, lin, vsm_info = _with_vsm(once, nodes, vsm, lin)
-        iters = counter.take() if (strategy == "centralized" and counter is not None) else []
-        rec = _record(k, hour, prof, res, w, nodes, vsm_info, iters, time.perf_counter() - th, run_key,
-                      messages, retried)
+        h = _Hour(k, hour, hour_of(day, hour, plan.prof))
+        res, lin, vsm_info = _with_vsm(solver.once(h, state, lin), setup.nodes, plan.vsm, lin)
+        iters = solver.finish_hour()
+        rec = _record(k, hour, plan.prof, res, setup, vsm_info, iters, time.perf_counter() - th, plan.run_key,
+                      h.messages, h.retried)
         records.append(rec)
         results[hour] = res
         if res.pf is not None and res.pf.converged and res.applied is not None:
             state = _State(res.applied, res.pf, res.dispatch)
-        if warm_mode == "primal-dual" and problem is not None and problem.last is not None and not warm_options:
-            # from now on IPOPT starts from the last solution's multipliers too, with a small barrier
-            problem.b.build("ipopt", WARM_START)
-            warm_options = True
-        if periods_dir is not None:
-            write_json(periods_dir / f"hour_{hour:02d}.json", rec)
-        say(hour, k + 1, len(clock))
+        if checkpoint is not None:
+            checkpoint.save(_hour_key(hour), rec)
+        say(hour, k + 1, len(plan.clock))
 
-    settings = {**run_key, "hours": clock, "warm_start": warm_mode,
-                "executor": getattr(executor, "name", "serial") if strategy == "admm" else None}
-    result = DispatchResult(case=cs.name, strategy=strategy, scenario=scenario, records=records, weights=w,
-                            vsm_nodes=nodes, time_s=0.0, setup_s=setup_s, profiles=prof, settings=settings,
-                            results=results, resumed=[r["hour"] for r in finished])
+    # ------------------------------------------------ the day
+    settings = {**plan.run_key, "hours": plan.clock, "warm_start": plan.warm_mode,
+                "executor": getattr(plan.executor, "name", "serial") if strategy == "admm" else None}
+    result = DispatchResult(case=cs.name, strategy=strategy, scenario=scenario, records=records,
+                            weights=setup.weights, vsm_nodes=setup.nodes, time_s=0.0, setup_s=setup_s,
+                            profiles=plan.prof, settings=settings, results=results,
+                            resumed=[r["hour"] for r in finished], reference_hour=setup.reference_hour)
     result.time_s = time.perf_counter() - t_start
     if out is not None:
         result.write_tables(out)
@@ -608,21 +751,18 @@ def read_dispatch(out: str | Path) -> DispatchResult:
     except (OSError, ValueError) as exc:
         raise InputError(f"{out / 'summary.json'} cannot be read ({exc}); "
                          f"is {str(out)!r} the output folder of a dispatch run?") from exc
-    records = []
-    for h in summ["hours"]:
-        path = out / "periods" / f"hour_{int(h):02d}.json"
-        try:
-            records.append(json.loads(path.read_text()))
-        except (OSError, ValueError) as exc:
-            raise InputError(f"{path} cannot be read ({exc})") from exc
+    periods = Checkpoint(out / "periods", FORMAT)
+    records = [periods.load(_hour_key(int(h))) for h in summ["hours"]]
     pr = summ.get("profiles") or {}
     prof = Profiles(tuple(pr["load"]), tuple(pr["wind"]), tuple(pr["pv"]), source=pr.get("source", "file")) \
         if pr else DEFAULT
+    ref = summ.get("reference_hour")
     return DispatchResult(case=summ["case"], strategy=summ["strategy"], scenario=summ.get("scenario"),
                           records=records, weights=weights_from_json(summ["weights"]),
                           vsm_nodes=list(summ.get("vsm_nodes") or []), time_s=float(summ.get("time_s") or 0.0),
                           setup_s=float(summ.get("setup_s") or 0.0), profiles=prof, settings=summ.get("settings") or {},
-                          resumed=[int(h) for h in summ.get("resumed_hours") or []])
+                          resumed=[int(h) for h in summ.get("resumed_hours") or []],
+                          reference_hour=int(ref) if ref is not None else None)
 
 
 def _with_vsm(once: Callable[[Any], StrategyResult], nodes: list[str], vsm: VsmSettings | None,
@@ -676,8 +816,10 @@ def _with_vsm(once: Callable[[Any], StrategyResult], nodes: list[str], vsm: VsmS
     return res, lin, info
 
 
-def _record(k: int, hour: int, prof: Profiles, res: StrategyResult, w: Weights, nodes: list[str], vsm_info: dict,
+def _record(k: int, hour: int, prof: Profiles, res: StrategyResult, setup: _Setup, vsm_info: dict,
             iters: list[int], time_s: float, run_key: dict, messages: list[str], retried: bool) -> dict[str, Any]:
+    """An hour's file (``out/periods/hour_HH.json``): its figures, device types, weights, margins, set-points and
+    the full operating point as result tables (``tables``, :func:`~tdcoord.results.tables.tables_to_json`)."""
     pf_ok = res.pf is not None and bool(res.pf.converged)
     figures = {
         "objective": res.objective, "p_loss_mw": res.p_loss_mw, "vsm_min_pu": vsm_info.get("min_pu"),
@@ -693,17 +835,18 @@ def _record(k: int, hour: int, prof: Profiles, res: StrategyResult, w: Weights, 
     }
     devices = res.devices if len(res.devices) else pd.DataFrame()
     return {
-        "format": FORMAT, "run": run_key, "index": k, "hour": hour, "time": f"{hour:02d}:00",
+        "run": run_key, "index": k, "hour": hour, "time": f"{hour:02d}:00",
         "profile": prof.at(hour), "figures": figures,
         "by_type": by_type(devices) if len(devices) else {},
-        "weights": weights_to_json(w),
-        "vsm": {**vsm_info, "nodes": list(nodes)},
+        "weights": weights_to_json(setup.weights), "reference_hour": setup.reference_hour,
+        "vsm": {**vsm_info, "nodes": list(setup.nodes)},
         "discrete": res.discrete, "messages": list(messages) + list(res.messages),
         "devices": devices.to_dict(orient="records") if len(devices) else [],
         "recheck_converged": pf_ok,
         "dispatch": dispatch_to_json(res.dispatch) if (res.dispatch is not None and pf_ok) else None,
+        "tables": tables_to_json(res.tables) if pf_ok else {},
     }
 
 
 __all__ = ["DispatchResult", "FIGURES", "MAIN_TYPES", "STRATEGIES", "TYPE_LABELS", "WARM_MODES", "by_type",
-           "device_type", "read_dispatch", "run_dispatch"]
+           "device_type", "read_dispatch", "reference_hour", "run_dispatch"]

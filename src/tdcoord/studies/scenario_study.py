@@ -20,12 +20,18 @@ For each scenario (:mod:`tdcoord.studies.scenarios`):
    point.
 
 Each finished scenario is written to ``out/scenarios/<name>.json`` as it
-finishes; ``resume`` skips the scenarios already there.
+finishes, a checkpoint file (:class:`~tdcoord.results.checkpoint.Checkpoint`:
+the row, written through a temporary file and a rename, with the settings'
+fingerprint: :func:`study_fingerprint`); ``resume`` takes the scenarios
+already there instead of recomputing them, and refuses a folder whose
+scenarios were computed under other settings (naming them). A run without
+``resume`` empties that folder first. Ctrl-C (a ``KeyboardInterrupt``) stops
+the study and keeps the finished scenarios.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,14 +40,16 @@ from typing import Any, Callable
 from tdcoord.coordination.admm import AdmmSettings
 from tdcoord.network.coupled import CoupledSystem
 from tdcoord.problems.reserve import allocate, check
-from tdcoord.results.serialize import plain, write_json
 from tdcoord.problems.vsm import VsmSettings
+from tdcoord.results.checkpoint import Checkpoint, system_digest
+from tdcoord.results.serialize import plain
 from tdcoord.stability.reserve import assess_reserve_demand
 from tdcoord.studies.comparison import STRATEGIES, compare
 from tdcoord.studies.scenarios import SCENARIOS, apply_scenario
 
 ROW_KEYS = ("name", "q_reserve_t_mvar", "q_reserve_d_mvar", "p_loss_mw", "vsm_min_pu", "dv_max_pu", "n_violations",
             "time_s", "converged")
+FORMAT = "tdcoord.study.scenario/1"
 STRATEGY_KEYS = ("objective", "p_loss_mw", "q_reserve_t_mvar", "q_reserve_d_mvar", "vsm_min_pu", "dv_max_pu",
                  "n_violations", "iterations", "time_s", "converged", "pf_mismatch_pu")
 
@@ -111,34 +119,62 @@ def run_scenario(cs: CoupledSystem, name: str, *, strategy: str = "admm", weight
     return row
 
 
+def study_fingerprint(cs: CoupledSystem, *, strategy: str = "admm", weights="entropy", n_scenarios: int = 10,
+                      sigma: float = 0.125, seed: int = 0, contingencies="all", vsm: VsmSettings | None = None,
+                      admm: AdmmSettings | None = None, compare_strategies: bool = True) -> dict[str, Any]:
+    """Every setting that changes a scenario's row (what a resumed study must share with the one it continues)."""
+    from tdcoord.studies.comparison import parse_weights
+
+    w = parse_weights(weights)
+    return plain({
+        "case": cs.name, "case_data": system_digest(cs), "strategy": strategy,
+        "weights": w if isinstance(w, str) else w.as_dict(),
+        "n_scenarios": n_scenarios, "sigma": sigma, "seed": seed,
+        "contingencies": contingencies if isinstance(contingencies, str) or contingencies is None
+        else [list(c) for c in contingencies],
+        "vsm": dataclasses.asdict(vsm or VsmSettings()),
+        "admm": dataclasses.asdict(admm or AdmmSettings.for_studies()),
+        "compare_strategies": compare_strategies,
+    })
+
+
 def run_scenario_study(cs: CoupledSystem, *, scenarios=tuple(SCENARIOS), strategy: str = "admm", weights="entropy",
                        n_scenarios: int = 10, sigma: float = 0.125, seed: int = 0, contingencies="all",
                        vsm: VsmSettings | None = None, admm: AdmmSettings | None = None, executor=None,
                        compare_strategies: bool = True, out: Path | None = None, resume: bool = False,
                        progress: Callable[[str, int, int], None] | None = None,
                        say: Callable[[str], None] = lambda m: None) -> ScenarioStudy:
+    """Every scenario of ``scenarios`` (see the module docstring); ``progress(name, k, n)`` before each one."""
+    from tdcoord.errors import InputError
+
     t0 = time.perf_counter()
-    folder = None
+    if resume and out is None:
+        raise InputError("resume needs the output folder (out) of the study to continue")
+    checkpoint = None
+    done: dict[str, dict] = {}
     if out is not None:
-        folder = Path(out) / "scenarios"
-        folder.mkdir(parents=True, exist_ok=True)
+        fingerprint = study_fingerprint(cs, strategy=strategy, weights=weights, n_scenarios=n_scenarios, sigma=sigma,
+                                        seed=seed, contingencies=contingencies, vsm=vsm, admm=admm,
+                                        compare_strategies=compare_strategies)
+        checkpoint = Checkpoint(Path(out) / "scenarios", FORMAT, fingerprint)
+        done = checkpoint.start(resume, scenarios)
     rows = []
     for k, name in enumerate(scenarios):
         if progress:
             progress(name, k, len(scenarios))
-        path = folder / f"{name}.json" if folder else None
-        if resume and path is not None and path.exists():
-            rows.append(json.loads(path.read_text()))
-            say(f"{name}: already done, read from {path}")
+        if checkpoint is not None and name in done:
+            rows.append(done[name])
+            say(f"{name}: already done, read from {checkpoint.path(name)}")
             continue
-        row = run_scenario(cs, name, strategy=strategy, weights=weights, n_scenarios=n_scenarios, sigma=sigma,
-                           seed=seed, contingencies=contingencies, vsm=vsm, admm=admm, executor=executor,
-                           compare_strategies=compare_strategies, say=say)
-        if path is not None:
-            write_json(path, row)
-        rows.append(plain(row))
+        row = plain(run_scenario(cs, name, strategy=strategy, weights=weights, n_scenarios=n_scenarios, sigma=sigma,
+                                 seed=seed, contingencies=contingencies, vsm=vsm, admm=admm, executor=executor,
+                                 compare_strategies=compare_strategies, say=say))
+        if checkpoint is not None:
+            checkpoint.save(name, row)
+        rows.append(row)
     if progress:
         progress("", len(scenarios), len(scenarios))
     return ScenarioStudy(rows, time.perf_counter() - t0,
                          {"strategy": strategy, "compare_strategies": compare_strategies, "n_scenarios": n_scenarios, "sigma": sigma, "seed": seed,
-                          "contingencies": contingencies if isinstance(contingencies, str) else len(contingencies)})
+                          "contingencies": contingencies if isinstance(contingencies, str) else len(contingencies),
+                          "resumed": [r["name"] for r in rows if r["name"] in done]})
