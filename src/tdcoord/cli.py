@@ -360,6 +360,11 @@ def _fmt(v: Any, digits: int = 4) -> str:
     return str(v)
 
 
+def _sci(v: Any) -> str:
+    """A small figure in scientific notation; "n/a" where there is none."""
+    return f"{v:.1e}" if isinstance(v, float) and v == v else _fmt(v)
+
+
 def print_comparison(comp: Any) -> None:
     rows = [("objective", "objective", 4), ("loss (MW)", "p_loss_mw", 3), ("Q reserve T (Mvar)", "q_reserve_t_mvar", 1),
             ("Q reserve D (Mvar)", "q_reserve_d_mvar", 1), ("V min (p.u.)", "vm_min_pu", 4), ("V max (p.u.)", "vm_max_pu", 4),
@@ -392,7 +397,7 @@ def print_comparison(comp: Any) -> None:
         cells = [label, _fmt(base_vals[key], digits) if key in base_vals else "n/a"]
         for n in names:
             v = sums[n].get(key)
-            cells.append(f"{v:.1e}" if digits < 0 and isinstance(v, float) else _fmt(v, digits))
+            cells.append(f"{v:.1e}" if digits < 0 and isinstance(v, float) and v == v else _fmt(v, digits))
         t.add_row(*cells)
     console.print(t)
     w = comp.weights
@@ -559,11 +564,11 @@ def opf(
         t.add_column("quantity")
         t.add_column("value", justify="right")
         t.add_row("status", r.status)
-        t.add_row("objective ($/h)", f"{r.objective:.4f}")
-        t.add_row("losses (MW)", f"{r.p_loss_mw:.4f}")
+        t.add_row("objective ($/h)", _fmt(r.objective))
+        t.add_row("losses (MW)", _fmt(r.p_loss_mw))
         t.add_row(f"{r.solver.upper() or 'solver'} iterations", str(r.iterations))
-        t.add_row("re-check residual (p.u.)", f"{r.pf_mismatch_pu:.1e}")
-        t.add_row("V optimizer vs re-check (p.u.)", f"{r.recheck_dvm_pu:.1e}")
+        t.add_row("re-check residual (p.u.)", _sci(r.pf_mismatch_pu))
+        t.add_row("V optimizer vs re-check (p.u.)", _sci(r.recheck_dvm_pu))
         t.add_row("time (s)", f"{r.time_s:.3f}")
         console.print(t)
         for m in r.messages:
@@ -811,7 +816,7 @@ def reserve(
                       f"power-flow solution; {a.time_s:.1f} s")
         key = key_node_table(cs, plan)
         if len(key):
-            k = _table("key-node reserve configuration (analogue of seed 000's Table 3)")
+            k = _table("key-node reserve configuration: the sources that hold each key node's reserve")
             for c in ("bus ID", "bus type", "kV", "Q reserve Mvar", "reserve type", "response ms"):
                 k.add_column(c, justify="right" if c in ("kV", "Q reserve Mvar", "response ms") else "left")
             for _, r in key.head(10).iterrows():
@@ -844,7 +849,7 @@ app.add_typer(study_app, name="study")
 
 
 def _strategy_table(rows: list[dict]) -> Table:
-    t = _table("strategies per scenario, VSM and reserve constraints (Table 2, Fig. 2(b))",
+    t = _table("strategies per scenario, with VSM and reserve constraints",
               caption="obj: objective; loss MW; QT, QD: reactive reserve held in T, D (Mvar); VSM: min over key "
                       "nodes (p.u.); viol: buses outside band; it: iterations; s: time; met: reserve requirements met",
 )
@@ -867,7 +872,7 @@ def study_scenarios(
     case: Annotated[str, typer.Option(help="coupled case")] = DEFAULT_CASE,
     strategy: Annotated[str, typer.Option(help="admm | centralized")] = "admm",
     compare_strategies: Annotated[bool, Flag("--compare/--no-compare",
-                                                     help="also run the other strategies on each scenario (Table 2 with min VSM)")] = True,
+                                                     help="also run the other strategies on each scenario (their figures and min VSM)")] = True,
     scenarios: Annotated[int, typer.Option("--scenarios", help="forecast-error scenarios per reserve assessment")] = 10,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     sigma: Annotated[float, typer.Option(help="forecast error standard deviation, fraction of forecast")] = 0.125,
@@ -901,7 +906,7 @@ def study_scenarios(
                                        seed=seed, contingencies=_contingencies(contingencies), executor=ex, out=out,
                                        compare_strategies=compare_strategies, resume=resume, progress=progress,
                                        say=lambda m: prog.console.print(f"[dim]{m}[/]"))
-        t = _table(f"scenarios on {case} ({strategy}, VSM and reserve constraints; analogue of Table 1)")
+        t = _table(f"scenarios on {case} ({strategy}, VSM and reserve constraints): reserve held and demanded")
         rows = [("T reserve held (Mvar)", "q_reserve_t_mvar", 1), ("D reserve held (Mvar)", "q_reserve_d_mvar", 1),
                 ("T reserve demand (Mvar)", "q_demand_t_mvar", 1), ("D reserve demand (Mvar)", "q_demand_d_mvar", 1),
                 ("loss (MW)", "p_loss_mw", 3), ("min VSM (p.u.)", "vsm_min_pu", 3), ("max |V-1| (p.u.)", "dv_max_pu", 4),
@@ -939,7 +944,7 @@ def dispatch(
     scenario: Annotated[Optional[str], typer.Option(help="high-re | peak-load | n-1 | combined (applied before the profiles)")] = None,
     profiles: Annotated[Optional[Path], typer.Option(help="CSV of hourly profiles (columns hour, load, wind, pv)")] = None,
     weights: Weights_ = "entropy",
-    no_vsm: Annotated[bool, Flag("--no-vsm", help="leave the voltage-stability margins out")] = False,
+    vsm_on: Annotated[bool, Flag("--vsm/--no-vsm", help=VSM_HELP)] = True,
     executor: ExecutorOpt = "serial",
     workers: Workers = None,
     out: Annotated[Path, typer.Option(help="output folder (one file per finished hour, tables, plots)")] = Path("tdcoord-out/dispatch"),
@@ -963,18 +968,20 @@ def dispatch(
                 prog.update(task, total=total, completed=done, description=f"hour {hour:02d}:00")
 
             result = run_dispatch(cs, hours=hours, start_hour=start_hour, strategy=strategy, weights=weights,
-                                  scenario=scenario, vsm=None if no_vsm else VsmSettings(), executor=ex, out=out,
+                                  scenario=scenario, vsm=VsmSettings() if vsm_on else None, executor=ex, out=out,
                                   resume=resume, progress=progress, profiles=profiles)
         files = write_dispatch_outputs(result, out)
         record_outputs(files)
         df = result.periods()
         t = _table(f"{strategy} dispatch of {spec}" + (f" [{scenario}]" if scenario else ""))
-        for c in ("hour", "load", "wind", "PV", "objective", "loss (MW)", "min VSM", "T reserve", "D reserve", "viol.", "conv."):
+        for c in ("hour", "load", "wind", "PV", "obj.", "loss MW", "VSM", "T res.", "D res.", "viol.", "conv."):
             t.add_column(c, justify="right")
         for hour, r in df.iterrows():
             t.add_row(f"{hour:02d}", f"{r['load']:.2f}", f"{r['wind']:.2f}", f"{r['pv']:.2f}", _fmt(r.objective),
                       _fmt(r.p_loss_mw, 3), _fmt(r.vsm_min_pu, 3), _fmt(r.q_reserve_t_mvar, 1), _fmt(r.q_reserve_d_mvar, 1),
-                      str(r.n_violations), "yes" if r.converged else "NO", style="dim" if r.resumed else None)
+                      _fmt(r.n_violations), "yes" if r.converged else "NO", style="dim" if r.resumed else None)
+        console.print("load, wind, PV: per unit of the day's peak; T/D res.: reactive reserve held, Mvar; VSM: the "
+                      "smallest voltage-stability margin, p.u.")
         console.print(t)
         tot = result.totals()
         left_out = tot["hours_not_counted"]
@@ -1072,7 +1079,7 @@ def bench_scale(
                               "time_phases_s": r.admm.time_phases_s if r.admm else None})
             out[name] = entry
             t.add_row(name, _fmt(r.objective, 6), f"{r.time_s:.2f}", str(r.iterations), _fmt(per_it, 3),
-                      "yes" if r.converged else "NO", f"{r.pf_mismatch_pu:.1e}")
+                      "yes" if r.converged else "NO", _sci(r.pf_mismatch_pu))
         if "centralized" in out and "admm" in out:
             c = out["centralized"]["objective"]
             out["gap"] = (out["admm"]["objective"] - c) / abs(c) if c == c else float("nan")

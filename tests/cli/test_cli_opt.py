@@ -66,11 +66,17 @@ def test_opt_admm_that_does_not_converge_says_so(tmp_path):
     assert data["converged"] is False and len(data["history"]["primal_residual"]) == 3
 
 
-def test_opt_infeasible_exit_1():
+def test_opt_infeasible_exit_1(tmp_path):
+    j = tmp_path / "failed.json"
     r = runner.invoke(app, ["opt", "ieee30+ieee33@6", "--strategy", "centralized", "--weights", "equal",
-                            "--vm-band", "0.999,1.001"])
+                            "--vm-band", "0.999,1.001", "--json", str(j)])
     assert r.exit_code == 1
     assert "Infeasible" in r.output or "Restoration" in r.output
+    # nothing to judge: no placeholder numbers, "n/a" on screen and null in the JSON
+    data = json.loads(j.read_text())
+    assert data["n_violations"] is None and data["converged"] is False
+    table = r.output.split("converged")[0]
+    assert " -1 " not in table and "None" not in table and "nan" not in table.lower().replace("n/a", "")
 
 
 def test_entropy_weights_on_an_infeasible_problem_exit_1():

@@ -66,7 +66,7 @@ class StrategyResult:
     q_reserve_d_mvar: float = float("nan")
     vm_min_pu: float = float("nan")
     vm_max_pu: float = float("nan")
-    n_violations: int = -1  # the sum of ``violations``
+    n_violations: int | None = None  # the sum of ``violations`` (None: no re-checked point to judge)
     violations: dict[str, int] = field(default_factory=dict)  # voltage, q_limit, p_limit, branch_rating
     violation_list: list[dict] = field(default_factory=list)  # each: kind, element, value, limit
     recheck_q_limits: dict = field(default_factory=dict)  # the re-check with machine Q limits enforced

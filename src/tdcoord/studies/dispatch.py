@@ -130,12 +130,10 @@ MAIN_TYPES = ("T_wind", "T_pv", "T_condenser", "T_statcom", "T_generator", "D_in
 
 #: Per-hour figures (periods.csv), in order.
 FIGURES = ("objective", "p_loss_mw", "vsm_min_pu", "n_violations", "converged", "time_s", "q_reserve_t_mvar",
-           "q_reserve_d_mvar", "vm_min_pu", "vm_max_pu", "pf_mismatch_pu", "pf_residual_pu", "iterations",
+           "q_reserve_d_mvar", "vm_min_pu", "vm_max_pu", "pf_mismatch_pu", "recheck_dvm_pu", "iterations",
            "ipopt_iterations", "ipopt_iterations_first", "nlp_solves", "vsm_outer", "vsm_ok", "status")
 PERIOD_KEYS = ("hour", "objective", "p_loss_mw", "vsm_min_pu", "n_violations", "converged", "time_s",
                "q_reserve_t_mvar", "q_reserve_d_mvar")
-SETPOINTS = {"gen": ("vm_pu", "p_mw"), "ext_grid": ("vm_pu",), "sgen": ("q_mvar",), "svc": ("q_mvar",),
-             "shunt": ("step",)}
 
 
 def device_type(network: str, table: str, subtype: str) -> str:
@@ -172,27 +170,6 @@ def by_type(devices: pd.DataFrame) -> dict[str, dict[str, float]]:
 # --------------------------------------------------------------- JSON
 def _num(v: Any) -> float:
     return float("nan") if v is None else float(v)
-
-
-def dispatch_to_json(dispatch: Dispatch) -> dict:
-    out: dict[str, dict] = {}
-    for area, tables in dispatch.areas.items():
-        out[area] = {}
-        for table, df in tables.items():
-            cols = [c for c in SETPOINTS.get(table, ()) if c in df]
-            out[area][table] = {"index": df.index.tolist(), **{c: df[c].astype(float).tolist() for c in cols}}
-    return out
-
-
-def dispatch_from_json(data: dict) -> Dispatch:
-    d = Dispatch()
-    for area, tables in data.items():
-        d.areas[area] = {}
-        for table, cols in tables.items():
-            idx = cols["index"]
-            d.areas[area][table] = pd.DataFrame({c: np.asarray(v, float) for c, v in cols.items() if c != "index"},
-                                                index=pd.Index(idx))
-    return d
 
 
 def weights_to_json(w: Weights) -> dict:
@@ -237,7 +214,7 @@ class DispatchResult:
             rows.append(row)
         df = pd.DataFrame(rows).set_index("hour")
         for k in ("objective", "p_loss_mw", "vsm_min_pu", "time_s", "q_reserve_t_mvar", "q_reserve_d_mvar",
-                  "vm_min_pu", "vm_max_pu", "pf_mismatch_pu", "pf_residual_pu"):
+                  "vm_min_pu", "vm_max_pu", "pf_mismatch_pu", "recheck_dvm_pu"):
             df[k] = df[k].map(_num)
         return df
 
@@ -276,7 +253,7 @@ class DispatchResult:
             "n_hours_counted": int(counted.sum()),
             "failed_hours": [int(h) for h in p.index[~ok]],
             "hours_not_counted": [int(h) for h in p.index[~counted]],
-            "hours_with_violations": [int(h) for h in p.index[p.n_violations.astype(int) != 0]],
+            "hours_with_violations": [int(h) for h in p.index[p.n_violations.fillna(0).astype(int) != 0]],
             "ipopt_iterations": int(it.sum()) if len(it) else None,
             "time_s_hours": float(p.time_s.sum()),
             "time_s_hour_max": float(p.time_s.max()),
@@ -519,7 +496,7 @@ def _state_of(cs_hour: CoupledSystem, rec: dict) -> _State | None:
 
     if not rec.get("dispatch") or not rec.get("recheck_converged"):
         return None
-    dispatch = dispatch_from_json(rec["dispatch"])
+    dispatch = Dispatch.from_json(rec["dispatch"])
     applied = apply_dispatch(cs_hour, dispatch)
     pf = run_coupled(applied, "merged", check=False)
     return _State(applied, pf, dispatch) if pf.converged else None
@@ -823,10 +800,11 @@ def _record(k: int, hour: int, prof: Profiles, res: StrategyResult, setup: _Setu
     pf_ok = res.pf is not None and bool(res.pf.converged)
     figures = {
         "objective": res.objective, "p_loss_mw": res.p_loss_mw, "vsm_min_pu": vsm_info.get("min_pu"),
-        "n_violations": int(res.n_violations), "converged": bool(res.converged), "time_s": time_s,
+        "n_violations": None if res.n_violations is None else int(res.n_violations), "converged": bool(res.converged), "time_s": time_s,
         "q_reserve_t_mvar": res.q_reserve_t_mvar, "q_reserve_d_mvar": res.q_reserve_d_mvar,
-        "vm_min_pu": res.vm_min_pu, "vm_max_pu": res.vm_max_pu, "pf_mismatch_pu": res.pf_mismatch_pu,
-        "pf_residual_pu": float(res.pf.max_mismatch_pu) if pf_ok else None,
+        "vm_min_pu": res.vm_min_pu, "vm_max_pu": res.vm_max_pu,
+        "pf_mismatch_pu": res.pf_mismatch_pu if pf_ok else None,  # the re-check's Newton residual
+        "recheck_dvm_pu": res.recheck_dvm_pu if pf_ok else None,  # the optimizer's voltages vs the re-check's
         "iterations": int(res.iterations), "ipopt_iterations": int(sum(iters)) if iters else None,
         "ipopt_iterations_first": int(iters[0]) if iters else None, "nlp_solves": len(iters) if iters else None,
         "vsm_outer": vsm_info.get("outer"), "vsm_ok": vsm_info.get("ok"), "status": res.status,
@@ -843,7 +821,7 @@ def _record(k: int, hour: int, prof: Profiles, res: StrategyResult, setup: _Setu
         "discrete": res.discrete, "messages": list(messages) + list(res.messages),
         "devices": devices.to_dict(orient="records") if len(devices) else [],
         "recheck_converged": pf_ok,
-        "dispatch": dispatch_to_json(res.dispatch) if (res.dispatch is not None and pf_ok) else None,
+        "dispatch": res.dispatch.to_json() if (res.dispatch is not None and pf_ok) else None,
         "tables": tables_to_json(res.tables) if pf_ok else {},
     }
 
