@@ -777,7 +777,7 @@ def reserve(
                            "n_scenarios": scenarios, "sigma": sigma, "seed": seed,
                            "contingencies": cont if isinstance(cont, str) else [list(c) for c in cont],
                            "threshold": threshold, "enforce_q_lims": True}
-            checkpoint = Checkpoint(out / "cases", "tdcoord.reserve.case/1", fingerprint)
+            checkpoint = Checkpoint(out / "cases", "tdcoord.reserve.case/2", fingerprint)
             for name, rec in checkpoint.start(resume).items():
                 t = rec["nodes"]
                 done[name] = pd.DataFrame(t["data"], index=pd.Index(t["index"], name=t.get("index_name")),
@@ -811,9 +811,14 @@ def reserve(
         for bus, r in d.head(20).iterrows():
             t.add_row(str(bus), r.network, f"{r.demand_mvar:.3f}", str(r.worst_case), f"{r.vsm_min_pu:.4f}")
         console.print(t)
-        console.print(f"total demand: transmission {s['demand_t_mvar']:.1f} Mvar, distribution {s['demand_d_mvar']:.1f} Mvar; "
-                      f"{s['nodes_with_demand']} nodes short in some case; {s['cases_without_solution']} case(s) without a "
-                      f"power-flow solution; {a.time_s:.1f} s")
+        need = plan.totals()
+        worst = "; ".join(f"largest node demand in {name}: {s[f'node_demand_max_{tag}_mvar']:.2f} Mvar at "
+                          f"{s[f'worst_node_{tag}']} ({s[f'worst_case_{tag}']})"
+                          for tag, name in (("t", "T"), ("d", "D")) if s[f"worst_node_{tag}"])
+        console.print(f"system requirement (what the fast sources must hold): transmission {need['T']:.2f} Mvar, "
+                      f"distribution {need['D']:.2f} Mvar; {worst or 'no node short'}; {s['nodes_with_demand']} nodes "
+                      f"short in some case (each node's own demand; they do not add up); "
+                      f"{s['cases_without_solution']} case(s) without a power-flow solution; {a.time_s:.1f} s")
         key = key_node_table(cs, plan)
         if len(key):
             k = _table("key-node reserve configuration: the sources that hold each key node's reserve")
@@ -825,6 +830,10 @@ def reserve(
             console.print(k)
         data = {
             **s,
+            # the system requirement: what the counted sources must hold (each source's largest share of any node's
+            # demand, summed over the sources), in T and in D
+            "demand_t_mvar": need["T"],
+            "demand_d_mvar": need["D"],
             "scenario": scenario,
             "nodes": [{"bus": str(b), "network": r.network, "demand_mvar": float(r.demand_mvar), "worst_case": r.worst_case,
                        "vsm_min_pu": None if pd.isna(r.vsm_min_pu) else float(r.vsm_min_pu)} for b, r in a.demand.iterrows()],
@@ -908,7 +917,8 @@ def study_scenarios(
                                        say=lambda m: prog.console.print(f"[dim]{m}[/]"))
         t = _table(f"scenarios on {case} ({strategy}, VSM and reserve constraints): reserve held and demanded")
         rows = [("T reserve held (Mvar)", "q_reserve_t_mvar", 1), ("D reserve held (Mvar)", "q_reserve_d_mvar", 1),
-                ("T reserve demand (Mvar)", "q_demand_t_mvar", 1), ("D reserve demand (Mvar)", "q_demand_d_mvar", 1),
+                ("T reserve required (Mvar)", "q_demand_t_mvar", 1), ("D reserve required (Mvar)", "q_demand_d_mvar", 1),
+                ("largest T node demand", "node_demand_max_t_mvar", 2), ("largest D node demand", "node_demand_max_d_mvar", 2),
                 ("loss (MW)", "p_loss_mw", 3), ("min VSM (p.u.)", "vsm_min_pu", 3), ("max |V-1| (p.u.)", "dv_max_pu", 4),
                 ("buses outside band", "n_violations", 0), ("time (s)", "time_s", 1), ("converged", "converged", 0),
                 ("reserve met", "reserve_met", 0)]

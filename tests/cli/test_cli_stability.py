@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from typer.testing import CliRunner
 
 from tdcoord.cli import app
@@ -45,6 +47,16 @@ def test_reserve_and_resume(tmp_path):
     a = json.loads((tmp_path / "a.json").read_text())
     assert a["cases"] and a["nodes"] and a["key_nodes"]
     assert a["demand_t_mvar"] > 0
+    # per node: each node's own demand, the largest reported, never summed; the system requirement is what the
+    # counted sources must hold (each source's largest share, summed over the sources)
+    t_nodes = [n["demand_mvar"] for n in a["nodes"] if n["network"] == "T"]
+    assert a["node_demand_max_t_mvar"] == max(t_nodes) and sum(d > 0 for d in t_nodes) > 1
+    assert a["worst_node_t"] == "30" and a["worst_case_t"] == "n-1 28-27"
+    t_sources = [x["requirement_mvar"] for x in a["sources"] if x["network"] == "T"]
+    assert a["demand_t_mvar"] == pytest.approx(sum(t_sources)) and a["demand_t_mvar"] != pytest.approx(sum(t_nodes))
+    assert all("demand_t_mvar" not in c for c in a["cases"])  # per case: the largest node demand, not a sum
+    n1 = next(c for c in a["cases"] if c["case"] == "n-1 28-27")
+    assert n1["demand_max_t_mvar"] == pytest.approx(max(t_nodes)) and n1["worst_node"] == "30"
     r = runner.invoke(app, args + ["--resume", "--json", str(tmp_path / "b.json")])
     assert r.exit_code == 0 and "resuming: 5 case(s)" in r.output
     b = json.loads((tmp_path / "b.json").read_text())

@@ -53,6 +53,14 @@ class ReservePlan:
     limit_ms: float
     shortfall: dict = field(default_factory=dict)
 
+    def totals(self) -> dict[str, float]:
+        """The system requirement: what the counted sources must hold, Mvar, in T and in D (``"T"``, ``"D"``)."""
+        s = self.sources
+        if not len(s) or "requirement_mvar" not in s:
+            return {"T": 0.0, "D": 0.0}
+        is_t = s.network == "T"
+        return {"T": float(s.requirement_mvar[is_t].sum()), "D": float(s.requirement_mvar[~is_t].sum())}
+
     def requirement(self) -> dict[tuple[str, str, int], float]:
         s = self.sources
         return {(r.network, r.table, int(r["index"])): float(r.requirement_mvar) for _, r in s.iterrows()}

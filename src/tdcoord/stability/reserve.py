@@ -8,6 +8,14 @@ curve by exactly its size, so the demand is ``max(0, threshold * B_i -
 q_margin_i)`` (B_i the MVA base of i's network). A node's dynamic reserve
 demand is the maximum over the cases.
 
+These are per-node figures: each says what node i alone would need, and
+nodes that one outage weakens together each count the same shortage. They
+do not add up to what the system needs (one injection supports every node
+near it). The summary therefore gives the largest node demand in each
+network, not a sum; what the reactive sources must hold is the system
+requirement of :func:`tdcoord.problems.reserve.allocate` (each source's
+largest share of any node's demand, summed over the sources).
+
 Speed: the margin is only needed where it is short. Each node is first
 screened by one warm-started Newton power flow with ``threshold * B_i`` of
 extra reactive load at i: if it converges, the margin is at least the
@@ -37,17 +45,21 @@ class ReserveAssessment:
     threshold: float
     demand: pd.DataFrame  # per node: network, base_mva, demand_mvar, worst_case, vsm_min_pu
     per_case: pd.DataFrame  # node x case demand (Mvar)
-    cases: pd.DataFrame  # per case: kind, solved, demand_t_mvar, demand_d_mvar, nodes_short, vsm_min_pu
+    cases: pd.DataFrame  # per case: kind, solved, demand_max_t_mvar, demand_max_d_mvar, worst_node, nodes_short, vsm_min_pu
     time_s: float
     settings: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
+        """Per-node figures: the largest node demand in T and in D and where (not a sum over nodes)."""
         d = self.demand
-        is_t = d.network == "T"
+        out: dict[str, Any] = {"threshold": self.threshold}
+        for tag, part in (("t", d[d.network == "T"]), ("d", d[d.network != "T"])):
+            short = part[part.demand_mvar > 0]
+            out[f"node_demand_max_{tag}_mvar"] = float(part.demand_mvar.max()) if len(part) else 0.0
+            out[f"worst_node_{tag}"] = str(short.demand_mvar.idxmax()) if len(short) else None
+            out[f"worst_case_{tag}"] = str(short.worst_case[short.demand_mvar.idxmax()]) if len(short) else None
         return {
-            "threshold": self.threshold,
-            "demand_t_mvar": float(d.demand_mvar[is_t].sum()),
-            "demand_d_mvar": float(d.demand_mvar[~is_t].sum()),
+            **out,
             "nodes_with_demand": int((d.demand_mvar > 0).sum()),
             "cases": len(self.cases),
             "cases_without_solution": int((~self.cases.solved).sum()),
@@ -124,8 +136,11 @@ def assess_reserve_demand(cs: CoupledSystem, *, n_scenarios: int = 20, sigma: fl
         row = {"case": name, "kind": kind, "solved": solved}
         if solved:
             is_t = np.array([":" not in lab for lab in nd.index])
-            row.update({"demand_t_mvar": float(nd.demand_mvar[is_t].sum()), "demand_d_mvar": float(nd.demand_mvar[~is_t].sum()),
-                        "nodes_short": int((nd.demand_mvar > 0).sum()),
+            dm = nd.demand_mvar
+            row.update({"demand_max_t_mvar": float(dm[is_t].max()) if is_t.any() else 0.0,
+                        "demand_max_d_mvar": float(dm[~is_t].max()) if (~is_t).any() else 0.0,
+                        "worst_node": str(dm.idxmax()) if (dm > 0).any() else None,
+                        "nodes_short": int((dm > 0).sum()),
                         "vsm_min_pu": float(nd.vsm_pu.min()) if nd.vsm_pu.notna().any() else np.nan})
             per_case[name] = nd.demand_mvar
             vsm_case[name] = nd.vsm_pu

@@ -49,7 +49,7 @@ from tdcoord.studies.scenarios import SCENARIOS, apply_scenario
 
 ROW_KEYS = ("name", "q_reserve_t_mvar", "q_reserve_d_mvar", "p_loss_mw", "vsm_min_pu", "dv_max_pu", "n_violations",
             "time_s", "converged")
-FORMAT = "tdcoord.study.scenario/1"
+FORMAT = "tdcoord.study.scenario/2"
 STRATEGY_KEYS = ("objective", "p_loss_mw", "q_reserve_t_mvar", "q_reserve_d_mvar", "vsm_min_pu", "dv_max_pu",
                  "n_violations", "iterations", "time_s", "converged", "pf_mismatch_pu")
 
@@ -96,8 +96,11 @@ def run_scenario(cs: CoupledSystem, name: str, *, strategy: str = "admm", weight
         "label": SCENARIOS[name].label,
         "q_reserve_t_mvar": r.q_reserve_t_mvar,
         "q_reserve_d_mvar": r.q_reserve_d_mvar,
-        "q_demand_t_mvar": s["demand_t_mvar"],
-        "q_demand_d_mvar": s["demand_d_mvar"],
+        # the system requirement (what the sources must hold), not a sum of the nodes' own demands
+        "q_demand_t_mvar": plan.totals()["T"],
+        "q_demand_d_mvar": plan.totals()["D"],
+        "node_demand_max_t_mvar": s["node_demand_max_t_mvar"],
+        "node_demand_max_d_mvar": s["node_demand_max_d_mvar"],
         "p_loss_mw": r.p_loss_mw,
         "vsm_min_pu": r.vsm.min_pu if r.vsm else float("nan"),
         "dv_max_pu": r.dv_max_pu,
