@@ -27,6 +27,13 @@ def _empty_table(name: str) -> pd.DataFrame:
     return _TEMPLATES[name].copy()
 
 
+def shown(value: Any) -> str:
+    """A value as a message shows it: numpy scalars as plain numbers (``0.0``, not ``np.float64(0.0)``)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    return repr(value)
+
+
 def element_id(table: str, index: Any) -> str:
     """How an element is named in messages: ``line 5``, ``bus '18'``."""
     if isinstance(index, np.generic):
@@ -52,14 +59,14 @@ def _coerce(table: str, col: Column, values: pd.Series) -> pd.Series:
         bad = values[~values.map(lambda v: isinstance(v, (bool, np.bool_)) or v in (0, 1))]
         if len(bad):
             raise SchemaError(
-                f"{element_id(table, bad.index[0])}: field '{col.name}' must be true/false, got {bad.iloc[0]!r}"
+                f"{element_id(table, bad.index[0])}: field '{col.name}' must be true/false, got {shown(bad.iloc[0])}"
             )
         return values.astype(bool)
     numeric = pd.to_numeric(values, errors="coerce")
     bad = values[numeric.isna() & ~values.isna()]
     if len(bad):
         raise SchemaError(
-            f"{element_id(table, bad.index[0])}: field '{col.name}' must be a number, got {bad.iloc[0]!r}"
+            f"{element_id(table, bad.index[0])}: field '{col.name}' must be a number, got {shown(bad.iloc[0])}"
         )
     if col.kind == "int":
         if numeric.isna().any():
@@ -69,7 +76,7 @@ def _coerce(table: str, col: Column, values: pd.Series) -> pd.Series:
         frac = numeric[numeric != np.round(numeric)]
         if len(frac):
             raise SchemaError(
-                f"{element_id(table, frac.index[0])}: field '{col.name}' must be an integer, got {frac.iloc[0]!r}"
+                f"{element_id(table, frac.index[0])}: field '{col.name}' must be an integer, got {shown(frac.iloc[0])}"
             )
         return numeric.astype(np.int64)
     return numeric.astype(np.float64)

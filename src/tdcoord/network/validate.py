@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from tdcoord.errors import IslandError, RadialityError, SchemaError, TopologyError, UnknownBusError
-from tdcoord.network.network import Network, element_id
+from tdcoord.network.network import Network, element_id, shown
 from tdcoord.network.schema import BUS_REF_FIELDS
 from tdcoord.network.topology import components, first_loop_branch
 
@@ -25,7 +25,7 @@ def _first(mask: pd.Series) -> object:
 def _check(df: pd.DataFrame, table: str, mask: pd.Series, field: str, expected: str) -> None:
     if mask.any():
         idx = _first(mask)
-        raise SchemaError(f"{element_id(table, idx)}: field '{field}' = {df.at[idx, field]!r}; expected {expected}")
+        raise SchemaError(f"{element_id(table, idx)}: field '{field}' = {shown(df.at[idx, field])}; expected {expected}")
 
 
 def check_references(net: Network) -> None:
