@@ -344,3 +344,15 @@ def test_admm_hours_of_the_combined_scenario_converge(case):
     assert (p.pf_mismatch_pu < 1e-6).all() and (p.n_violations == 0).all()
     for rec in r.records:
         assert all("restarted cold" in m for m in rec["messages"])
+
+
+def test_readme_dispatch_with_admm_converges_at_hour_0(tmp_path):
+    # `tdcoord dispatch --strategy admm` with the defaults (entropy weights, margins): hour 0 converges
+    from typer.testing import CliRunner
+
+    from tdcoord.cli import app
+
+    r = CliRunner().invoke(app, ["dispatch", "--strategy", "admm", "--hours", "1", "--out", str(tmp_path / "d")])
+    assert r.exit_code == 0, r.output
+    summary = json.loads((tmp_path / "d" / "summary.json").read_text())
+    assert summary["converged"] is True and summary["totals"]["failed_hours"] == []
