@@ -797,7 +797,7 @@ def reserve(
             task = prog.add_task("cases", total=1)
 
             def progress(name: str, k: int, n: int) -> None:
-                prog.update(task, total=n, completed=k, description=f"case {name}")
+                prog.update(task, total=n, completed=k, description=f"case {name}" if name else "cases")
 
             a = assess_reserve_demand(cs, n_scenarios=scenarios, sigma=sigma, seed=seed, contingencies=cont,
                                       threshold=threshold, progress=progress, done=done, on_case=on_case)
@@ -909,7 +909,7 @@ def study_scenarios(
             task = prog.add_task("scenarios", total=4)
 
             def progress(name: str, k: int, n: int) -> None:
-                prog.update(task, total=n, completed=k, description=f"scenario {name}")
+                prog.update(task, total=n, completed=k, description=f"scenario {name}" if name else "scenarios")
 
             study = run_scenario_study(cs, strategy=strategy, weights=weights, n_scenarios=scenarios, sigma=sigma,
                                        seed=seed, contingencies=_contingencies(contingencies), executor=ex, out=out,
