@@ -1111,22 +1111,22 @@ def bench_scale(
     guarded(body, debug)
 
 
-class _Command(typer.core.TyperCommand):
-    """A command whose --help, a flag, is shown without a type."""
+class _HelpIsAFlag:
+    """--help, a flag, shown without a type."""
 
     def get_help_option(self, ctx: Any) -> Any:
-        opt = super().get_help_option(ctx)
+        opt = super().get_help_option(ctx)  # type: ignore[misc]
         if opt is not None:
             opt.metavar = ""
         return opt
 
 
-class _Group(typer.core.TyperGroup):
-    def get_help_option(self, ctx: Any) -> Any:
-        opt = super().get_help_option(ctx)
-        if opt is not None:
-            opt.metavar = ""
-        return opt
+class _Command(_HelpIsAFlag, typer.core.TyperCommand):
+    pass
+
+
+class _Group(_HelpIsAFlag, typer.core.TyperGroup):
+    pass
 
 
 def _flags_without_types(t: typer.Typer) -> None:
