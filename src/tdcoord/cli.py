@@ -837,7 +837,8 @@ def reserve(
             "scenario": scenario,
             "nodes": [{"bus": str(b), "network": r.network, "demand_mvar": float(r.demand_mvar), "worst_case": r.worst_case,
                        "vsm_min_pu": None if pd.isna(r.vsm_min_pu) else float(r.vsm_min_pu)} for b, r in a.demand.iterrows()],
-            "cases": [{"case": str(c), **{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()}}
+            "cases": [{"case": str(c), **{k: (None if isinstance(v, float) and v != v else
+                                              int(v) if k == "nodes_short" else v) for k, v in r.items()}}
                       for c, r in a.cases.iterrows()],
             "sources": plan.sources.drop(columns=["controllable"], errors="ignore").to_dict(orient="records"),
             "key_nodes": key.to_dict(orient="records"),

@@ -57,6 +57,7 @@ def test_reserve_and_resume(tmp_path):
     assert all("demand_t_mvar" not in c for c in a["cases"])  # per case: the largest node demand, not a sum
     n1 = next(c for c in a["cases"] if c["case"] == "n-1 28-27")
     assert n1["demand_max_t_mvar"] == pytest.approx(max(t_nodes)) and n1["worst_node"] == "30"
+    assert isinstance(n1["nodes_short"], int) and n1["nodes_short"] == sum(d > 0 for d in t_nodes)
     r = runner.invoke(app, args + ["--resume", "--json", str(tmp_path / "b.json")])
     assert r.exit_code == 0 and "resuming: 5 case(s)" in r.output
     b = json.loads((tmp_path / "b.json").read_text())
