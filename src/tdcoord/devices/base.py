@@ -158,6 +158,33 @@ def ramp_limits(b: Any, name: str, x: Any, limit: np.ndarray) -> None:
     b.constraint_ineq(name, step, -lim, lim)
 
 
+def moves(b: Any, name: str, x: Any, initial: np.ndarray) -> tuple[Any, Any]:
+    """``(change, m)``: the changes ``x_t - x_{t-1}`` (``x_{-1}`` = ``initial``) and variables ``m >= |change|``.
+
+    At an optimum that prices or limits ``m``, ``m`` is the number of steps moved in each period.
+    """
+    periods = x.shape[1]
+    first = b.ops.period(x, 0) - np.asarray(initial, float).reshape(-1, 1)
+    change = b.ops.hcat([first, x[:, 1:] - x[:, :-1]]) if periods > 1 else first
+    m = b.variable(f"{name}_moves", (x.shape[0], periods), 0.0, np.inf, 0.0)
+    b.constraint_ineq(f"{name}_up", m - change, 0.0, np.inf)
+    b.constraint_ineq(f"{name}_down", m + change, 0.0, np.inf)
+    return change, m
+
+
+def step_change_limits(b: Any, name: str, x: Any, initial: np.ndarray, limit: np.ndarray) -> None:
+    """``|x_t - x_{t-1}| <= limit`` in every period, the first against ``initial`` (rows with a finite limit)."""
+    rows = np.flatnonzero(np.isfinite(limit))
+    if not len(rows):
+        return
+    xs = b.ops.take(x, rows)
+    periods = xs.shape[1]
+    first = b.ops.period(xs, 0) - np.asarray(initial, float)[rows].reshape(-1, 1)
+    change = b.ops.hcat([first, xs[:, 1:] - xs[:, :-1]]) if periods > 1 else first
+    lim = np.repeat(limit[rows].reshape(-1, 1), periods, axis=1)
+    b.constraint_ineq(name, change, -lim, lim)
+
+
 def switching_limits(b: Any, name: str, x: Any, initial: np.ndarray, limit: np.ndarray) -> None:
     """``sum_t |x_t - x_{t-1}| <= limit`` over the horizon (``x_{-1}`` = ``initial``), rows with a finite limit.
 
@@ -167,11 +194,5 @@ def switching_limits(b: Any, name: str, x: Any, initial: np.ndarray, limit: np.n
     rows = np.flatnonzero(np.isfinite(limit))
     if not len(rows):
         return
-    periods = x.shape[1]
-    xs = b.ops.take(x, rows)
-    first = b.ops.period(xs, 0) - initial[rows].reshape(-1, 1)
-    change = b.ops.hcat([first, xs[:, 1:] - xs[:, :-1]]) if periods > 1 else first
-    moves = b.variable(f"{name}_moves", (len(rows), periods), 0.0, np.inf, 0.0)
-    b.constraint_ineq(f"{name}_up", moves - change, 0.0, np.inf)
-    b.constraint_ineq(f"{name}_down", moves + change, 0.0, np.inf)
-    b.constraint_ineq(name, b.ops.sum_periods(moves), -np.inf, limit[rows].reshape(-1, 1))
+    _, m = moves(b, name, b.ops.take(x, rows), np.asarray(initial, float)[rows])
+    b.constraint_ineq(name, b.ops.sum_periods(m), -np.inf, limit[rows].reshape(-1, 1))

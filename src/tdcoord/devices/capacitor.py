@@ -23,8 +23,11 @@ dc              P = -gs step (step at its set-point)                    -
 =============== ======================================================= ==================
 
 Over a time axis, the step changes over the horizon are limited to
-``max_switchings`` (each step switched counts once), and the initial step
-is the table's ``step``.
+``max_switchings`` (each step switched counts once), the change between
+consecutive periods to ``max_step_change`` (the first period against the
+table's ``step``, the initial step), and each step switched costs
+``switch_cost`` (objective term ``switch_cost``, on the backends with a
+``step``: the NLP and the integer conic model).
 """
 
 from __future__ import annotations
@@ -34,8 +37,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from tdcoord.devices.base import DeviceOptions, DeviceSet, DeviceVars, defaults_for, injection, q_cost, \
-    switching_limits
+from tdcoord.devices.base import DeviceOptions, DeviceSet, DeviceVars, defaults_for, injection, moves, q_cost, \
+    step_change_limits, switching_limits
 from tdcoord.network.compiled import CompiledNetwork
 from tdcoord.network.network import Network
 
@@ -56,7 +59,8 @@ def device_sets(net: Network, cn: CompiledNetwork, periods: int | None = None) -
         subtype=kinds, q0=bs * sh.step.to_numpy(float), q_min=np.minimum(0.0, bs * steps),
         q_max=np.maximum(0.0, bs * steps), cost=cost, response_ms=ms, base_mva=base, p=np.zeros(n),
         extra={"bs": bs, "gs": sh.gs_mw.to_numpy(float) / base, "max_step": steps, "step0": sh.step.to_numpy(float),
-               "max_switchings": sh.max_switchings.to_numpy(float)},
+               "max_switchings": sh.max_switchings.to_numpy(float),
+               "max_step_change": sh.max_step_change.to_numpy(float), "switch_cost": sh.switch_cost.to_numpy(float)},
     )]
 
 
@@ -84,11 +88,20 @@ def build_capacitor(b: Any, form: Any, ds: DeviceSet, prefix: str, opts: DeviceO
         other["sw"] = sw
     q = o.rows(x["bs"], sw)
     p = o.rows(-x["gs"], sw)
-    if form.periods is not None and "step" in other:
-        switching_limits(b, f"{prefix}.shunt_switching", other["step"], x["step0"], x["max_switchings"])
+    costs: dict[str, Any] = {}
+    if "step" in other and (form.periods is not None or b.backend == "nlp"):
+        step = other["step"]
+        if form.periods is not None:
+            switching_limits(b, f"{prefix}.shunt_switching", step, x["step0"], x["max_switchings"])
+        step_change_limits(b, f"{prefix}.shunt_step_change", step, x["step0"], x["max_step_change"])
+        if np.any(x["switch_cost"] > 0):
+            _, m = moves(b, f"{prefix}.shunt_switch", step, x["step0"])
+            other["switched"] = m
+            costs["switch_cost"] = o.sum(o.rows(x["switch_cost"], m))
     qc = q_cost(b, ds, q)
-    return DeviceVars(ds, q, p, injection(b, ds, nb, p), injection(b, ds, nb, q), other=other,
-                      costs={"q_cost": qc} if qc is not None else {})
+    if qc is not None:
+        costs["q_cost"] = qc
+    return DeviceVars(ds, q, p, injection(b, ds, nb, p), injection(b, ds, nb, q), other=other, costs=costs)
 
 
 def _one_hot(b: Any, form: Any, ds: DeviceSet, prefix: str, w: Any) -> tuple[Any, Any]:

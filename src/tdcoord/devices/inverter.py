@@ -52,7 +52,7 @@ def device_sets(net: Network, cn: CompiledNetwork, periods: int | None = None) -
     ctrl = s.controllable.to_numpy(bool)
     ctrl_c = ctrl.reshape(-1, 1) if p_mw.ndim == 2 else ctrl
     q = s.q_mvar.to_numpy(float)
-    q_c = q.reshape(-1, 1) if p_mw.ndim == 2 else q
+    q_c = values(net, "sgen", "q_mvar", periods)[sel] if p_mw.ndim == 2 else q
     cost, ms = defaults_for(s.kind.to_numpy(), s.q_cost.to_numpy(float), s.response_ms.to_numpy(float))
     return [DeviceSet(
         kind="inverter", table="sgen", index=s.index.to_numpy(), bus=np.array([pos[b] for b in s.bus]),

@@ -12,6 +12,13 @@ whatever the number of periods: every expression is bus x period):
 and symmetrically at the to end. The bus balance is ``P(V) = sum of device
 injections``; losses are the sum of all bus injections into branches and
 bus shunts (shunt conductance included).
+
+A device may make the turns ratio of some branches a decision
+(:meth:`AcpFormulation.expression_branch_ratio`, an on-load tap changer):
+with ratio tau in place of the data's tau0, ``Y_ff`` scales by
+``(tau0/tau)^2`` and ``Y_ft``, ``Y_tf`` by ``tau0/tau``. The flows are
+written when first needed (by the balance, the limits or the losses), so
+devices that change them are built first.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from typing import Any
 
 import casadi as ca
 import numpy as np
+import scipy.sparse as sp
 
 from tdcoord.formulations.base import Formulation
 
@@ -33,7 +41,8 @@ class AcpFormulation(Formulation):
     def __init__(self, b: Any, cn: Any, prefix: str, **kw: Any) -> None:
         super().__init__(b, cn, prefix, **kw)
         self.variable_voltage()
-        self.expression_branch_flows()
+        self._ratio: tuple[np.ndarray, Any] | None = None
+        self._flows: dict[str, Any] | None = None
 
     # ------------------------------------------------------------- variables
     def variable_voltage(self) -> None:
@@ -51,7 +60,16 @@ class AcpFormulation(Formulation):
         self.vm_var = self.b.variable(f"{self.prefix}.vm", self.shape(nb), self.vm_min, self.vm_max, self.voltage_start())
         self.va_var = self.b.variable(f"{self.prefix}.va", self.shape(nb), va_lb, va_ub, va0)
 
-    def expression_branch_flows(self) -> None:
+    def expression_branch_ratio(self, rows: np.ndarray, ratio: Any) -> None:
+        """Make the turns ratio of branches ``rows`` the expression ``ratio`` (rows x periods), e.g. tap variables."""
+        if self._flows is not None:
+            raise RuntimeError("branch ratios must be set before the flows are used (build tap changers first)")
+        self._ratio = (np.asarray(rows, int), ratio)
+
+    def expression_branch_flows(self) -> dict[str, Any]:
+        """P and Q into every branch at both ends, and the bus injections (written once, on first use)."""
+        if self._flows is not None:
+            return self._flows
         o = self.ops
         yff, yft, ytf, ytt = self.cn.branch_admittances()
         cf, ct = self.cn.incidence()
@@ -61,12 +79,26 @@ class AcpFormulation(Formulation):
         cosd, sind = ca.cos(d), ca.sin(d)
         vfvt = vf * vt
         r = o.rows
-        self.pf = r(yff.real, vf**2) + vfvt * (r(yft.real, cosd) + r(yft.imag, sind))
-        self.qf = r(-yff.imag, vf**2) + vfvt * (r(yft.real, sind) - r(yft.imag, cosd))
-        self.pt = r(ytt.real, vt**2) + vfvt * (r(ytf.real, cosd) - r(ytf.imag, sind))
-        self.qt = r(-ytt.imag, vt**2) + vfvt * (r(-ytf.real, sind) - r(ytf.imag, cosd))
-        self.p_inj = o.mm(cf.T, self.pf) + o.mm(ct.T, self.pt) + r(self.cn.gs, vm**2)
-        self.q_inj = o.mm(cf.T, self.qf) + o.mm(ct.T, self.qt) - r(self.cn.bs, vm**2)
+        s1 = s2 = 1.0
+        if self._ratio is not None:
+            rows, ratio = self._ratio
+            pick = sp.csr_matrix((np.ones(len(rows)), (rows, np.arange(len(rows)))), shape=(self.cn.n_branch, len(rows)))
+            inv = o.rows(self.cn.tap[rows], 1.0 / ratio)  # tau0 / tau
+            s1 = 1.0 + o.mm(pick, inv - 1.0)
+            s2 = 1.0 + o.mm(pick, inv**2 - 1.0)
+        f = {"pf": s2 * r(yff.real, vf**2) + s1 * vfvt * (r(yft.real, cosd) + r(yft.imag, sind)),
+             "qf": s2 * r(-yff.imag, vf**2) + s1 * vfvt * (r(yft.real, sind) - r(yft.imag, cosd)),
+             "pt": r(ytt.real, vt**2) + s1 * vfvt * (r(ytf.real, cosd) - r(ytf.imag, sind)),
+             "qt": r(-ytt.imag, vt**2) + s1 * vfvt * (r(-ytf.real, sind) - r(ytf.imag, cosd))}
+        f["p_inj"] = o.mm(cf.T, f["pf"]) + o.mm(ct.T, f["pt"]) + r(self.cn.gs, vm**2)
+        f["q_inj"] = o.mm(cf.T, f["qf"]) + o.mm(ct.T, f["qt"]) - r(self.cn.bs, vm**2)
+        self._flows = f
+        return f
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("pf", "qf", "pt", "qt", "p_inj", "q_inj"):
+            return self.expression_branch_flows()[name]
+        raise AttributeError(name)
 
     # ----------------------------------------------------------- expressions
     def vm(self) -> Any:
@@ -121,13 +153,26 @@ class AcpFormulation(Formulation):
         va = np.asarray(sol.x[f"{self.prefix}.va"], float)
         return vm.reshape(len(vm), -1), va.reshape(len(va), -1)
 
+    def branch_ratios(self, sol: Any) -> np.ndarray:
+        """Every branch's turns ratio at a solution, branch x period (the data's where no device sets it)."""
+        vm, _ = self.bus_values(sol)
+        tap = np.repeat(self.cn.tap.reshape(-1, 1), vm.shape[1], axis=1)
+        if self._ratio is not None:
+            rows, ratio = self._ratio
+            tap[rows] = np.asarray(self.b.evaluate(sol, [ratio])[0], float).reshape(len(rows), -1)
+        return tap
+
     def branch_values(self, sol: Any) -> dict[str, np.ndarray]:
+        from dataclasses import replace
+
         from tdcoord.pf.flows import branch_flows
 
         vm, va = self.bus_values(sol)
+        taps = self.branch_ratios(sol)
         out: dict[str, list] = {"pf": [], "qf": [], "pt": [], "qt": []}
         for t in range(vm.shape[1]):
-            sf, st = branch_flows(self.cn, vm[:, t] * np.exp(1j * va[:, t]))
+            cn = self.cn if self._ratio is None else replace(self.cn, tap=taps[:, t], _cache={})
+            sf, st = branch_flows(cn, vm[:, t] * np.exp(1j * va[:, t]))
             out["pf"].append(sf.real)
             out["qf"].append(sf.imag)
             out["pt"].append(st.real)

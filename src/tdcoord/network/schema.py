@@ -73,6 +73,8 @@ TRAFO = [
     _c("tap_min_pu", "float", NAN, "OLTC lower tap limit, p.u. (NaN: fixed tap)"),
     _c("tap_max_pu", "float", NAN, "OLTC upper tap limit, p.u. (NaN: fixed tap)"),
     _c("tap_step_pu", "float", NAN, "OLTC tap step, p.u. (NaN: continuous)"),
+    _c("max_tap_change", "float", NAN, "OLTC: most tap steps moved between consecutive periods (NaN: no limit)"),
+    _c("tap_cost", "float", 0.0, "OLTC: cost of moving one tap step (currency per step)"),
     _c("rate_mva", "float", NAN, "thermal rating, MVA (NaN: unlimited)"),
     _c("ang_min_deg", "float", -360.0, "lower limit of the angle difference from - to, degrees"),
     _c("ang_max_deg", "float", 360.0, "upper limit of the angle difference from - to, degrees"),
@@ -125,6 +127,8 @@ SHUNT = [
     _c("max_step", "int", 1, "number of steps installed"),
     _c("controllable", "bool", False, "steps may be switched by optimization"),
     _c("max_switchings", "float", NAN, "most step changes over a multi-period horizon (NaN: no limit)"),
+    _c("max_step_change", "float", NAN, "most steps switched between consecutive periods (NaN: no limit)"),
+    _c("switch_cost", "float", 0.0, "cost of switching one step (currency per step)"),
     _c("q_cost", "float", NAN, "reactive dispatch cost, $/Mvar^2h (NaN: device default)"),
     _c("response_ms", "float", NAN, "switching time, ms (NaN: device default)"),
     _c("in_service", "bool", True, "shunt in service"),
@@ -179,6 +183,40 @@ STORAGE = [
     _c("name", "str", "", "free-text name"),
 ]
 
+UPFC = [
+    _c("line", "int", REQUIRED, "index of the line the series converter sits in"),
+    _c("bus", "bus", REQUIRED, "the line's end bus the UPFC sits at (its shunt converter's bus)"),
+    _c("vse_max_pu", "float", 0.4, "largest series injected voltage |V_se|, p.u."),
+    _c("x_sh_pu", "float", 0.05, "shunt coupling reactance X_sh, p.u. on the system base"),
+    _c("v_sh_max_pu", "float", 1.1, "largest shunt converter voltage U_sh,max, p.u."),
+    _c("s_sh_max_mva", "float", 110.0, "shunt converter rating, MVA"),
+    _c("p_dc_max_mw", "float", NAN, "largest active power through the DC link, MW (NaN: no limit)"),
+    _c("vse_re_pu", "float", 0.0, "series voltage set-point, real part, p.u."),
+    _c("vse_im_pu", "float", 0.0, "series voltage set-point, imaginary part, p.u."),
+    _c("q_sh_mvar", "float", 0.0, "shunt converter reactive injection set-point, Mvar"),
+    _c("q_cost_mvar", "float", 0.0, "cost of shunt reactive output, currency per Mvar and hour (on |Q|)"),
+    _c("in_service", "bool", True, "device in service"),
+    _c("name", "str", "", "free-text name"),
+]
+
+HVDC = [
+    _c("bus", "bus", REQUIRED, "AC bus of the modelled (inverter) terminal"),
+    _c("p_mw", "float", REQUIRED, "rectifier-side DC power set-point (constant power), MW"),
+    _c("p_rated_mw", "float", REQUIRED, "rated DC power, MW; the base of x_c_pu and r_d_pu"),
+    _c("u_d_pu", "float", 1.0, "inverter DC voltage set-point (constant voltage), p.u."),
+    _c("r_d_pu", "float", 0.01, "DC line resistance, p.u. on p_rated_mw and the rated DC voltage"),
+    _c("x_c_pu", "float", 0.15, "commutation reactance, p.u. on p_rated_mw and the AC bus voltage"),
+    _c("gamma_nom_deg", "float", 20.0, "extinction angle at 1.0 p.u. AC voltage and rated power (sets the "
+       "converter transformer ratio), degrees"),
+    _c("gamma_min_deg", "float", 15.0, "smallest extinction angle (commutation margin), degrees"),
+    _c("gamma_max_deg", "float", 30.0, "largest extinction angle, degrees"),
+    _c("alpha_min_deg", "float", 5.0, "smallest rectifier firing angle, degrees"),
+    _c("alpha_max_deg", "float", 30.0, "largest rectifier firing angle, degrees"),
+    _c("v_rect_pu", "float", 1.0, "AC voltage of the equivalent source behind the rectifier, p.u."),
+    _c("in_service", "bool", True, "link in service"),
+    _c("name", "str", "", "free-text name"),
+]
+
 TABLES: dict[str, list[Column]] = {
     "bus": BUS,
     "line": LINE,
@@ -190,6 +228,8 @@ TABLES: dict[str, list[Column]] = {
     "sgen": SGEN,
     "svc": SVC,
     "storage": STORAGE,
+    "upfc": UPFC,
+    "hvdc": HVDC,
 }
 
 BRANCH_TABLES = ("line", "trafo")

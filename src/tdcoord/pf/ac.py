@@ -90,6 +90,10 @@ def run_newton(
     t0 = time.perf_counter()
     if check:
         validate(net, radial=False)
+    from tdcoord.pf.acdc import has_acdc_devices, run_acdc
+
+    if has_acdc_devices(net):  # UPFCs and HVDC links: the sequential AC/DC power flow
+        return run_acdc(net, tol=tol, max_iter=max_iter, enforce_q_lims=enforce_q_lims)
     cn = compile_network(net)
     out, messages = solve_compiled(cn, tol=tol, max_iter=max_iter, enforce_q_lims=enforce_q_lims)
     res = build_result(net, cn, out.v, converged=out.converged, iterations=out.iterations,

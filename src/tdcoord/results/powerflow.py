@@ -32,6 +32,7 @@ class PowerFlowResult:
     res_svc: pd.DataFrame = field(default_factory=pd.DataFrame)
     res_shunt: pd.DataFrame = field(default_factory=pd.DataFrame)
     messages: list[str] = field(default_factory=list)
+    extra_tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # res_upfc, res_hvdc (AC/DC power flow)
 
     @property
     def res_branch(self) -> pd.DataFrame:

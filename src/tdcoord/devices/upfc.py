@@ -1,0 +1,168 @@
+"""Unified power flow controllers, in the power-injection model.
+
+A UPFC sits in a line at one of its ends, the *near* bus n (its shunt
+converter's bus); m is the line's far end. Its series converter inserts a
+voltage ``V_se = e + j f`` between bus n and the line, so the line sees
+``V_n + V_se`` at that end; its shunt converter exchanges the series
+converter's active power with bus n through the DC link (lossless) and
+injects a reactive power ``Q_sh`` of its own. With the line's pi-model
+admittances ``y_nn, y_nm, y_mn, y_mm`` (the near end's charging is on the
+line side of the series source), the line current leaving the near end is
+``I_n = y_nn (V_n + V_se) + y_nm V_m`` and the device is equivalent to the
+injections (the line itself stays in the network's admittance matrix):
+
+    S_m = -V_m conj(y_mn V_se)
+    S_n = -V_n conj(y_nn V_se) - P_se + j Q_sh,   P_se = Re(V_se conj(I_n))
+
+Limits (seed 004, Eqs. (10)-(12) and (32)-(34), Table 2):
+
+- ``|V_se| <= vse_max_pu``;
+- ``|Q_sh| <= V_n |V_n - U_sh,max| / X_sh`` (Eq. (12), with the shunt
+  converter's largest voltage ``v_sh_max_pu`` and coupling reactance
+  ``x_sh_pu``);
+- ``P_se^2 + Q_sh^2 <= S_sh,max^2`` (the shunt converter's rating) and
+  ``|P_se| <= p_dc_max_mw`` (the DC link).
+
+What a UPFC contributes, per formulation:
+
+========= ============================================= ======================
+where     variables and constraints                     objective terms
+========= ============================================= ======================
+acp       ``vse_re``, ``vse_im``, ``q_sh``; the limits  ``upfc_cost``: q_cost
+          above; the injections S_n, S_m                 _mvar |Q_sh| (Mvar)
+other     not available (InputError): the series        -
+          source needs voltage angles and magnitudes
+========= ============================================= ======================
+
+:func:`injections` is the one place the injection formulas are written: the
+optimization model evaluates it on casadi expressions, the power flow
+(:mod:`tdcoord.pf.acdc`) on numbers.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import scipy.sparse as sp
+
+from tdcoord.devices.base import DeviceOptions, DeviceSet, DeviceVars, injection
+from tdcoord.errors import InputError
+from tdcoord.network.compiled import CompiledNetwork
+from tdcoord.network.network import Network
+
+
+def admittances(cn: CompiledNetwork, row: np.ndarray, near_is_from: np.ndarray) -> dict[str, np.ndarray]:
+    """The line's pi-model admittances seen from the near end: ``nn, nm, mn, mm``."""
+    yff, yft, ytf, ytt = (y[row] for y in cn.branch_admittances())
+    return {"nn": np.where(near_is_from, yff, ytt), "nm": np.where(near_is_from, yft, ytf),
+            "mn": np.where(near_is_from, ytf, yft), "mm": np.where(near_is_from, ytt, yff)}
+
+
+def injections(vm_n: Any, va_n: Any, vm_m: Any, va_m: Any, e: Any, f: Any, q_sh: Any, y: dict[str, np.ndarray],
+               rows: Callable[[np.ndarray, Any], Any], cos: Callable, sin: Callable) -> dict[str, Any]:
+    """``p_n, q_n, p_m, q_m`` (injections at the near and far buses), ``p_se`` and ``q_se`` (the series
+    converter's output), ``i_re``, ``i_im`` (the line current at the near end), all p.u.
+
+    Written with ``+ - *`` and the given ``rows`` (scale each row by a constant), ``cos`` and ``sin`` only, so that
+    it serves numbers and casadi expressions alike.
+    """
+    vnr, vni = vm_n * cos(va_n), vm_n * sin(va_n)
+    vmr, vmi = vm_m * cos(va_m), vm_m * sin(va_m)
+
+    def cmul(yc: np.ndarray, a: Any, b: Any) -> tuple[Any, Any]:
+        return rows(yc.real, a) - rows(yc.imag, b), rows(yc.real, b) + rows(yc.imag, a)
+
+    ann_r, ann_i = cmul(y["nn"], e, f)  # y_nn V_se
+    amn_r, amn_i = cmul(y["mn"], e, f)  # y_mn V_se
+    a1r, a1i = cmul(y["nn"], vnr + e, vni + f)
+    a2r, a2i = cmul(y["nm"], vmr, vmi)
+    i_r, i_i = a1r + a2r, a1i + a2i  # I_n
+    p_se = e * i_r + f * i_i  # Re(V_se conj(I_n))
+    q_se = f * i_r - e * i_i  # Im(V_se conj(I_n))
+    # -V conj(a) = -(vr + j vi)(ar - j ai) = -(vr ar + vi ai) - j (vi ar - vr ai)
+    return {"p_n": -(vnr * ann_r + vni * ann_i) - p_se, "q_n": -(vni * ann_r - vnr * ann_i) + q_sh,
+            "p_m": -(vmr * amn_r + vmi * amn_i), "q_m": -(vmi * amn_r - vmr * amn_i),
+            "p_se": p_se, "q_se": q_se, "i_re": i_r, "i_im": i_i}
+
+
+def q_limit(vm_n: Any, v_sh_max: np.ndarray, x_sh: np.ndarray, rows: Callable[[np.ndarray, Any], Any]) -> Any:
+    """Eq. (12): the largest |Q_sh| (p.u.) at near-bus voltage ``vm_n`` (for ``vm_n <= v_sh_max``)."""
+    return rows(v_sh_max / x_sh, vm_n) - rows(1.0 / x_sh, vm_n * vm_n)
+
+
+def device_sets(net: Network, cn: CompiledNetwork, periods: int | None = None) -> list[DeviceSet]:
+    u = net.upfc
+    if not len(u):
+        return []
+    pos = cn.position()
+    u = u[u.in_service.to_numpy(bool)]
+    line_rows = {int(i): k for k, i in enumerate(cn.br_index) if cn.br_table[k] == "line"}
+    keep = [i for i in u.index if int(u.at[i, "line"]) in line_rows and u.at[i, "bus"] in pos]
+    u = u.loc[keep]
+    if not len(u):
+        return []
+    base = cn.base_mva
+    row = np.array([line_rows[int(li)] for li in u.line])
+    near = np.array([pos[b] for b in u.bus])
+    near_is_from = cn.f[row] == near
+    far = np.where(near_is_from, cn.t[row], cn.f[row])
+    n = len(u)
+    s_max = u.s_sh_max_mva.to_numpy(float) / base
+    return [DeviceSet(
+        kind="upfc", table="upfc", index=u.index.to_numpy(), bus=near, subtype=np.array(["upfc"] * n, dtype=object),
+        q0=u.q_sh_mvar.to_numpy(float) / base, q_min=-s_max, q_max=s_max, cost=np.zeros(n),
+        response_ms=np.full(n, 20.0), base_mva=base, p=np.zeros(n),
+        extra={"row": row, "far": far, "near_is_from": near_is_from, "y": admittances(cn, row, near_is_from),
+               "vse_max": u.vse_max_pu.to_numpy(float), "x_sh": u.x_sh_pu.to_numpy(float),
+               "v_sh_max": u.v_sh_max_pu.to_numpy(float), "s_max": s_max,
+               "p_dc_max": u.p_dc_max_mw.to_numpy(float) / base, "q_cost_mvar": u.q_cost_mvar.to_numpy(float),
+               "vse_re0": u.vse_re_pu.to_numpy(float), "vse_im0": u.vse_im_pu.to_numpy(float)},
+    )]
+
+
+def build_upfc(b: Any, form: Any, ds: DeviceSet, prefix: str, opts: DeviceOptions) -> DeviceVars:
+    """Series voltage, shunt reactive output, their limits and the bus injections (module docstring)."""
+    if not hasattr(form, "va_var") or form.family != "ac" or getattr(form, "radial", False):
+        raise InputError(f"upfc {', '.join(map(str, ds.index))}: a UPFC needs the acp formulation "
+                         f"(voltage magnitudes and angles), not {form.name!r}")
+    x = ds.extra
+    o = b.ops
+    n, nb = len(ds), form.cn.n_bus
+    shape = form.shape(n)
+    vmax = x["vse_max"]
+    e = b.variable(f"{prefix}.upfc_vse_re", shape, -vmax, vmax, x["vse_re0"])
+    f = b.variable(f"{prefix}.upfc_vse_im", shape, -vmax, vmax, x["vse_im0"])
+    q_sh = b.variable(f"{prefix}.upfc_q_sh", shape, ds.q_min, ds.q_max, np.clip(ds.q0, ds.q_min, ds.q_max))
+    b.constraint_ineq(f"{prefix}.upfc_vse_max", e * e + f * f - form.columns(vmax**2), -np.inf, 0.0)
+    vm, va = form.vm(), form.va_var
+    vm_n, va_n = o.take(vm, ds.bus), o.take(va, ds.bus)
+    vm_m, va_m = o.take(vm, x["far"]), o.take(va, x["far"])
+    import casadi as ca
+
+    inj = injections(vm_n, va_n, vm_m, va_m, e, f, q_sh, x["y"], o.rows, ca.cos, ca.sin)
+    qlim = q_limit(vm_n, x["v_sh_max"], x["x_sh"], o.rows)
+    b.constraint_ineq(f"{prefix}.upfc_q_sh_up", q_sh - qlim, -np.inf, 0.0)
+    b.constraint_ineq(f"{prefix}.upfc_q_sh_down", q_sh + qlim, 0.0, np.inf)
+    b.constraint_ineq(f"{prefix}.upfc_rating", inj["p_se"] * inj["p_se"] + q_sh * q_sh - form.columns(x["s_max"] ** 2),
+                      -np.inf, 0.0)
+    lim = np.flatnonzero(np.isfinite(x["p_dc_max"]))
+    if len(lim):
+        b.constraint_ineq(f"{prefix}.upfc_p_dc", o.take(inj["p_se"], lim), -form.columns(x["p_dc_max"][lim]),
+                          form.columns(x["p_dc_max"][lim]))
+    far = sp.csr_matrix((np.ones(n), (x["far"], np.arange(n))), shape=(nb, n))
+    p_bus = injection(b, ds, nb, inj["p_n"]) + o.mm(far, inj["p_m"])
+    q_bus = injection(b, ds, nb, inj["q_n"]) + o.mm(far, inj["q_m"])
+    other = {"vse_re": e, "vse_im": f, "q_sh": q_sh, "p_se": inj["p_se"], "q_se": inj["q_se"]}
+    costs: dict[str, Any] = {}
+    if np.any(x["q_cost_mvar"] > 0):
+        # |Q_sh| as q_up + q_down with q_sh = q_up - q_down, both >= 0 (exact at an optimum that prices them)
+        q_up = b.variable(f"{prefix}.upfc_q_up", shape, 0.0, np.inf, np.maximum(ds.q0, 0.0))
+        q_down = b.variable(f"{prefix}.upfc_q_down", shape, 0.0, np.inf, np.maximum(-ds.q0, 0.0))
+        b.constraint_eq(f"{prefix}.upfc_q_split", q_sh - q_up + q_down)
+        costs["upfc_cost"] = o.sum(o.rows(x["q_cost_mvar"] * ds.base_mva, q_up + q_down))
+        other["q_abs"] = q_up + q_down
+    return DeviceVars(ds, q_sh, None, p_bus, q_bus, other=other, costs=costs)
+
+
+__all__ = ["admittances", "build_upfc", "device_sets", "injections", "q_limit"]

@@ -1,0 +1,316 @@
+"""The double-time-scale study of seed 004: three scenarios over a day of 5-minute steps.
+
+Scenarios (seed 004, sections 4.3-4.5), each over the 288 five-minute steps
+of the case's day, every step re-checked by the sequential AC/DC power flow
+with the machines' reactive limits enforced (PV buses turn PQ at a limit):
+
+1. ``no-control``: taps at their starting positions, banks off, the UPFC
+   idle (no series voltage, no shunt output).
+2. ``slow``: every hour the slow step (:func:`tdcoord.coordination.volt_var.solve_slow`)
+   on the hourly forecasts of the next 3 hours (the means of the 5-minute
+   data); its first hour's taps, steps and UPFC set-points hold for 12 steps.
+3. ``double``: the slow step every hour, and every 5 minutes the fast step
+   (:func:`tdcoord.coordination.volt_var.solve_fast`) on the next 5 steps'
+   data, which re-sets the UPFC. After each step the adaptive threshold of
+   Eqs. (39)-(41) is updated; when the step's mean deviation U_dev exceeds
+   the threshold, or a bus leaves the band, the slow step is re-triggered
+   for the rest of the hour (its first period the mean of the hour's
+   remaining steps), with the moves left in the hour's budget, at most
+   once every :attr:`DtsSettings.retrigger_gap` steps. Each re-trigger is
+   logged.
+
+The adaptive threshold (Eqs. (39)-(41)): N_cross is the number of buses
+whose |V - V_ref| exceeds the threshold eps; rho the share of crossings
+over the last T = 12 steps; eps falls by d_eps (not below eps_min) when
+rho > rho_high and rises by d_eps (not above eps_max) when rho < rho_low.
+Eq. (41) as printed clamps with ``min`` in both branches, which would pin
+eps at eps_min; the clamps here are ``max(eps_min, .)`` and
+``min(eps_max, .)``.
+
+Cost of a scenario (its ``cost``, in the currency of Table A1): losses at
+the loss price, plus 60 per tap step moved, 50 per capacitor step switched
+and 150 per Mvar and hour of UPFC shunt output (the paper's unit costs,
+unweighted: money, not the slow step's weighted objective).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from tdcoord.coordination.volt_var import Controls, SlowOutcome, apply_controls, controls_of, sensitivity_weights, \
+    solve_fast, solve_slow, window
+from tdcoord.errors import InputError
+from tdcoord.network.network import Network
+from tdcoord.problems.volt_var import VoltVarWeights
+
+SCENARIOS = ("no-control", "slow", "double")
+REPORT_HOURS = (1, 7, 13, 19)
+
+
+@dataclass
+class DtsSettings:
+    """Settings of the double-time-scale study (defaults: seed 004's, and tdcoord's where it gives none)."""
+
+    solver: str = "exact"  # slow step: exact | bonmin | pso
+    slow_horizon: int = 3  # hours
+    fast_horizon: int = 5  # steps
+    steps_per_hour: int = 12
+    vm_ref: float = 1.0
+    band: tuple[float, float] = (0.95, 1.05)
+    loss_price: float = 450.0  # per MWh
+    tap_cost: float = 60.0
+    cb_cost: float = 50.0
+    upfc_cost: float = 150.0  # per Mvar and hour
+    eps0: float = 0.025
+    eps_min: float = 0.015
+    eps_max: float = 0.04
+    d_eps: float = 0.0025
+    rho_low: float = 0.1
+    rho_high: float = 0.3
+    window_steps: int = 12  # T of Eq. (40)
+    retrigger_gap: int = 3
+    hours: int = 24
+    pso_seeds: int = 20
+    pso_generations: int = 40
+    pso_population: int = 50
+    compare_hour: int = 19
+
+    def fingerprint(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ScenarioResult:
+    name: str
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    hours: list[dict[str, Any]] = field(default_factory=list)
+    retriggers: list[dict[str, Any]] = field(default_factory=list)
+    time_s: float = 0.0
+    initial: Controls | None = None
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.steps)
+
+
+def _recheck(net: Network, k: int, c: Controls, band: tuple[float, float]) -> dict[str, Any]:
+    """The AC/DC power flow of step ``k`` under controls ``c``, Q limits enforced, judged against ``band``."""
+    from tdcoord.pf.ac import run_newton
+
+    n = apply_controls(net.at_period(k), c)
+    r = run_newton(n, enforce_q_lims=True, check=False)
+    vm = r.res_bus.vm_pu.to_numpy(float)
+    loss = float(r.res_line.pl_mw.sum() + r.res_trafo.pl_mw.sum())
+    hv = r.extra_tables.get("res_hvdc")
+    return {"converged": bool(r.converged), "vm": vm, "loss_mw": loss,
+            "violations": int(np.sum((vm < band[0] - 1e-6) | (vm > band[1] + 1e-6))),
+            "q_limit_hits": sum("reactive limit" in m for m in r.messages),
+            "hvdc_vm_pu": float(hv.vm_pu.iat[0]) if hv is not None and len(hv) else float("nan"),
+            "hvdc_gamma_deg": float(hv.gamma_deg.iat[0]) if hv is not None and len(hv) else float("nan")}
+
+
+def _step_record(k: int, c: Controls, chk: dict[str, Any], spd: int, **extra: Any) -> dict[str, Any]:
+    rec = {"step": k, "hour": k // spd, "converged": chk["converged"], "loss_mw": chk["loss_mw"],
+           "violations": chk["violations"], "q_limit_hits": chk["q_limit_hits"], "vm_min_pu": float(chk["vm"].min()),
+           "vm_max_pu": float(chk["vm"].max()), "hvdc_vm_pu": chk["hvdc_vm_pu"], "hvdc_gamma_deg": chk["hvdc_gamma_deg"],
+           "vm": chk["vm"].tolist(), **{f"tap_{i}": float(v) for i, v in enumerate(c.taps)},
+           **{f"cb_{i}": float(v) for i, v in enumerate(c.steps)},
+           **{f"upfc_q_{i}": float(v) for i, v in enumerate(c.q_sh_mvar)},
+           **{f"upfc_vse_{i}": float(np.hypot(c.vse_re[i], c.vse_im[i])) for i in range(len(c.vse_re))}}
+    rec.update(extra)
+    return rec
+
+
+class Threshold:
+    """The adaptive threshold of Eqs. (39)-(41) (module docstring)."""
+
+    def __init__(self, s: DtsSettings) -> None:
+        self.s = s
+        self.eps = s.eps0
+        self.crossings: list[int] = []
+
+    def update(self, vm: np.ndarray) -> tuple[float, bool]:
+        """Record a step's voltages; (U_dev, whether it exceeds the threshold in force)."""
+        s = self.s
+        dev = np.abs(vm - s.vm_ref)
+        u_dev = float(dev.mean())
+        exceeded = u_dev > self.eps
+        self.crossings.append(int(np.sum(dev > self.eps)))
+        self.crossings = self.crossings[-s.window_steps:]
+        rho = sum(self.crossings) / (s.window_steps * len(vm))
+        if rho > s.rho_high:
+            self.eps = max(s.eps_min, self.eps - s.d_eps)
+        elif rho < s.rho_low:
+            self.eps = min(s.eps_max, self.eps + s.d_eps)
+        return u_dev, exceeded
+
+    def state(self) -> dict[str, Any]:
+        return {"eps": self.eps, "crossings": list(self.crossings)}
+
+    def restore(self, st: dict[str, Any]) -> None:
+        self.eps, self.crossings = float(st["eps"]), list(st["crossings"])
+
+
+def _weights(net_now: Network, s: DtsSettings) -> tuple[VoltVarWeights, dict[str, Any]]:
+    w = sensitivity_weights(net_now)
+    return VoltVarWeights(w["oltc"], w["cb"], w["upfc"], s.loss_price), w
+
+
+def _rest_of_hour(net: Network, k: int, s: DtsSettings) -> Network:
+    """Slow-step series for a re-trigger after step ``k``: the mean of the hour's remaining steps, then the next
+    hours' means."""
+    spd = s.steps_per_hour
+    h = k // spd
+    out = window(net, h, s.slow_horizon, spd)
+    end = (h + 1) * spd
+    for key, df in net.timeseries.items():
+        rest = df.to_numpy(float)[k + 1:end].mean(axis=0)
+        cur = out.timeseries[key].to_numpy(float).copy()
+        cur[0] = rest
+        table, column = key.split(".", 1)
+        out.set_timeseries(table, column, pd.DataFrame(cur, columns=df.columns))
+    return out
+
+
+def _moves(a: Controls, b: Controls) -> tuple[float, float]:
+    return float(np.abs(a.taps - b.taps).sum()), float(np.abs(a.steps - b.steps).sum())
+
+
+def run_scenario(net: Network, name: str, s: DtsSettings, *, progress: Callable[[str], None] | None = None,
+                 done: dict[int, dict[str, Any]] | None = None,
+                 save: Callable[[int, dict[str, Any]], None] | None = None) -> ScenarioResult:
+    """One scenario over ``s.hours`` hours of ``net``'s 5-minute day (module docstring).
+
+    ``done`` holds finished hours from a checkpoint (their records; the run continues after the last one), and
+    ``save(hour, record)`` is called after each hour."""
+    if name not in SCENARIOS:
+        raise InputError(f"scenario {name!r}: expected one of {', '.join(SCENARIOS)}")
+    t0 = time.perf_counter()
+    spd = s.steps_per_hour
+    c = controls_of(net)
+    res = ScenarioResult(name, initial=c.copy())
+    thr = Threshold(s)
+    vm_prev: np.ndarray | None = None
+    done = done or {}
+    for h in range(s.hours):
+        if h in done:
+            rec = done[h]
+            res.steps.extend(rec["steps"])
+            res.hours.append(rec["hour"])
+            res.retriggers.extend(rec["retriggers"])
+            c = Controls(*(np.asarray(rec["controls"][k], float) for k in ("taps", "steps", "q_sh_mvar", "vse_re_pu",
+                                                                             "vse_im_pu")))
+            thr.restore(rec["threshold"])
+            vm_prev = np.asarray(rec["steps"][-1]["vm"], float)
+            continue
+        th = time.perf_counter()
+        hour_info: dict[str, Any] = {"hour": h}
+        steps_h: list[dict[str, Any]] = []
+        retr_h: list[dict[str, Any]] = []
+        start_of_hour = c.copy()
+        if name != "no-control":
+            now = apply_controls(window(net, h * spd, 1), c)
+            weights, w = _weights(now.at_period(0), s)
+            hour_info["weights"] = {k: w[k] for k in ("oltc", "cb", "upfc", "ordered")}
+            slow = solve_slow(apply_controls(window(net, h, s.slow_horizon, spd), c), weights, method=s.solver)
+            hour_info.update(_slow_summary(slow))
+            if slow.ok:
+                c = slow.schedule[0].copy()
+            slow_c = c.copy()
+        last_retrigger = -10**9
+        for k in range(h * spd, (h + 1) * spd):
+            extra: dict[str, Any] = {}
+            if name == "double":
+                fw = apply_controls(window(net, k, s.fast_horizon), c)
+                fc, _ = solve_fast(fw, vm_prev, vm_ref=s.vm_ref, dt_h=1 / spd)
+                if fc is not None:
+                    c = fc
+                extra["upfc_slow_q"] = float(slow_c.q_sh_mvar[0]) if len(slow_c.q_sh_mvar) else float("nan")
+            chk = _recheck(net, k, c, s.band)
+            if name == "double":
+                u_dev, exceeded = thr.update(chk["vm"])
+                extra.update(u_dev=u_dev, eps=thr.eps)
+                if (exceeded or chk["violations"]) and k + 1 < (h + 1) * spd and k - last_retrigger >= s.retrigger_gap:
+                    tap_used, cb_used = _moves(start_of_hour, c)
+                    rt = _retrigger(net, k, c, start_of_hour, s)
+                    last_retrigger = k
+                    retr_h.append({"hour": h, "step": k, "u_dev": u_dev, "eps": thr.eps,
+                                   "violations": chk["violations"], "ok": rt is not None})
+                    if rt is not None:
+                        c = rt.copy()
+                        slow_c = c.copy()
+            vm_prev = chk["vm"]
+            steps_h.append(_step_record(k, c, chk, spd, **extra))
+        hour_info["time_s"] = time.perf_counter() - th
+        rec = {"hour": hour_info, "steps": steps_h, "retriggers": retr_h, "controls": c.as_dict(),
+               "threshold": thr.state()}
+        res.steps.extend(steps_h)
+        res.hours.append(hour_info)
+        res.retriggers.extend(retr_h)
+        if save is not None:
+            save(h, rec)
+        if progress is not None:
+            viol = sum(r["violations"] for r in steps_h)
+            progress(f"{name}: hour {h:02d} done in {hour_info['time_s']:.1f} s, "
+                     f"V {min(r['vm_min_pu'] for r in steps_h):.3f}-{max(r['vm_max_pu'] for r in steps_h):.3f} p.u., "
+                     f"{viol} bus-steps outside the band" + (f", {len(retr_h)} re-trigger(s)" if retr_h else ""))
+    res.time_s = time.perf_counter() - t0
+    return res
+
+
+def _slow_summary(slow: SlowOutcome) -> dict[str, Any]:
+    return {"slow_ok": slow.ok, "slow_status": slow.status, "slow_objective": slow.objective,
+            "slow_relaxed": slow.relaxed_objective, "slow_gap": slow.gap, "slow_time_s": slow.time_s,
+            "slow_solves": slow.solves, "slow_method": slow.method}
+
+
+def _retrigger(net: Network, k: int, c: Controls, start: Controls, s: DtsSettings) -> Controls | None:
+    """Re-run the slow step after step ``k`` with the moves left in the hour's budget."""
+    win = apply_controls(_rest_of_hour(net, k, s), c)
+    tr = win.trafo
+    rows = tr.index[tr.max_tap_change.notna()]
+    from tdcoord.devices.oltc import positions
+
+    used_t = np.abs(positions(tr.loc[rows, "tap_pu"].to_numpy(float), tr.loc[rows, "tap_step_pu"].to_numpy(float))
+                    - start.taps[: len(rows)])
+    tr.loc[rows, "max_tap_change"] = np.maximum(tr.loc[rows, "max_tap_change"].to_numpy(float) - np.round(used_t), 0)
+    sh = win.shunt
+    srows = sh.index[sh.controllable & sh.max_step_change.notna()]
+    used_s = np.abs(sh.loc[srows, "step"].to_numpy(float) - start.steps[: len(srows)])
+    sh.loc[srows, "max_step_change"] = np.maximum(sh.loc[srows, "max_step_change"].to_numpy(float) - used_s, 0)
+    weights, _ = _weights(apply_controls(window(net, k, 1), c).at_period(0), s)
+    slow = solve_slow(win, weights, method=s.solver)
+    return slow.schedule[0] if slow.ok else None
+
+
+def scenario_summary(r: ScenarioResult, s: DtsSettings) -> dict[str, Any]:
+    """The figures of one scenario (JSON keys of the study's ``scenarios`` entries)."""
+    df = r.frame()
+    dt = 1.0 / s.steps_per_hour
+    tap_cols = [c for c in df.columns if c.startswith("tap_")]
+    cb_cols = [c for c in df.columns if c.startswith("cb_")]
+    q_cols = [c for c in df.columns if c.startswith("upfc_q_")]
+    loss_mwh = float(df.loss_mw.sum() * dt)
+    init = r.initial
+
+    def moved(cols: list[str], start: np.ndarray) -> float:  # the first step's moves count against the day's start
+        return float(np.abs(np.diff(np.vstack([start, df[cols].to_numpy()]), axis=0)).sum()) if cols else 0.0
+
+    tap_moves = moved(tap_cols, init.taps if init is not None else df[tap_cols].to_numpy()[:1])
+    cb_moves = moved(cb_cols, init.steps if init is not None else df[cb_cols].to_numpy()[:1])
+    upfc_mvarh = float(np.abs(df[q_cols].to_numpy()).sum() * dt) if q_cols else 0.0
+    cost = s.loss_price * loss_mwh + s.tap_cost * tap_moves + s.cb_cost * cb_moves + s.upfc_cost * upfc_mvarh
+    return {"name": r.name, "loss_mwh": loss_mwh, "cost": cost, "vm_min_pu": float(df.vm_min_pu.min()),
+            "vm_max_pu": float(df.vm_max_pu.max()), "violations": int(df.violations.sum()),
+            "tap_moves": tap_moves, "cb_moves": cb_moves, "upfc_mvarh": upfc_mvarh,
+            "not_converged_steps": int((~df.converged.astype(bool)).sum()), "q_limit_hits": int(df.q_limit_hits.sum()),
+            "retriggers": len(r.retriggers), "time_s": r.time_s}
+
+
+__all__ = ["DtsSettings", "REPORT_HOURS", "SCENARIOS", "ScenarioResult", "Threshold", "run_scenario",
+           "scenario_summary"]
