@@ -38,7 +38,7 @@ other     P = P_inv at the bus (reactive power needs     -
           voltage magnitudes and angles)
 ========= ============================================== ===============
 
-:func:`converter_state` solves the same equations for numbers (start
+:func:`tdcoord.network.acdc.converter_state` solves the same equations for numbers (start
 values, the power flow of :mod:`tdcoord.pf.acdc`, the rectifier check).
 """
 
@@ -47,78 +47,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.optimize import brentq
 
 from tdcoord.devices.base import DeviceOptions, DeviceSet, DeviceVars, injection
 from tdcoord.errors import InputError
+from tdcoord.network.acdc import converter_state, dc_current, link_data, ratio_k
 from tdcoord.network.compiled import CompiledNetwork
 from tdcoord.network.network import Network
-from tdcoord.network.timeseries import values
-
-
-def dc_current(p_rect: np.ndarray, u_d: np.ndarray, r_d: np.ndarray) -> np.ndarray:
-    """DC current (p.u. of rated) for rectifier power ``p_rect`` (p.u. of rated) and inverter voltage ``u_d``."""
-    p_rect, u_d, r_d = np.broadcast_arrays(np.asarray(p_rect, float), np.asarray(u_d, float), np.asarray(r_d, float))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        i = np.where(r_d > 0, (-u_d + np.sqrt(u_d**2 + 4 * r_d * p_rect)) / (2 * np.where(r_d > 0, r_d, 1.0)),
-                     p_rect / u_d)
-    return i
-
-
-def ratio_k(x: float, p: float, u_d: float, gamma_nom_deg: float) -> float:
-    """Converter transformer ratio k giving γ = γ_nom at U_s = 1 p.u. and power ``p`` (system p.u.)."""
-    t = np.tan(np.deg2rad(gamma_nom_deg))
-    a, b = x * p * t, x * p
-    disc = (1 - 2 * a) ** 2 - 4 * (a * a + b * b)
-    if disc < 0:
-        raise ValueError("no converter state at 1.0 p.u.: the commutation reactance and power are too large")
-    uc2 = ((1 - 2 * a) + np.sqrt(disc)) / 2
-    return float(u_d / (np.sqrt(uc2) * np.cos(np.deg2rad(gamma_nom_deg))))
-
-
-def converter_state(u_s: float, p: float, x: float, k: float, u_d: float) -> dict[str, float]:
-    """The bridge's ``u_c``, ``delta`` (rad, θ_s - θ_c, for power ``p`` into the AC side; use -p for a rectifier),
-    the angle ``angle_deg`` (γ or α) and ``q_s`` (reactive power absorbed from the bus), all system p.u.
-
-    NaN everywhere when no angle in (0, 89] degrees satisfies the equations.
-    """
-    xp = x * abs(p)
-
-    def g(gam: float) -> float:
-        uc = u_d / (k * np.cos(gam))
-        return (uc * uc + xp * np.tan(gam)) ** 2 + xp * xp - (u_s * uc) ** 2
-
-    lo, hi = 1e-6, np.deg2rad(89.0)
-    if not (np.isfinite(u_s) and u_s > 0) or g(lo) * g(hi) > 0:
-        return {"u_c": np.nan, "delta": np.nan, "angle_deg": np.nan, "q_s": np.nan}
-    gam = brentq(g, lo, hi, xtol=1e-14, rtol=1e-14)
-    uc = u_d / (k * np.cos(gam))
-    delta = float(np.arcsin(np.clip(-x * p / (u_s * uc), -1, 1)))
-    return {"u_c": float(uc), "delta": delta, "angle_deg": float(np.rad2deg(gam)),
-            "q_s": float((u_s * u_s - u_s * uc * np.cos(delta)) / x)}
-
-
-def link_data(net: Network, periods: int | None = None) -> dict[str, np.ndarray]:
-    """Per link (in-service rows, table order): system-base ``x``, ``k``, ``p_inv`` (system p.u., links x periods
-    or links), ``i_d``, ``u_d``, ``u_dr`` (p.u. of rated) and the rectifier's firing angle ``alpha_deg``."""
-    h = net.hvdc[net.hvdc.in_service.to_numpy(bool)]
-    base = net.sn_mva
-    rated = h.p_rated_mw.to_numpy(float)
-    p_mw = values(net, "hvdc", "p_mw", periods)[net.hvdc.in_service.to_numpy(bool)] if periods is not None \
-        else h.p_mw.to_numpy(float)
-    scale = (rated / base).reshape(-1, 1) if np.ndim(p_mw) == 2 else rated / base
-    u_d, r_d = h.u_d_pu.to_numpy(float), h.r_d_pu.to_numpy(float)
-    col = (lambda a: a.reshape(-1, 1)) if np.ndim(p_mw) == 2 else (lambda a: a)
-    i_d = dc_current(p_mw / col(rated), col(u_d), col(r_d))
-    x = h.x_c_pu.to_numpy(float) * base / rated
-    k = np.array([ratio_k(x[j], rated[j] / base * u_d[j] * float(dc_current(1.0, u_d[j], r_d[j])), u_d[j],
-                          h.gamma_nom_deg.iat[j]) for j in range(len(h))])
-    u_dr = col(u_d) + col(r_d) * i_d
-    p_rect = u_dr * i_d * scale
-    alpha = np.vectorize(lambda j, pr, ud: converter_state(h.v_rect_pu.iat[j], -pr, x[j], k[j], ud)["angle_deg"])(
-        np.arange(len(h)).reshape(-1, 1) if np.ndim(p_mw) == 2 else np.arange(len(h)), p_rect, u_dr)
-    return {"index": h.index.to_numpy(), "x": x, "k": k, "u_d": u_d, "i_d": i_d, "u_dr": u_dr,
-            "p_inv": col(u_d) * i_d * scale, "p_rect": p_rect, "alpha_deg": alpha}
 
 
 def device_sets(net: Network, cn: CompiledNetwork, periods: int | None = None) -> list[DeviceSet]:

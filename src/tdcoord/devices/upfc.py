@@ -34,90 +34,37 @@ other     not available (InputError): the series        -
           source needs voltage angles and magnitudes
 ========= ============================================= ======================
 
-:func:`injections` is the one place the injection formulas are written: the
-optimization model evaluates it on casadi expressions, the power flow
-(:mod:`tdcoord.pf.acdc`) on numbers.
+:func:`tdcoord.network.acdc.injections` is the one place the injection
+formulas are written: the optimization model evaluates it on casadi
+expressions, the power flow (:mod:`tdcoord.pf.acdc`) on numbers.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from tdcoord.devices.base import DeviceOptions, DeviceSet, DeviceVars, injection
 from tdcoord.errors import InputError
+from tdcoord.network.acdc import admittances, injections, q_limit, upfc_arrays
 from tdcoord.network.compiled import CompiledNetwork
 from tdcoord.network.network import Network
 
 
-def admittances(cn: CompiledNetwork, row: np.ndarray, near_is_from: np.ndarray) -> dict[str, np.ndarray]:
-    """The line's pi-model admittances seen from the near end: ``nn, nm, mn, mm``."""
-    yff, yft, ytf, ytt = (y[row] for y in cn.branch_admittances())
-    return {"nn": np.where(near_is_from, yff, ytt), "nm": np.where(near_is_from, yft, ytf),
-            "mn": np.where(near_is_from, ytf, yft), "mm": np.where(near_is_from, ytt, yff)}
-
-
-def injections(vm_n: Any, va_n: Any, vm_m: Any, va_m: Any, e: Any, f: Any, q_sh: Any, y: dict[str, np.ndarray],
-               rows: Callable[[np.ndarray, Any], Any], cos: Callable, sin: Callable) -> dict[str, Any]:
-    """``p_n, q_n, p_m, q_m`` (injections at the near and far buses), ``p_se`` and ``q_se`` (the series
-    converter's output), ``i_re``, ``i_im`` (the line current at the near end), all p.u.
-
-    Written with ``+ - *`` and the given ``rows`` (scale each row by a constant), ``cos`` and ``sin`` only, so that
-    it serves numbers and casadi expressions alike.
-    """
-    vnr, vni = vm_n * cos(va_n), vm_n * sin(va_n)
-    vmr, vmi = vm_m * cos(va_m), vm_m * sin(va_m)
-
-    def cmul(yc: np.ndarray, a: Any, b: Any) -> tuple[Any, Any]:
-        return rows(yc.real, a) - rows(yc.imag, b), rows(yc.real, b) + rows(yc.imag, a)
-
-    ann_r, ann_i = cmul(y["nn"], e, f)  # y_nn V_se
-    amn_r, amn_i = cmul(y["mn"], e, f)  # y_mn V_se
-    a1r, a1i = cmul(y["nn"], vnr + e, vni + f)
-    a2r, a2i = cmul(y["nm"], vmr, vmi)
-    i_r, i_i = a1r + a2r, a1i + a2i  # I_n
-    p_se = e * i_r + f * i_i  # Re(V_se conj(I_n))
-    q_se = f * i_r - e * i_i  # Im(V_se conj(I_n))
-    # -V conj(a) = -(vr + j vi)(ar - j ai) = -(vr ar + vi ai) - j (vi ar - vr ai)
-    return {"p_n": -(vnr * ann_r + vni * ann_i) - p_se, "q_n": -(vni * ann_r - vnr * ann_i) + q_sh,
-            "p_m": -(vmr * amn_r + vmi * amn_i), "q_m": -(vmi * amn_r - vmr * amn_i),
-            "p_se": p_se, "q_se": q_se, "i_re": i_r, "i_im": i_i}
-
-
-def q_limit(vm_n: Any, v_sh_max: np.ndarray, x_sh: np.ndarray, rows: Callable[[np.ndarray, Any], Any]) -> Any:
-    """Eq. (12): the largest |Q_sh| (p.u.) at near-bus voltage ``vm_n`` (for ``vm_n <= v_sh_max``)."""
-    return rows(v_sh_max / x_sh, vm_n) - rows(1.0 / x_sh, vm_n * vm_n)
-
-
 def device_sets(net: Network, cn: CompiledNetwork, periods: int | None = None) -> list[DeviceSet]:
-    u = net.upfc
-    if not len(u):
+    if not len(net.upfc):
         return []
-    pos = cn.position()
-    u = u[u.in_service.to_numpy(bool)]
-    line_rows = {int(i): k for k, i in enumerate(cn.br_index) if cn.br_table[k] == "line"}
-    keep = [i for i in u.index if int(u.at[i, "line"]) in line_rows and u.at[i, "bus"] in pos]
-    u = u.loc[keep]
-    if not len(u):
+    d = upfc_arrays(net, cn)
+    n = len(d["index"])
+    if not n:
         return []
-    base = cn.base_mva
-    row = np.array([line_rows[int(li)] for li in u.line])
-    near = np.array([pos[b] for b in u.bus])
-    near_is_from = cn.f[row] == near
-    far = np.where(near_is_from, cn.t[row], cn.f[row])
-    n = len(u)
-    s_max = u.s_sh_max_mva.to_numpy(float) / base
     return [DeviceSet(
-        kind="upfc", table="upfc", index=u.index.to_numpy(), bus=near, subtype=np.array(["upfc"] * n, dtype=object),
-        q0=u.q_sh_mvar.to_numpy(float) / base, q_min=-s_max, q_max=s_max, cost=np.zeros(n),
-        response_ms=np.full(n, 20.0), base_mva=base, p=np.zeros(n),
-        extra={"row": row, "far": far, "near_is_from": near_is_from, "y": admittances(cn, row, near_is_from),
-               "vse_max": u.vse_max_pu.to_numpy(float), "x_sh": u.x_sh_pu.to_numpy(float),
-               "v_sh_max": u.v_sh_max_pu.to_numpy(float), "s_max": s_max,
-               "p_dc_max": u.p_dc_max_mw.to_numpy(float) / base, "q_cost_mvar": u.q_cost_mvar.to_numpy(float),
-               "vse_re0": u.vse_re_pu.to_numpy(float), "vse_im0": u.vse_im_pu.to_numpy(float)},
+        kind="upfc", table="upfc", index=d["index"], bus=d["near"], subtype=np.array(["upfc"] * n, dtype=object),
+        q0=d["q_sh"], q_min=-d["s_max"], q_max=d["s_max"], cost=np.zeros(n), response_ms=np.full(n, 20.0),
+        base_mva=cn.base_mva, p=np.zeros(n),
+        extra={**d, "vse_re0": d["vse_re"], "vse_im0": d["vse_im"]},
     )]
 
 

@@ -121,6 +121,87 @@ def check_values(net: Network) -> None:
     v = net.svc
     _check(v, "svc", v.q_min_mvar > v.q_max_mvar, "q_min_mvar", "q_min_mvar <= q_max_mvar")
     _check(v, "svc", ~v.kind.isin(["svg", "statcom", "svc"]), "kind", "'svg', 'statcom' or 'svc'")
+    _check(tr, "trafo", tr.tap_step_pu.notna() & ~(tr.tap_step_pu > 0), "tap_step_pu", "a tap step > 0 p.u. or NaN")
+    _check(tr, "trafo", tr.max_tap_change.notna() & ~(tr.max_tap_change >= 0), "max_tap_change",
+           "a move limit >= 0 steps or NaN")
+    _check(sh, "shunt", sh.max_step_change.notna() & ~(sh.max_step_change >= 0), "max_step_change",
+           "a switching limit >= 0 steps or NaN")
+    check_upfc(net)
+    check_hvdc(net)
+
+
+def check_upfc(net: Network) -> None:
+    """A UPFC sits in an existing line, at one of its ends, with positive ratings."""
+    u = net.upfc
+    if not len(u):
+        return
+    ln = net.line
+    for i in u.index:
+        li = u.at[i, "line"]
+        if li not in ln.index:
+            raise SchemaError(f"{element_id('upfc', i)}: field 'line' = {shown(li)} names no line of network "
+                              f"{net.name!r}; expected a line index")
+        ends = (ln.at[li, "from_bus"], ln.at[li, "to_bus"])
+        if u.at[i, "bus"] not in ends:
+            raise SchemaError(f"{element_id('upfc', i)}: field 'bus' = {shown(u.at[i, 'bus'])}; expected one of the "
+                              f"ends of line {li} ({ends[0]!r} or {ends[1]!r})")
+    _check(u, "upfc", ~(u.vse_max_pu >= 0), "vse_max_pu", "a series voltage limit >= 0 p.u.")
+    _check(u, "upfc", ~(u.x_sh_pu > 0), "x_sh_pu", "a coupling reactance > 0 p.u.")
+    _check(u, "upfc", ~(u.v_sh_max_pu > 0), "v_sh_max_pu", "a converter voltage limit > 0 p.u.")
+    _check(u, "upfc", ~(u.s_sh_max_mva > 0), "s_sh_max_mva", "a rating > 0 MVA")
+    _check(u, "upfc", u.p_dc_max_mw.notna() & ~(u.p_dc_max_mw >= 0), "p_dc_max_mw", "a DC-link limit >= 0 MW or NaN")
+    _check(u, "upfc", np.hypot(u.vse_re_pu, u.vse_im_pu) > u.vse_max_pu + 1e-12, "vse_re_pu",
+           "a series voltage set-point within vse_max_pu")
+
+
+def check_hvdc(net: Network) -> None:
+    """An HVDC link's data are consistent and its rating is one the grid at its terminal can carry."""
+    h = net.hvdc
+    if not len(h):
+        return
+    _check(h, "hvdc", ~(h.p_rated_mw > 0), "p_rated_mw", "a rating > 0 MW")
+    _check(h, "hvdc", (h.p_mw < 0) | (h.p_mw > h.p_rated_mw * (1 + 1e-9)), "p_mw", "0 <= p_mw <= p_rated_mw")
+    _check(h, "hvdc", ~(h.u_d_pu > 0), "u_d_pu", "a DC voltage > 0 p.u.")
+    _check(h, "hvdc", ~(h.r_d_pu >= 0), "r_d_pu", "a DC resistance >= 0 p.u.")
+    _check(h, "hvdc", ~(h.x_c_pu > 0), "x_c_pu", "a commutation reactance > 0 p.u.")
+    _check(h, "hvdc", ~(h.gamma_min_deg < h.gamma_max_deg), "gamma_max_deg", "gamma_min_deg < gamma_max_deg")
+    _check(h, "hvdc", ~((h.gamma_nom_deg >= h.gamma_min_deg) & (h.gamma_nom_deg <= h.gamma_max_deg)), "gamma_nom_deg",
+           "an angle within [gamma_min_deg, gamma_max_deg]")
+    _check(h, "hvdc", ~(h.alpha_min_deg < h.alpha_max_deg), "alpha_max_deg", "alpha_min_deg < alpha_max_deg")
+    key = "hvdc.p_mw"
+    if key in net.timeseries:
+        ts = net.timeseries[key]
+        for i in ts.columns:
+            bad = (ts[i] < 0) | (ts[i] > h.at[i, "p_rated_mw"] * (1 + 1e-9))
+            if bad.any():
+                k = int(np.flatnonzero(bad.to_numpy())[0])
+                raise SchemaError(f"{element_id('hvdc', i)}: time series hvdc.p_mw, period {k}: {ts[i].iat[k]:g} MW; "
+                                  f"expected 0 <= p_mw <= p_rated_mw = {h.at[i, 'p_rated_mw']:g}")
+    live_load = float(net.load.p_mw[net.load.in_service].sum())
+    for i in h.index[h.in_service]:
+        rated, bus = float(h.at[i, "p_rated_mw"]), h.at[i, "bus"]
+        if rated > live_load:
+            raise SchemaError(f"{element_id('hvdc', i)}: field 'p_rated_mw' = {rated:g} MW; the grid's whole load is "
+                              f"{live_load:g} MW, so it cannot absorb the link's power: expected a rating <= the load")
+        rates = [float(r) for df in (net.line, net.trafo)
+                 for r in df.rate_mva[df.in_service & ((df.from_bus == bus) | (df.to_bus == bus))]]
+        if rates and all(np.isfinite(rates)) and rated > sum(rates):
+            raise SchemaError(f"{element_id('hvdc', i)}: field 'p_rated_mw' = {rated:g} MW; the branches at bus "
+                              f"{bus!r} are rated {sum(rates):g} MVA together: expected a rating they can carry")
+    from tdcoord.network.acdc import link_data
+
+    try:
+        d = link_data(net)
+    except ValueError as exc:
+        raise SchemaError(f"hvdc: {exc}; expected a smaller x_c_pu or rating") from None
+    live = h[h.in_service]
+    for j, i in enumerate(d["index"]):
+        a = float(np.asarray(d["alpha_deg"])[j])
+        lo, hi = live.at[i, "alpha_min_deg"], live.at[i, "alpha_max_deg"]
+        if not (np.isfinite(a) and lo - 1e-9 <= a <= hi + 1e-9):
+            raise SchemaError(f"{element_id('hvdc', i)}: at p_mw = {live.at[i, 'p_mw']:g} MW the rectifier behind its "
+                              f"{live.at[i, 'v_rect_pu']:g} p.u. source needs a firing angle of {a:.1f} degrees; "
+                              f"expected one within [{lo:g}, {hi:g}] (alpha_min_deg, alpha_max_deg)")
 
 
 def slack_buses(net: Network) -> list[str]:

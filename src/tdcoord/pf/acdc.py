@@ -11,7 +11,7 @@ satisfies the AC equations and every device equation together; its
 mismatch is the Newton residual of the last pass.
 
 The device equations are the ones the optimization models use
-(:func:`tdcoord.devices.upfc.injections`, :func:`tdcoord.devices.hvdc.converter_state`).
+(:func:`tdcoord.network.acdc.injections`, :func:`tdcoord.network.acdc.converter_state`).
 The result has the usual tables, the UPFC's line with its true flows (the
 line sees ``V_n + V_se`` at the UPFC's end), and ``res_upfc`` and
 ``res_hvdc`` in ``PowerFlowResult.extra_tables``.
@@ -25,8 +25,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from tdcoord.devices import hvdc as hvdc_dev
-from tdcoord.devices import upfc as upfc_dev
+from tdcoord.network.acdc import converter_state, injections, link_data, q_limit, upfc_arrays
 from tdcoord.network.compiled import CompiledNetwork, compile_network
 from tdcoord.network.network import Network
 from tdcoord.pf.flows import build_result, initial_voltage
@@ -50,49 +49,51 @@ def device_injections(net: Network, cn: CompiledNetwork, v: np.ndarray) -> tuple
     tables: dict[str, pd.DataFrame] = {}
     base = cn.base_mva
     vm, va = np.abs(v), np.angle(v)
-    for ds in upfc_dev.device_sets(net, cn):
-        x = ds.extra
-        u = net.upfc.loc[ds.index]
-        e, f = u.vse_re_pu.to_numpy(float), u.vse_im_pu.to_numpy(float)
-        q_sh = u.q_sh_mvar.to_numpy(float) / base
-        inj = upfc_dev.injections(vm[ds.bus], va[ds.bus], vm[x["far"]], va[x["far"]], e, f, q_sh, x["y"], _rows,
-                                  np.cos, np.sin)
-        np.add.at(s, ds.bus, inj["p_n"] + 1j * inj["q_n"])
-        np.add.at(s, x["far"], inj["p_m"] + 1j * inj["q_m"])
-        qlim = upfc_dev.q_limit(vm[ds.bus], x["v_sh_max"], x["x_sh"], _rows)
+    u = upfc_arrays(net, cn) if len(net.upfc) else None
+    if u is not None and len(u["index"]):
+        near, far = u["near"], u["far"]
+        inj = injections(vm[near], va[near], vm[far], va[far], u["vse_re"], u["vse_im"], u["q_sh"], u["y"], _rows,
+                         np.cos, np.sin)
+        np.add.at(s, near, inj["p_n"] + 1j * inj["q_n"])
+        np.add.at(s, far, inj["p_m"] + 1j * inj["q_m"])
+        qlim = q_limit(vm[near], u["v_sh_max"], u["x_sh"], _rows)
         tables["res_upfc"] = pd.DataFrame({
-            "vse_re_pu": e, "vse_im_pu": f, "vse_pu": np.hypot(e, f), "q_sh_mvar": q_sh * base,
-            "q_sh_limit_mvar": np.minimum(qlim, x["s_max"]) * base, "p_se_mw": inj["p_se"] * base,
-            "q_se_mvar": inj["q_se"] * base, "vm_pu": vm[ds.bus]}, index=pd.Index(ds.index, name="upfc"))
-    for ds in hvdc_dev.device_sets(net, cn):
-        x = ds.extra
+            "vse_re_pu": u["vse_re"], "vse_im_pu": u["vse_im"], "vse_pu": np.hypot(u["vse_re"], u["vse_im"]),
+            "q_sh_mvar": u["q_sh"] * base, "q_sh_limit_mvar": np.minimum(qlim, u["s_max"]) * base,
+            "p_se_mw": inj["p_se"] * base, "q_se_mvar": inj["q_se"] * base, "vm_pu": vm[near]},
+            index=pd.Index(u["index"], name="upfc"))
+    live = net.hvdc.in_service.to_numpy(bool) & net.hvdc.bus.isin(cn.position()).to_numpy() if len(net.hvdc) else None
+    if live is not None and live.any():
+        d = link_data(net)
+        pos = cn.position()
         rows = []
-        for j in range(len(ds)):
-            st = hvdc_dev.converter_state(vm[ds.bus[j]], float(ds.p[j]), x["x"][j], x["k"][j], x["u_d"][j])
-            s[ds.bus[j]] += ds.p[j] - 1j * st["q_s"]
-            rows.append({"p_mw": ds.p[j] * base, "q_mvar": -st["q_s"] * base, "gamma_deg": st["angle_deg"],
-                         "alpha_deg": float(np.asarray(x["alpha_deg"])[j]), "i_d_pu": float(np.asarray(x["i_d"])[j]),
-                         "u_d_rect_pu": float(np.asarray(x["u_dr"])[j]), "vm_pu": vm[ds.bus[j]]})
-        tables["res_hvdc"] = pd.DataFrame(rows, index=pd.Index(ds.index, name="hvdc"))
+        for j, i in enumerate(d["index"]):
+            bus = pos[net.hvdc.at[i, "bus"]]
+            p = float(d["p_inv"][j])
+            st = converter_state(vm[bus], p, d["x"][j], d["k"][j], d["u_d"][j])
+            s[bus] += p - 1j * st["q_s"]
+            rows.append({"p_mw": p * base, "q_mvar": -st["q_s"] * base, "gamma_deg": st["angle_deg"],
+                         "alpha_deg": float(d["alpha_deg"][j]), "i_d_pu": float(d["i_d"][j]),
+                         "u_d_rect_pu": float(d["u_dr"][j]), "vm_pu": vm[bus]})
+        tables["res_hvdc"] = pd.DataFrame(rows, index=pd.Index(d["index"], name="hvdc"))
     return s, tables
 
 
 def _correct_upfc_lines(net: Network, cn: CompiledNetwork, v: np.ndarray, res: PowerFlowResult) -> None:
     """The UPFC's line carries the flows of ``V_n + V_se`` at its near end."""
+    if not len(net.upfc):
+        return
     base = cn.base_mva
-    for ds in upfc_dev.device_sets(net, cn):
-        x = ds.extra
-        u = net.upfc.loc[ds.index]
-        vse = u.vse_re_pu.to_numpy(float) + 1j * u.vse_im_pu.to_numpy(float)
-        vn, vm_ = v[ds.bus] + vse, v[x["far"]]
-        i_n = x["y"]["nn"] * vn + x["y"]["nm"] * vm_
-        i_m = x["y"]["mn"] * vn + x["y"]["mm"] * vm_
-        s_n, s_m = vn * np.conj(i_n) * base, vm_ * np.conj(i_m) * base
-        for j, row in enumerate(x["row"]):
-            sf, st = (s_n[j], s_m[j]) if x["near_is_from"][j] else (s_m[j], s_n[j])
-            idx = cn.br_index[row]
-            res.res_line.loc[idx, ["p_from_mw", "q_from_mvar", "p_to_mw", "q_to_mvar", "pl_mw", "ql_mvar"]] = \
-                [sf.real, sf.imag, st.real, st.imag, (sf + st).real, (sf + st).imag]
+    u = upfc_arrays(net, cn)
+    vse = u["vse_re"] + 1j * u["vse_im"]
+    vn, vm_ = v[u["near"]] + vse, v[u["far"]]
+    i_n = u["y"]["nn"] * vn + u["y"]["nm"] * vm_
+    i_m = u["y"]["mn"] * vn + u["y"]["mm"] * vm_
+    s_n, s_m = vn * np.conj(i_n) * base, vm_ * np.conj(i_m) * base
+    for j, row in enumerate(u["row"]):
+        sf, st = (s_n[j], s_m[j]) if u["near_is_from"][j] else (s_m[j], s_n[j])
+        res.res_line.loc[cn.br_index[row], ["p_from_mw", "q_from_mvar", "p_to_mw", "q_to_mvar", "pl_mw", "ql_mvar"]] = \
+            [sf.real, sf.imag, st.real, st.imag, (sf + st).real, (sf + st).imag]
 
 
 def run_acdc(net: Network, *, tol: float = 1e-10, max_iter: int = 30, enforce_q_lims: bool = False,
