@@ -237,6 +237,9 @@ class NlpBuilder(BuilderBase):
         self._solver_kind: str | None = None
         self._fns: dict[str, Any] = {}
         self._last: Solution | None = None
+        #: options every solver built from this model gets (e.g. ``{"expand": True}``: evaluate the MX graph as SX,
+        #: faster for small models solved many times)
+        self.build_options: dict[str, Any] = {}
 
     def _changed(self) -> None:
         self._solver = None
@@ -334,6 +337,7 @@ class NlpBuilder(BuilderBase):
         opts: dict[str, Any]
         if solver == "ipopt":
             opts = dict(IPOPT_DEFAULTS)
+            opts.update(self.build_options)
         else:
             opts = {"print_time": False, "bonmin.print_level": 0, "bonmin.bb_log_level": 0, "bonmin.nlp_log_level": 0,
                     "bonmin.algorithm": "B-BB", "bonmin.integer_tolerance": 1e-6,

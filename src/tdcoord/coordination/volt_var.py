@@ -45,7 +45,8 @@ import pandas as pd
 
 from tdcoord.devices.oltc import is_oltc, positions
 from tdcoord.network.network import Network
-from tdcoord.problems.volt_var import STEP_BLOCK, TAP_BLOCK, VoltVarWeights, build_volt_var, fix_discrete
+from tdcoord.problems.volt_var import STEP_BLOCK, TAP_BLOCK, VoltVarModel, VoltVarWeights, build_volt_var, \
+    fix_discrete, refresh, set_weights
 
 UPFC_BLOCKS = ("vv.upfc_q_sh", "vv.upfc_vse_re", "vv.upfc_vse_im")
 
@@ -102,9 +103,11 @@ def apply_controls(net: Network, c: Controls) -> Network:
     return net
 
 
-def window(net: Network, start: int, length: int, group: int = 1) -> Network:
+def window(net: Network, start: int, length: int, group: int = 1, *, wrap: bool = False) -> Network:
     """A copy of ``net`` whose series are periods ``start .. start + length - 1`` of the series averaged over
-    blocks of ``group`` periods (``group = 12``: hourly means of 5-minute data), clipped at the end of the day."""
+    blocks of ``group`` periods (``group = 12``: hourly means of 5-minute data); past the end of the day the
+    window is clipped, or with ``wrap`` continues with the day's start (a typical day is followed by one like
+    it), so that every look-ahead has the same length."""
     out = net.copy()
     series = dict(net.timeseries)
     out.timeseries.clear()
@@ -112,7 +115,7 @@ def window(net: Network, start: int, length: int, group: int = 1) -> Network:
         arr = df.to_numpy(float)
         if group > 1:
             arr = arr[: len(arr) // group * group].reshape(-1, group, arr.shape[1]).mean(axis=1)
-        part = arr[start:start + length]
+        part = arr[np.arange(start, start + length) % len(arr)] if wrap else arr[start:start + length]
         table, column = key.split(".", 1)
         out.set_timeseries(table, column, pd.DataFrame(part, columns=df.columns))
     return out
@@ -156,12 +159,42 @@ def _schedule(m: Any, sol: Any) -> list[Controls]:
     return [Controls(taps[:, t], steps[:, t], q[:, t] * base, e[:, t], f[:, t]) for t in range(T)]
 
 
+class ModelCache:
+    """Built slow- and fast-step models, re-used from one horizon to the next (:func:`tdcoord.problems.volt_var.refresh`):
+    a day's hundreds of steps then build two models, not hundreds."""
+
+    def __init__(self) -> None:
+        self.models: dict[tuple, VoltVarModel] = {}
+        self.warm: dict[tuple, Any] = {}
+
+    def get(self, key: tuple, net: Network, build: Any, vm_prev: np.ndarray | None = None) -> VoltVarModel:
+        m = self.models.get(key)
+        if m is None:
+            m = self.models[key] = build()
+        else:
+            refresh(m, net, vm_prev)
+        return m
+
+
+def slow_model(net: Network, weights: VoltVarWeights, method: str, cache: ModelCache | None) -> VoltVarModel:
+    steps = "integer" if method == "bonmin" else "continuous"
+
+    def build() -> VoltVarModel:
+        return build_volt_var(net, objective="slow", dt_h=1.0, weights=weights, steps=steps)
+
+    if cache is None:
+        return build()
+    m = cache.get(("slow", steps, net.n_periods), net, build)
+    set_weights(m, weights)
+    fix_discrete(m, None, None)
+    return m
+
+
 def solve_slow(net: Network, weights: VoltVarWeights, *, method: str = "exact", warm: Any = None,
-               max_passes: int = 3) -> SlowOutcome:
+               max_passes: int = 3, cache: ModelCache | None = None) -> SlowOutcome:
     """The slow step on ``net`` (its series: the horizon's hourly forecasts; its tables: the controls in force)."""
     t0 = time.perf_counter()
-    m = build_volt_var(net, objective="slow", dt_h=1.0, weights=weights,
-                       steps="integer" if method == "bonmin" else "continuous")
+    m = slow_model(net, weights, method, cache)
     if method == "pso":
         from tdcoord.coordination.pso import solve_slow_pso
 
@@ -216,19 +249,30 @@ def solve_slow(net: Network, weights: VoltVarWeights, *, method: str = "exact", 
                        relaxed_objective=float(relaxed.objective), solves=solves)
 
 
-def solve_fast(net: Network, vm_prev: np.ndarray | None, *, vm_ref: float = 1.0, dt_h: float = 1 / 12) -> tuple[Controls | None, Any]:
+def solve_fast(net: Network, vm_prev: np.ndarray | None, *, vm_ref: float = 1.0, dt_h: float = 1 / 12,
+               cache: ModelCache | None = None) -> tuple[Controls | None, Any]:
     """The fast step on ``net`` (its series: the next 5-minute steps; its tables: the controls in force, taps
     and steps held); the UPFC set-points of the first step, or ``None`` when IPOPT fails."""
     c = controls_of(net)
-    m = build_volt_var(net, objective="fast", dt_h=dt_h, vm_ref=vm_ref, vm_prev=vm_prev)
+
+    def build() -> VoltVarModel:
+        return build_volt_var(net, objective="fast", dt_h=dt_h, vm_ref=vm_ref, vm_prev=vm_prev)
+
+    key = ("fast", net.n_periods, vm_prev is None)
+    m = build() if cache is None else cache.get(key, net, build, vm_prev)
     fix_discrete(m, c.taps if len(c.taps) else None, c.steps if len(c.steps) else None)
     if UPFC_BLOCKS[1] in m.b.blocks:  # the series voltage stays at the slow step's set-point
         for name, v in ((UPFC_BLOCKS[1], c.vse_re), (UPFC_BLOCKS[2], c.vse_im)):
             vv = np.repeat(np.asarray(v, float).reshape(-1, 1), m.periods, axis=1)
             m.b.set_bounds(name, vv, vv)
-    sol = m.b.solve()
+    warm = cache.warm.get(key) if cache is not None else None
+    sol = m.b.solve(warm=warm)
+    if not sol.ok and warm is not None:
+        sol = m.b.solve()
     if not sol.ok:
         return None, sol
+    if cache is not None:
+        cache.warm[key] = sol
     first = _schedule(m, sol)[0]
     first.taps, first.steps = c.taps, c.steps
     return first, sol
@@ -238,7 +282,7 @@ def sensitivity_weights(net: Network, *, q_step_mvar: float = 1.0) -> dict[str, 
     """Trajectory-sensitivity weights W_OLTC, W_CB, W_UPFC at ``net``'s operating point (module docstring)."""
     from tdcoord.pf.ac import run_newton
 
-    base = run_newton(net, enforce_q_lims=True)
+    base = run_newton(net, enforce_q_lims=True, check=False)
     if not base.converged:
         return {"oltc": 1 / 3, "cb": 1 / 3, "upfc": 1 / 3, "ok": False}
     v0 = base.res_bus.vm_pu.to_numpy(float)
@@ -250,7 +294,7 @@ def sensitivity_weights(net: Network, *, q_step_mvar: float = 1.0) -> dict[str, 
     sens: dict[str, list[float]] = {"oltc": [], "cb": [], "upfc": []}
 
     def dv(c: Controls, du: float, u_base: float) -> float:
-        r = run_newton(apply_controls(net.copy(), c), enforce_q_lims=True)
+        r = run_newton(apply_controls(net.copy(), c), enforce_q_lims=True, check=False)
         return float(np.mean(np.abs(r.res_bus.vm_pu.to_numpy(float) - v0)) / du * u_base) if r.converged else np.nan
 
     for i in range(len(c0.taps)):
@@ -276,5 +320,5 @@ def sensitivity_weights(net: Network, *, q_step_mvar: float = 1.0) -> dict[str, 
     return w
 
 
-__all__ = ["Controls", "SlowOutcome", "apply_controls", "controls_of", "sensitivity_weights", "solve_fast",
+__all__ = ["Controls", "ModelCache", "SlowOutcome", "apply_controls", "controls_of", "sensitivity_weights", "solve_fast",
            "solve_slow", "window"]

@@ -164,7 +164,7 @@ def moves(b: Any, name: str, x: Any, initial: np.ndarray) -> tuple[Any, Any]:
     At an optimum that prices or limits ``m``, ``m`` is the number of steps moved in each period.
     """
     periods = x.shape[1]
-    first = b.ops.period(x, 0) - np.asarray(initial, float).reshape(-1, 1)
+    first = b.ops.period(x, 0) - _column(initial)
     change = b.ops.hcat([first, x[:, 1:] - x[:, :-1]]) if periods > 1 else first
     m = b.variable(f"{name}_moves", (x.shape[0], periods), 0.0, np.inf, 0.0)
     b.constraint_ineq(f"{name}_up", m - change, 0.0, np.inf)
@@ -172,17 +172,33 @@ def moves(b: Any, name: str, x: Any, initial: np.ndarray) -> tuple[Any, Any]:
     return change, m
 
 
-def step_change_limits(b: Any, name: str, x: Any, initial: np.ndarray, limit: np.ndarray) -> None:
-    """``|x_t - x_{t-1}| <= limit`` in every period, the first against ``initial`` (rows with a finite limit)."""
+def _column(a: Any) -> Any:
+    """A constant as a column; a model expression (a parameter) as it is."""
+    return np.asarray(a, float).reshape(-1, 1) if isinstance(a, (np.ndarray, list, tuple, float, int)) else a
+
+
+def step_change_limits(b: Any, name: str, x: Any, initial: Any, limit: np.ndarray, *,
+                       parametric: bool = False) -> None:
+    """``|x_t - x_{t-1}| <= limit`` in every period, the first against ``initial`` (rows with a finite limit).
+
+    With ``parametric`` the limits are a parameter ``<name>.limit`` (rows with a finite limit x periods), so that a
+    re-solve can tighten them (``initial`` may be a parameter as well, all rows)."""
     rows = np.flatnonzero(np.isfinite(limit))
     if not len(rows):
         return
     xs = b.ops.take(x, rows)
     periods = xs.shape[1]
-    first = b.ops.period(xs, 0) - np.asarray(initial, float)[rows].reshape(-1, 1)
+    init = _column(initial)
+    init = init[rows] if isinstance(init, np.ndarray) else b.ops.take(init, rows)
+    first = b.ops.period(xs, 0) - init
     change = b.ops.hcat([first, xs[:, 1:] - xs[:, :-1]]) if periods > 1 else first
     lim = np.repeat(limit[rows].reshape(-1, 1), periods, axis=1)
-    b.constraint_ineq(name, change, -lim, lim)
+    if parametric:
+        p = b.parameter(f"{name}.limit", lim)
+        b.constraint_ineq(f"{name}_up", change - p, -np.inf, 0.0)
+        b.constraint_ineq(f"{name}_down", change + p, 0.0, np.inf)
+    else:
+        b.constraint_ineq(name, change, -lim, lim)
 
 
 def switching_limits(b: Any, name: str, x: Any, initial: np.ndarray, limit: np.ndarray) -> None:

@@ -93,9 +93,12 @@ def build_capacitor(b: Any, form: Any, ds: DeviceSet, prefix: str, opts: DeviceO
         step = other["step"]
         if form.periods is not None:
             switching_limits(b, f"{prefix}.shunt_switching", step, x["step0"], x["max_switchings"])
-        step_change_limits(b, f"{prefix}.shunt_step_change", step, x["step0"], x["max_step_change"])
+        if np.any(np.isfinite(x["max_step_change"])) or np.any(x["switch_cost"] > 0):
+            step_start = b.parameter(f"{prefix}.shunt_step0", x["step0"])  # steps before the horizon
+            step_change_limits(b, f"{prefix}.shunt_step_change", step, step_start, x["max_step_change"],
+                               parametric=True)
         if np.any(x["switch_cost"] > 0):
-            _, m = moves(b, f"{prefix}.shunt_switch", step, x["step0"])
+            _, m = moves(b, f"{prefix}.shunt_switch", step, step_start)
             other["switched"] = m
             costs["switch_cost"] = o.sum(o.rows(x["switch_cost"], m))
     qc = q_cost(b, ds, q)

@@ -32,8 +32,8 @@ What a link contributes, per formulation:
 where     variables and constraints                      objective terms
 ========= ============================================== ===============
 acp       ``u_c``, ``delta``, ``cos_gamma`` per period;  -
-          the three converter equations; P = P_inv,
-          Q = -Q_s at the bus
+          the three converter equations; P = P_inv
+          (parameter ``hvdc_p_ac``), Q = -Q_s at the bus
 other     P = P_inv at the bus (reactive power needs     -
           voltage magnitudes and angles)
 ========= ============================================== ===============
@@ -98,13 +98,14 @@ def build_hvdc(b: Any, form: Any, ds: DeviceSet, prefix: str, opts: DeviceOption
     cg = b.variable(f"{prefix}.hvdc_cos_gamma", shape, x["cos_gamma_min"], x["cos_gamma_max"],
                     np.clip([np.cos(np.deg2rad(s["angle_deg"])) for s in start], x["cos_gamma_min"],
                             x["cos_gamma_max"]))
+    pp = b.parameter(f"{prefix}.hvdc_p_ac", p_now)  # the inverter's AC power, a parameter: schedules change it
     us = o.take(form.vm(), ds.bus)
     xr = x["x"]
-    xp = xr.reshape(-1, 1) * np.abs(p_now)  # X |P|, constant (n, T)
-    b.constraint_eq(f"{prefix}.hvdc_p", us * uc * ca.sin(delta) + xr.reshape(-1, 1) * p_now)
-    b.constraint_eq(f"{prefix}.hvdc_q", (us * uc * ca.cos(delta) - uc * uc) * cg - xp * ca.sqrt(1 - cg * cg))
+    b.constraint_eq(f"{prefix}.hvdc_p", us * uc * ca.sin(delta) + o.rows(xr, pp))
+    b.constraint_eq(f"{prefix}.hvdc_q", (us * uc * ca.cos(delta) - uc * uc) * cg - o.rows(xr, pp) * ca.sqrt(1 - cg * cg))
     b.constraint_eq(f"{prefix}.hvdc_bridge", x["k"].reshape(-1, 1) * uc * cg
                     - np.repeat(x["u_d"].reshape(-1, 1), p_now.shape[1], axis=1))
+    p = pp
     q_s = o.rows(1.0 / xr, us * us - us * uc * ca.cos(delta))
     q = -q_s
     return DeviceVars(ds, q, p, injection(b, ds, nb, p), injection(b, ds, nb, q),

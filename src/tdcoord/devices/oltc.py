@@ -15,7 +15,9 @@ acp (NLP)       ``tap_pos`` n per period, continuous (the relaxation)    ``tap_c
                 or integer (bonmin); the branch's ratio becomes          ``tap_cost`` per
                 ``1 + step n`` (:meth:`AcpFormulation.                    step moved
                 expression_branch_ratio`); ``|n_t - n_{t-1}| <=
-                max_tap_change`` (the first period against ``tap_pu``)
+                max_tap_change`` (the first period against ``tap_pu``;
+                both parameters ``trafo_tap_pos0`` and
+                ``trafo_tap_change.limit`` of the model)
 other           the ratio stays at ``tap_pu`` (a fixed transformer)     -
 =============== ======================================================= ==================
 
@@ -77,11 +79,12 @@ def build_oltc(b: Any, form: Any, ds: DeviceSet, prefix: str, opts: DeviceOption
     n0 = np.clip(x["n0"], x["n_min"], x["n_max"])
     tap = b.variable(f"{prefix}.trafo_tap_pos", form.shape(len(ds)), x["n_min"], x["n_max"], n0, kind=kind)
     form.expression_branch_ratio(x["row"], 1.0 + b.ops.rows(x["step"], tap))
-    step_change_limits(b, f"{prefix}.trafo_tap_change", tap, x["n0"], x["max_change"])
+    n_start = b.parameter(f"{prefix}.trafo_tap_pos0", x["n0"])  # positions before the horizon (re-solves reset it)
+    step_change_limits(b, f"{prefix}.trafo_tap_change", tap, n_start, x["max_change"], parametric=True)
     other: dict[str, Any] = {"tap_pos": tap}
     costs: dict[str, Any] = {}
     if np.any(x["tap_cost"] > 0):
-        _, m = moves(b, f"{prefix}.trafo_tap", tap, x["n0"])
+        _, m = moves(b, f"{prefix}.trafo_tap", tap, n_start)
         other["tap_moves"] = m
         costs["tap_cost"] = b.ops.sum(b.ops.rows(x["tap_cost"], m))
     return DeviceVars(ds, None, None, None, None, other=other, costs=costs)

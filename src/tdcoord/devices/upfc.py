@@ -29,7 +29,9 @@ What a UPFC contributes, per formulation:
 where     variables and constraints                     objective terms
 ========= ============================================= ======================
 acp       ``vse_re``, ``vse_im``, ``q_sh``; the limits  ``upfc_cost``: q_cost
-          above; the injections S_n, S_m                 _mvar |Q_sh| (Mvar)
+          above; the injections S_n, S_m; the line's     _mvar |Q_sh| (Mvar)
+          true end flows for its rating and values
+          (``expression_series_source``)
 other     not available (InputError): the series        -
           source needs voltage angles and magnitudes
 ========= ============================================= ======================
@@ -97,6 +99,13 @@ def build_upfc(b: Any, form: Any, ds: DeviceSet, prefix: str, opts: DeviceOption
     if len(lim):
         b.constraint_ineq(f"{prefix}.upfc_p_dc", o.take(inj["p_se"], lim), -form.columns(x["p_dc_max"][lim]),
                           form.columns(x["p_dc_max"][lim]))
+    nif = x["near_is_from"].astype(float)
+    sel = {"near": nif, "far": 1.0 - nif}  # rows whose near end is the branch's from end, and the others
+    flows = {"pf": o.rows(sel["near"], inj["p_line_n"]) + o.rows(sel["far"], inj["p_line_m"]),
+             "qf": o.rows(sel["near"], inj["q_line_n"]) + o.rows(sel["far"], inj["q_line_m"]),
+             "pt": o.rows(sel["far"], inj["p_line_n"]) + o.rows(sel["near"], inj["p_line_m"]),
+             "qt": o.rows(sel["far"], inj["q_line_n"]) + o.rows(sel["near"], inj["q_line_m"])}
+    form.expression_series_source(x["row"], flows, inj["p_n"] + inj["p_m"])
     far = sp.csr_matrix((np.ones(n), (x["far"], np.arange(n))), shape=(nb, n))
     p_bus = injection(b, ds, nb, inj["p_n"]) + o.mm(far, inj["p_m"])
     q_bus = injection(b, ds, nb, inj["q_n"]) + o.mm(far, inj["q_m"])

@@ -42,6 +42,7 @@ class AcpFormulation(Formulation):
         super().__init__(b, cn, prefix, **kw)
         self.variable_voltage()
         self._ratio: tuple[np.ndarray, Any] | None = None
+        self._series: dict[str, Any] | None = None
         self._flows: dict[str, Any] | None = None
 
     # ------------------------------------------------------------- variables
@@ -65,6 +66,15 @@ class AcpFormulation(Formulation):
         if self._flows is not None:
             raise RuntimeError("branch ratios must be set before the flows are used (build tap changers first)")
         self._ratio = (np.asarray(rows, int), ratio)
+
+    def expression_series_source(self, rows: np.ndarray, flows: dict[str, Any], p_injected: Any) -> None:
+        """Branches ``rows`` carry a series voltage source (a UPFC), written by its device as injections at the
+        branch's ends (the power-injection model): ``flows`` are the branches' true end flows (``pf, qf, pt, qt``,
+        rows x periods) for the thermal limits and the reported flows, ``p_injected`` the injections' active
+        power (rows x periods), which is not a loss."""
+        if self._flows is not None:
+            raise RuntimeError("series sources must be set before the flows are used (build UPFCs first)")
+        self._series = {"rows": np.asarray(rows, int), "flows": flows, "p_injected": p_injected}
 
     def expression_branch_flows(self) -> dict[str, Any]:
         """P and Q into every branch at both ends, and the bus injections (written once, on first use)."""
@@ -92,6 +102,11 @@ class AcpFormulation(Formulation):
              "qt": r(-ytt.imag, vt**2) + s1 * vfvt * (r(-ytf.real, sind) - r(ytf.imag, cosd))}
         f["p_inj"] = o.mm(cf.T, f["pf"]) + o.mm(ct.T, f["pt"]) + r(self.cn.gs, vm**2)
         f["q_inj"] = o.mm(cf.T, f["qf"]) + o.mm(ct.T, f["qt"]) - r(self.cn.bs, vm**2)
+        if self._series is not None:  # the balance keeps the injection model; limits and values take true flows
+            rows = self._series["rows"]
+            pick = sp.csr_matrix((np.ones(len(rows)), (rows, np.arange(len(rows)))), shape=(self.cn.n_branch, len(rows)))
+            for k in ("pf", "qf", "pt", "qt"):
+                f[k] = f[k] + o.mm(pick, self._series["flows"][k] - o.take(f[k], rows))
         self._flows = f
         return f
 
@@ -140,8 +155,12 @@ class AcpFormulation(Formulation):
 
     # -------------------------------------------------------------- objective
     def objective_losses(self) -> Any:
-        """Active losses of branches and bus shunts, p.u. (summed over periods)."""
-        return self.ops.sum(self.p_inj)
+        """Active losses of branches and bus shunts, p.u. (summed over periods); a series source's injections
+        are not losses."""
+        loss = self.ops.sum(self.p_inj)
+        if self._series is not None:
+            loss = loss - self.ops.sum(self._series["p_injected"])
+        return loss
 
     def objective_voltage_deviation(self, vm_ref: float, buses: np.ndarray | None = None) -> Any:
         vm = self.vm_var if buses is None else self.ops.take(self.vm_var, buses)
@@ -177,7 +196,13 @@ class AcpFormulation(Formulation):
             out["qf"].append(sf.imag)
             out["pt"].append(st.real)
             out["qt"].append(st.imag)
-        return {k: np.column_stack(v) if v else np.zeros((self.cn.n_branch, 0)) for k, v in out.items()}
+        res = {k: np.column_stack(v) if v else np.zeros((self.cn.n_branch, 0)) for k, v in out.items()}
+        if self._series is not None:
+            rows, fl = self._series["rows"], self._series["flows"]
+            vals = self.b.evaluate(sol, [fl[k] for k in ("pf", "qf", "pt", "qt")])
+            for k, v in zip(("pf", "qf", "pt", "qt"), vals):
+                res[k][rows] = np.asarray(v, float).reshape(len(rows), -1)
+        return res
 
 
 __all__ = ["AcpFormulation"]

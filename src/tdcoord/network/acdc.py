@@ -30,7 +30,8 @@ def admittances(cn: CompiledNetwork, row: np.ndarray, near_is_from: np.ndarray) 
 def injections(vm_n: Any, va_n: Any, vm_m: Any, va_m: Any, e: Any, f: Any, q_sh: Any, y: dict[str, np.ndarray],
                rows: Callable[[np.ndarray, Any], Any], cos: Callable, sin: Callable) -> dict[str, Any]:
     """``p_n, q_n, p_m, q_m`` (injections at the near and far buses), ``p_se`` and ``q_se`` (the series
-    converter's output), ``i_re``, ``i_im`` (the line current at the near end), all p.u.
+    converter's output), ``i_re``, ``i_im`` (the line current at the near end) and ``p_line_n, q_line_n,
+    p_line_m, q_line_m`` (the line's own flows at its two ends, with V_n + V_se at the near one), all p.u.
 
     Written with ``+ - *`` and the given ``rows`` (scale each row by a constant), ``cos`` and ``sin`` only, so that
     it serves numbers and casadi expressions alike.
@@ -48,10 +49,16 @@ def injections(vm_n: Any, va_n: Any, vm_m: Any, va_m: Any, e: Any, f: Any, q_sh:
     i_r, i_i = a1r + a2r, a1i + a2i  # I_n
     p_se = e * i_r + f * i_i  # Re(V_se conj(I_n))
     q_se = f * i_r - e * i_i  # Im(V_se conj(I_n))
+    b1r, b1i = cmul(y["mn"], vnr + e, vni + f)
+    b2r, b2i = cmul(y["mm"], vmr, vmi)
+    im_r, im_i = b1r + b2r, b1i + b2i  # I_m, into the line at the far end
     # -V conj(a) = -(vr + j vi)(ar - j ai) = -(vr ar + vi ai) - j (vi ar - vr ai)
     return {"p_n": -(vnr * ann_r + vni * ann_i) - p_se, "q_n": -(vni * ann_r - vnr * ann_i) + q_sh,
             "p_m": -(vmr * amn_r + vmi * amn_i), "q_m": -(vmi * amn_r - vmr * amn_i),
-            "p_se": p_se, "q_se": q_se, "i_re": i_r, "i_im": i_i}
+            "p_se": p_se, "q_se": q_se, "i_re": i_r, "i_im": i_i,
+            # the line's own end flows: (V_n + V_se) conj(I_n) at the near end, V_m conj(I_m) at the far end
+            "p_line_n": (vnr + e) * i_r + (vni + f) * i_i, "q_line_n": (vni + f) * i_r - (vnr + e) * i_i,
+            "p_line_m": vmr * im_r + vmi * im_i, "q_line_m": vmi * im_r - vmr * im_i}
 
 
 def q_limit(vm_n: Any, v_sh_max: np.ndarray, x_sh: np.ndarray, rows: Callable[[np.ndarray, Any], Any]) -> Any:

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from tdcoord.network.acdc import converter_state, injections, link_data, q_limit, upfc_arrays
-from tdcoord.network.compiled import CompiledNetwork, compile_network
+from tdcoord.network.compiled import PV, REF, CompiledNetwork, compile_network
 from tdcoord.network.network import Network
 from tdcoord.pf.flows import build_result, initial_voltage
 from tdcoord.results.powerflow import PowerFlowResult
@@ -43,13 +44,25 @@ def _rows(a: np.ndarray, x: np.ndarray) -> np.ndarray:
     return a * x
 
 
-def device_injections(net: Network, cn: CompiledNetwork, v: np.ndarray) -> tuple[np.ndarray, dict[str, pd.DataFrame]]:
-    """The devices' complex injections per bus (p.u.) at voltages ``v``, and their result tables."""
+def device_data(net: Network, cn: CompiledNetwork) -> dict[str, Any]:
+    """The devices' data the power flow needs (read once per power flow)."""
+    live = net.hvdc.in_service.to_numpy(bool) & net.hvdc.bus.isin(cn.position()).to_numpy() if len(net.hvdc) else None
+    return {"upfc": upfc_arrays(net, cn) if len(net.upfc) else None,
+            "hvdc": link_data(net) if live is not None and live.any() else None,
+            "hvdc_bus": np.array([cn.position()[b] for b in net.hvdc.bus[net.hvdc.in_service.to_numpy(bool)]], int)
+            if live is not None and live.any() else None}
+
+
+def device_injections(net: Network, cn: CompiledNetwork, v: np.ndarray, data: dict[str, Any] | None = None,
+                      tables: bool = True) -> tuple[np.ndarray, dict[str, pd.DataFrame]]:
+    """The devices' complex injections per bus (p.u.) at voltages ``v``, and (with ``tables``) their result
+    tables; ``data`` is :func:`device_data`'s (read here when not given)."""
+    data = device_data(net, cn) if data is None else data
     s = np.zeros(cn.n_bus, complex)
-    tables: dict[str, pd.DataFrame] = {}
+    out: dict[str, pd.DataFrame] = {}
     base = cn.base_mva
     vm, va = np.abs(v), np.angle(v)
-    u = upfc_arrays(net, cn) if len(net.upfc) else None
+    u = data["upfc"]
     if u is not None and len(u["index"]):
         near, far = u["near"], u["far"]
         inj = injections(vm[near], va[near], vm[far], va[far], u["vse_re"], u["vse_im"], u["q_sh"], u["y"], _rows,
@@ -57,26 +70,26 @@ def device_injections(net: Network, cn: CompiledNetwork, v: np.ndarray) -> tuple
         np.add.at(s, near, inj["p_n"] + 1j * inj["q_n"])
         np.add.at(s, far, inj["p_m"] + 1j * inj["q_m"])
         qlim = q_limit(vm[near], u["v_sh_max"], u["x_sh"], _rows)
-        tables["res_upfc"] = pd.DataFrame({
-            "vse_re_pu": u["vse_re"], "vse_im_pu": u["vse_im"], "vse_pu": np.hypot(u["vse_re"], u["vse_im"]),
-            "q_sh_mvar": u["q_sh"] * base, "q_sh_limit_mvar": np.minimum(qlim, u["s_max"]) * base,
-            "p_se_mw": inj["p_se"] * base, "q_se_mvar": inj["q_se"] * base, "vm_pu": vm[near]},
-            index=pd.Index(u["index"], name="upfc"))
-    live = net.hvdc.in_service.to_numpy(bool) & net.hvdc.bus.isin(cn.position()).to_numpy() if len(net.hvdc) else None
-    if live is not None and live.any():
-        d = link_data(net)
-        pos = cn.position()
+        if tables:
+            out["res_upfc"] = pd.DataFrame({
+                "vse_re_pu": u["vse_re"], "vse_im_pu": u["vse_im"], "vse_pu": np.hypot(u["vse_re"], u["vse_im"]),
+                "q_sh_mvar": u["q_sh"] * base, "q_sh_limit_mvar": np.minimum(qlim, u["s_max"]) * base,
+                "p_se_mw": inj["p_se"] * base, "q_se_mvar": inj["q_se"] * base, "vm_pu": vm[near]},
+                index=pd.Index(u["index"], name="upfc"))
+    d = data["hvdc"]
+    if d is not None:
         rows = []
         for j, i in enumerate(d["index"]):
-            bus = pos[net.hvdc.at[i, "bus"]]
+            bus = int(data["hvdc_bus"][j])
             p = float(d["p_inv"][j])
             st = converter_state(vm[bus], p, d["x"][j], d["k"][j], d["u_d"][j])
             s[bus] += p - 1j * st["q_s"]
             rows.append({"p_mw": p * base, "q_mvar": -st["q_s"] * base, "gamma_deg": st["angle_deg"],
                          "alpha_deg": float(d["alpha_deg"][j]), "i_d_pu": float(d["i_d"][j]),
                          "u_d_rect_pu": float(d["u_dr"][j]), "vm_pu": vm[bus]})
-        tables["res_hvdc"] = pd.DataFrame(rows, index=pd.Index(d["index"], name="hvdc"))
-    return s, tables
+        if tables:
+            out["res_hvdc"] = pd.DataFrame(rows, index=pd.Index(d["index"], name="hvdc"))
+    return s, out
 
 
 def _correct_upfc_lines(net: Network, cn: CompiledNetwork, v: np.ndarray, res: PowerFlowResult) -> None:
@@ -90,10 +103,17 @@ def _correct_upfc_lines(net: Network, cn: CompiledNetwork, v: np.ndarray, res: P
     i_n = u["y"]["nn"] * vn + u["y"]["nm"] * vm_
     i_m = u["y"]["mn"] * vn + u["y"]["mm"] * vm_
     s_n, s_m = vn * np.conj(i_n) * base, vm_ * np.conj(i_m) * base
+    # currents in kA: |S| / (|V| sqrt(3) V_nominal), with |V_n + V_se| at the UPFC's end
+    ka_n = np.abs(s_n) / np.abs(vn) / (np.sqrt(3) * cn.vn_kv[u["near"]])
+    ka_m = np.abs(s_m) / np.abs(vm_) / (np.sqrt(3) * cn.vn_kv[u["far"]])
     for j, row in enumerate(u["row"]):
         sf, st = (s_n[j], s_m[j]) if u["near_is_from"][j] else (s_m[j], s_n[j])
-        res.res_line.loc[cn.br_index[row], ["p_from_mw", "q_from_mvar", "p_to_mw", "q_to_mvar", "pl_mw", "ql_mvar"]] = \
-            [sf.real, sf.imag, st.real, st.imag, (sf + st).real, (sf + st).imag]
+        i_f, i_t = (ka_n[j], ka_m[j]) if u["near_is_from"][j] else (ka_m[j], ka_n[j])
+        rate = cn.rate[row] * base
+        loading = 100.0 * max(abs(sf), abs(st)) / rate if np.isfinite(rate) else np.nan
+        res.res_line.loc[cn.br_index[row], ["p_from_mw", "q_from_mvar", "p_to_mw", "q_to_mvar", "pl_mw", "ql_mvar",
+                                            "i_from_ka", "i_to_ka", "loading_percent"]] = \
+            [sf.real, sf.imag, st.real, st.imag, (sf + st).real, (sf + st).imag, i_f, i_t, loading]
 
 
 def run_acdc(net: Network, *, tol: float = 1e-10, max_iter: int = 30, enforce_q_lims: bool = False,
@@ -104,17 +124,23 @@ def run_acdc(net: Network, *, tol: float = 1e-10, max_iter: int = 30, enforce_q_
     t0 = time.perf_counter()
     cn = compile_network(net) if cn is None else cn
     v = initial_voltage(cn)
+    data = device_data(net, cn)
     s_dev = np.zeros(cn.n_bus, complex)
     messages: list[str] = []
     total_it, converged, out = 0, False, None
+    held = np.isin(cn.bus_type, (PV, REF))
+    vm_set = np.abs(initial_voltage(cn))
     for _ in range(MAX_PASSES):
+        # every pass starts from the machines' set-points (a PV bus that turned PQ in one pass is PV again at the
+        # start of the next: the Q-limit logic of solve_compiled decides afresh), with the last pass's angles
+        v = np.where(held, vm_set, np.abs(v)) * np.exp(1j * np.angle(v))
         cn_k = replace(cn, p_fix=cn.p_fix + s_dev.real, q_fix=cn.q_fix + s_dev.imag, _cache=cn._cache)
         out, messages = solve_compiled(cn_k, v0=v, tol=tol, max_iter=max_iter, enforce_q_lims=enforce_q_lims)
         total_it += out.iterations
         if not out.converged or not np.all(np.isfinite(out.v)):
             break
         v = out.v
-        s_new, _ = device_injections(net, cn, v)
+        s_new, _ = device_injections(net, cn, v, data, tables=False)
         if not np.all(np.isfinite(s_new)):
             messages.append("an HVDC converter has no state at these voltages (extinction angle out of reach)")
             break
@@ -129,7 +155,7 @@ def run_acdc(net: Network, *, tol: float = 1e-10, max_iter: int = 30, enforce_q_
     res = build_result(net, cn_k, v, converged=converged and out is not None and out.converged,
                        iterations=total_it, max_mismatch=out.max_mismatch if out is not None else np.inf,
                        method="newton, sequential AC/DC")
-    _, extra = device_injections(net, cn, v)
+    _, extra = device_injections(net, cn, v, data)
     _correct_upfc_lines(net, cn, v, res)
     res.extra_tables = extra
     res.messages = messages
@@ -137,4 +163,4 @@ def run_acdc(net: Network, *, tol: float = 1e-10, max_iter: int = 30, enforce_q_
     return res
 
 
-__all__ = ["device_injections", "has_acdc_devices", "run_acdc"]
+__all__ = ["device_data", "device_injections", "has_acdc_devices", "run_acdc"]

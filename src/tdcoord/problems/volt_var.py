@@ -27,8 +27,12 @@ violation ``s >= 0`` of the band costs :data:`BAND_PENALTY` per p.u. and
 period (objective term ``band_violation``), far above any other term, so
 the model stays solvable when the controls cannot reach the band (a
 horizon that starts far from it, with move limits) and the optimum keeps
-every voltage inside whenever that is possible. Machine buses hold their
-set-points in either case.
+every voltage inside whenever that is possible. Likewise a machine with
+reactive limits holds its voltage set-point unless a limit makes that
+impossible: leaving it costs :data:`SETPOINT_PENALTY` per p.u. and period
+(term ``setpoint_deviation``, ten times the band's penalty), as a machine
+at its limit does in the power flow (PV to PQ). Sources without reactive
+limits hold their set-points. Without ``soft_band`` all are hard.
 
 Tap positions and capacitor steps are continuous in the model (the
 relaxation); :func:`tdcoord.coordination.volt_var.solve_slow` makes them
@@ -56,6 +60,7 @@ TAP_BLOCK = f"{PREFIX}.trafo_tap_pos"
 STEP_BLOCK = f"{PREFIX}.shunt_step"
 DEVICE_COSTS = ("tap_cost", "switch_cost", "upfc_cost")
 BAND_PENALTY = 1e6
+SETPOINT_PENALTY = 1e7
 SOFT_RANGE = (0.7, 1.3)
 
 
@@ -107,6 +112,7 @@ def build_volt_var(net: Network, *, objective: str = "slow", periods: int | None
     validate(net, radial=False)
     cn = compile_network(device_free_network(net))
     b = new_builder("nlp", f"volt_var_{net.name}")
+    b.build_options = {"expand": True}  # a small model solved hundreds of times: SX evaluation is faster
     vm_min, vm_max = cn.vm_min.copy(), cn.vm_max.copy()
     if soft_band:
         form = AcpFormulation(b, cn, PREFIX, periods=T, vm_min=np.full(cn.n_bus, SOFT_RANGE[0]),
@@ -122,7 +128,7 @@ def build_volt_var(net: Network, *, objective: str = "slow", periods: int | None
     q_dev = sum((d.q_bus for d in devices if d.q_bus is not None), zero) - q_load
     form.constraint_power_balance(p_dev, q_dev)
     form.constraint_thermal_limits("mva")
-    _hold_setpoints(b, form, cn)
+    _hold_setpoints(b, form, cn, soft_band)
     if soft_band:
         o = b.ops
         viol = b.variable(f"{PREFIX}.band_violation", (cn.n_bus, T), 0.0, np.inf, 0.0)
@@ -131,10 +137,11 @@ def build_volt_var(net: Network, *, objective: str = "slow", periods: int | None
         b.objective_term("band_violation", o.sum(viol), BAND_PENALTY)
     costs = {k: cost_sum(devices, k) for k in DEVICE_COSTS}
     if objective == "slow":
-        b.objective_term("loss_cost", form.objective_losses() * base, w.loss_price * dt_h)
-        b.objective_term("tap_cost", costs["tap_cost"], w.oltc)
-        b.objective_term("switch_cost", costs["switch_cost"], w.cb)
-        b.objective_term("upfc_cost", costs["upfc_cost"], w.upfc * dt_h)
+        for term, expr, value in (("loss_cost", form.objective_losses() * base, w.loss_price * dt_h),
+                                  ("tap_cost", costs["tap_cost"], w.oltc), ("switch_cost", costs["switch_cost"], w.cb),
+                                  ("upfc_cost", costs["upfc_cost"], w.upfc * dt_h)):
+            b.parameter(f"{PREFIX}.w_{term}", value)  # weights are parameters: set_weights changes them
+            b.objective_term(term, expr, f"{PREFIX}.w_{term}")
     else:
         b.objective_term("v_dev", _voltage_deviation(b, form, vm_ref, vm_prev), 1.0)
         b.objective_term("upfc_cost", costs["upfc_cost"], 1e-4 * dt_h)
@@ -144,15 +151,37 @@ def build_volt_var(net: Network, *, objective: str = "slow", periods: int | None
     return m
 
 
-def _hold_setpoints(b: Any, form: Any, cn: Any) -> None:
-    """Machines hold their voltage set-points (reference and PV buses)."""
+def _hold_setpoints(b: Any, form: Any, cn: Any, soft: bool) -> None:
+    """Machines hold their voltage set-points (reference and PV buses); ``soft``: a machine with finite reactive
+    limits may leave its set-point when a limit forces it, at :data:`SETPOINT_PENALTY` per p.u. and period (term
+    ``setpoint_deviation``; above the band's penalty, so it is never traded for voltages in the band). Sources
+    without reactive limits (an external grid, a machine with infinite limits) always hold theirs."""
+    hard: dict[int, float] = {}
+    loose: dict[int, float] = {}
+    for k, (bus, vm) in enumerate(zip(cn.gen_bus, cn.gen_vm)):
+        if cn.bus_type[bus] in (PV, REF):
+            limited = np.isfinite(cn.gen_qmin[k]) and np.isfinite(cn.gen_qmax[k]) and abs(cn.gen_qmax[k]) < 1e6
+            (loose if soft and limited else hard)[int(bus)] = float(vm)
+    for bus, vm in zip(cn.ext_bus, cn.ext_vm):
+        if cn.bus_type[bus] in (PV, REF):
+            hard[int(bus)] = float(vm)
+    for bus in hard:  # a bus with an unlimited source is held whatever else is there
+        loose.pop(bus, None)
     lo = np.repeat(form.vm_min.reshape(-1, 1), form.T, axis=1)
     hi = np.repeat(form.vm_max.reshape(-1, 1), form.T, axis=1)
-    for buses, vms in ((cn.gen_bus, cn.gen_vm), (cn.ext_bus, cn.ext_vm)):
-        for bus, vm in zip(buses, vms):
-            if cn.bus_type[bus] in (PV, REF):
-                lo[bus, :] = hi[bus, :] = vm
+    for bus, vm in hard.items():
+        lo[bus, :] = hi[bus, :] = vm
     b.set_bounds(f"{PREFIX}.vm", lo, hi)
+    if not loose:
+        return
+    o = b.ops
+    buses = np.array(sorted(loose))
+    vset = form.columns(np.array([loose[k] for k in buses]))
+    dev = b.variable(f"{PREFIX}.setpoint_deviation", (len(buses), form.T), 0.0, np.inf, 0.0)
+    vm = o.take(form.vm(), buses)
+    b.constraint_ineq(f"{PREFIX}.setpoint_up", dev - (vm - vset), 0.0, np.inf)
+    b.constraint_ineq(f"{PREFIX}.setpoint_down", dev + (vm - vset), 0.0, np.inf)
+    b.objective_term("setpoint_deviation", o.sum(dev), SETPOINT_PENALTY)
 
 
 def _voltage_deviation(b: Any, form: Any, vm_ref: float, vm_prev: np.ndarray | None) -> Any:
@@ -165,7 +194,7 @@ def _voltage_deviation(b: Any, form: Any, vm_ref: float, vm_prev: np.ndarray | N
     b.constraint_ineq(f"{PREFIX}.dev_ref_down", d_ref + (vm - vm_ref), 0.0, np.inf)
     total = o.sum(d_ref)
     if vm_prev is not None:
-        prev = np.asarray(vm_prev, float).reshape(-1, 1)
+        prev = b.parameter(f"{PREFIX}.vm_prev", np.asarray(vm_prev, float).reshape(-1, 1))
         first = o.period(vm, 0) - prev
         change = o.hcat([first, vm[:, 1:] - vm[:, :-1]]) if T > 1 else first
         d_ch = b.variable(f"{PREFIX}.dev_change", (nb, T), 0.0, np.inf, 0.0)
@@ -173,6 +202,50 @@ def _voltage_deviation(b: Any, form: Any, vm_ref: float, vm_prev: np.ndarray | N
         b.constraint_ineq(f"{PREFIX}.dev_change_down", d_ch + change, 0.0, np.inf)
         total = total + o.sum(d_ch)
     return total
+
+
+def refresh(m: VoltVarModel, net: Network, vm_prev: np.ndarray | None = None) -> None:
+    """Re-use a built model for another horizon of the same system: ``net`` (same elements, same number of
+    periods) gives the new loads, PV, HVDC schedules, and the tap positions and steps before the horizon (its
+    tables); ``vm_prev`` the voltages before a fast horizon. Bounds set by :func:`fix_discrete` are kept."""
+    from tdcoord.devices import all_device_sets
+
+    b, cn, T = m.b, m.cn, m.periods
+    base = cn.base_mva
+    b.set_parameter(f"{PREFIX}.p_load", bus_values(net, cn, "load", "p_mw", T, 1 / base))
+    b.set_parameter(f"{PREFIX}.q_load", bus_values(net, cn, "load", "q_mvar", T, 1 / base))
+    sets = all_device_sets(net, cn, T)
+    if [(d.kind, len(d)) for d in sets] != [(d.ds.kind, len(d.ds)) for d in m.devices]:
+        raise ValueError(f"network {net.name!r} has other devices than the model was built for")
+    for ds in sets:
+        x = ds.extra
+        if ds.kind == "inverter":
+            b.set_bounds(f"{PREFIX}.sgen_p", ds.p, ds.p)
+            b.set_bounds(f"{PREFIX}.sgen_q", ds.q_min, ds.q_max)
+        elif ds.kind == "hvdc":
+            b.set_parameter(f"{PREFIX}.hvdc_p_ac", np.asarray(ds.p, float).reshape(len(ds), -1))
+        elif ds.kind == "oltc":
+            b.set_parameter(f"{PREFIX}.trafo_tap_pos0", x["n0"])
+            _set_limit(b, f"{PREFIX}.trafo_tap_change.limit", x["max_change"], T)
+        elif ds.kind == "capacitor" and f"{PREFIX}.shunt_step0" in b.params:
+            b.set_parameter(f"{PREFIX}.shunt_step0", x["step0"])
+            _set_limit(b, f"{PREFIX}.shunt_step_change.limit", x["max_step_change"], T)
+    if vm_prev is not None and f"{PREFIX}.vm_prev" in b.params:
+        b.set_parameter(f"{PREFIX}.vm_prev", np.asarray(vm_prev, float).reshape(-1, 1))
+    m.net = net
+
+
+def set_weights(m: VoltVarModel, w: VoltVarWeights) -> None:
+    """New weights for a built slow-step model."""
+    for term, value in (("loss_cost", w.loss_price * m.dt_h), ("tap_cost", w.oltc), ("switch_cost", w.cb),
+                        ("upfc_cost", w.upfc * m.dt_h)):
+        m.b.set_parameter(f"{PREFIX}.w_{term}", value)
+
+
+def _set_limit(b: Any, name: str, limit: np.ndarray, T: int) -> None:
+    if name in b.params:
+        rows = np.flatnonzero(np.isfinite(limit))
+        b.set_parameter(name, np.repeat(limit[rows].reshape(-1, 1), T, axis=1))
 
 
 def fix_discrete(m: VoltVarModel, taps: np.ndarray | None, steps: np.ndarray | None) -> None:
@@ -190,4 +263,4 @@ def fix_discrete(m: VoltVarModel, taps: np.ndarray | None, steps: np.ndarray | N
 
 
 __all__ = ["DEVICE_COSTS", "PREFIX", "STEP_BLOCK", "TAP_BLOCK", "VoltVarModel", "VoltVarWeights",
-           "build_volt_var", "fix_discrete"]
+           "build_volt_var", "fix_discrete", "refresh", "set_weights"]

@@ -43,7 +43,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from tdcoord.coordination.volt_var import Controls, SlowOutcome, apply_controls, controls_of, sensitivity_weights, \
+from tdcoord.coordination.volt_var import Controls, ModelCache, SlowOutcome, apply_controls, controls_of, sensitivity_weights, \
     solve_fast, solve_slow, window
 from tdcoord.errors import InputError
 from tdcoord.network.network import Network
@@ -121,7 +121,8 @@ def _step_record(k: int, c: Controls, chk: dict[str, Any], spd: int, **extra: An
            "vm": chk["vm"].tolist(), **{f"tap_{i}": float(v) for i, v in enumerate(c.taps)},
            **{f"cb_{i}": float(v) for i, v in enumerate(c.steps)},
            **{f"upfc_q_{i}": float(v) for i, v in enumerate(c.q_sh_mvar)},
-           **{f"upfc_vse_{i}": float(np.hypot(c.vse_re[i], c.vse_im[i])) for i in range(len(c.vse_re))}}
+           **{f"upfc_vse_re_{i}": float(v) for i, v in enumerate(c.vse_re)},
+           **{f"upfc_vse_im_{i}": float(v) for i, v in enumerate(c.vse_im)}}
     rec.update(extra)
     return rec
 
@@ -166,7 +167,7 @@ def _rest_of_hour(net: Network, k: int, s: DtsSettings) -> Network:
     hours' means."""
     spd = s.steps_per_hour
     h = k // spd
-    out = window(net, h, s.slow_horizon, spd)
+    out = window(net, h, s.slow_horizon, spd, wrap=True)
     end = (h + 1) * spd
     for key, df in net.timeseries.items():
         rest = df.to_numpy(float)[k + 1:end].mean(axis=0)
@@ -195,7 +196,8 @@ def run_scenario(net: Network, name: str, s: DtsSettings, *, progress: Callable[
     c = controls_of(net)
     res = ScenarioResult(name, initial=c.copy())
     thr = Threshold(s)
-    vm_prev: np.ndarray | None = None
+    cache = ModelCache()
+    vm_prev: np.ndarray | None = _recheck(net, 0, c, s.band)["vm"] if name == "double" else None
     done = done or {}
     for h in range(s.hours):
         if h in done:
@@ -217,7 +219,8 @@ def run_scenario(net: Network, name: str, s: DtsSettings, *, progress: Callable[
             now = apply_controls(window(net, h * spd, 1), c)
             weights, w = _weights(now.at_period(0), s)
             hour_info["weights"] = {k: w[k] for k in ("oltc", "cb", "upfc", "ordered")}
-            slow = solve_slow(apply_controls(window(net, h, s.slow_horizon, spd), c), weights, method=s.solver)
+            slow = solve_slow(apply_controls(window(net, h, s.slow_horizon, spd, wrap=True), c), weights,
+                              method=s.solver, cache=cache)
             hour_info.update(_slow_summary(slow))
             if slow.ok:
                 c = slow.schedule[0].copy()
@@ -226,8 +229,8 @@ def run_scenario(net: Network, name: str, s: DtsSettings, *, progress: Callable[
         for k in range(h * spd, (h + 1) * spd):
             extra: dict[str, Any] = {}
             if name == "double":
-                fw = apply_controls(window(net, k, s.fast_horizon), c)
-                fc, _ = solve_fast(fw, vm_prev, vm_ref=s.vm_ref, dt_h=1 / spd)
+                fw = apply_controls(window(net, k, s.fast_horizon, wrap=True), c)
+                fc, _ = solve_fast(fw, vm_prev, vm_ref=s.vm_ref, dt_h=1 / spd, cache=cache)
                 if fc is not None:
                     c = fc
                 extra["upfc_slow_q"] = float(slow_c.q_sh_mvar[0]) if len(slow_c.q_sh_mvar) else float("nan")
@@ -237,7 +240,7 @@ def run_scenario(net: Network, name: str, s: DtsSettings, *, progress: Callable[
                 extra.update(u_dev=u_dev, eps=thr.eps)
                 if (exceeded or chk["violations"]) and k + 1 < (h + 1) * spd and k - last_retrigger >= s.retrigger_gap:
                     tap_used, cb_used = _moves(start_of_hour, c)
-                    rt = _retrigger(net, k, c, start_of_hour, s)
+                    rt = _retrigger(net, k, c, start_of_hour, s, cache)
                     last_retrigger = k
                     retr_h.append({"hour": h, "step": k, "u_dev": u_dev, "eps": thr.eps,
                                    "violations": chk["violations"], "ok": rt is not None})
@@ -269,7 +272,8 @@ def _slow_summary(slow: SlowOutcome) -> dict[str, Any]:
             "slow_solves": slow.solves, "slow_method": slow.method}
 
 
-def _retrigger(net: Network, k: int, c: Controls, start: Controls, s: DtsSettings) -> Controls | None:
+def _retrigger(net: Network, k: int, c: Controls, start: Controls, s: DtsSettings,
+               cache: ModelCache | None = None) -> Controls | None:
     """Re-run the slow step after step ``k`` with the moves left in the hour's budget."""
     win = apply_controls(_rest_of_hour(net, k, s), c)
     tr = win.trafo
@@ -284,7 +288,7 @@ def _retrigger(net: Network, k: int, c: Controls, start: Controls, s: DtsSetting
     used_s = np.abs(sh.loc[srows, "step"].to_numpy(float) - start.steps[: len(srows)])
     sh.loc[srows, "max_step_change"] = np.maximum(sh.loc[srows, "max_step_change"].to_numpy(float) - used_s, 0)
     weights, _ = _weights(apply_controls(window(net, k, 1), c).at_period(0), s)
-    slow = solve_slow(win, weights, method=s.solver)
+    slow = solve_slow(win, weights, method=s.solver, cache=cache)
     return slow.schedule[0] if slow.ok else None
 
 
@@ -312,5 +316,177 @@ def scenario_summary(r: ScenarioResult, s: DtsSettings) -> dict[str, Any]:
             "retriggers": len(r.retriggers), "time_s": r.time_s}
 
 
-__all__ = ["DtsSettings", "REPORT_HOURS", "SCENARIOS", "ScenarioResult", "Threshold", "run_scenario",
-           "scenario_summary"]
+
+
+# ----------------------------------------------------------------------------------------------- the whole study
+PAPER = {  # seed 004's reported figures (Tables 3-5, section 4.2)
+    "table3_scenario3": {"1": [1.050, 0.995], "7": [1.035, 0.996], "13": [1.042, 0.999], "19": [1.022, 0.999]},
+    "table4_hvdc_vm_pu": {"no-control": [0.979, 1.015, 1.010, 1.004], "slow": [1.014, 1.010, 1.010, 1.002],
+                          "double": [1.010, 0.997, 1.003, 1.002]},
+    "table5": {"loss_mw_sum": {"no-control": 426.6437, "slow": 369.0200, "double": 374.8438},
+               "cost": {"no-control": None, "slow": 170350.986, "double": 172639.326}},
+    "weights": {"upfc": 0.3998, "oltc": 0.3227, "cb": 0.2775},
+    "slow_step_time_s": 240.0, "fast_step_time_s": 45.0,
+}
+
+
+@dataclass
+class DtsStudy:
+    """The study's results: each scenario's day, the exact-vs-PSO comparison, the settings."""
+
+    case: str
+    settings: DtsSettings
+    results: dict[str, ScenarioResult]
+    slow_compare: dict[str, Any] = field(default_factory=dict)
+    time_s: float = 0.0
+    bus_labels: list[str] = field(default_factory=list)
+
+    def hour_step(self, hour: int) -> int:
+        return hour * self.settings.steps_per_hour
+
+    def table3(self) -> pd.DataFrame:
+        """Largest and smallest bus voltage at the report hours (the hour's first 5-minute step), per scenario."""
+        rows = []
+        for name, r in self.results.items():
+            df = r.frame().set_index("step")
+            for h in REPORT_HOURS:
+                k = self.hour_step(h)
+                if k in df.index:
+                    rows.append({"scenario": name, "hour": h, "vm_max_pu": df.at[k, "vm_max_pu"],
+                                 "vm_min_pu": df.at[k, "vm_min_pu"], "violations": int(df.at[k, "violations"])})
+        return pd.DataFrame(rows)
+
+    def table4(self) -> pd.DataFrame:
+        """The HVDC terminal's voltage at the report hours, per scenario."""
+        out = {}
+        for name, r in self.results.items():
+            df = r.frame().set_index("step")
+            out[name] = {h: df.at[self.hour_step(h), "hvdc_vm_pu"] for h in REPORT_HOURS if self.hour_step(h) in df.index}
+        return pd.DataFrame(out).rename_axis("hour")
+
+    def scenario_rows(self) -> list[dict[str, Any]]:
+        return [scenario_summary(r, self.settings) for r in self.results.values()]
+
+    def voltages(self, name: str) -> pd.DataFrame:
+        r = self.results[name]
+        return pd.DataFrame([s["vm"] for s in r.steps], index=pd.Index([s["step"] for s in r.steps], name="step"),
+                            columns=self.bus_labels or None)
+
+    def steps(self, name: str) -> pd.DataFrame:
+        return self.results[name].frame().drop(columns=["vm"]).set_index("step")
+
+    def summary(self) -> dict[str, Any]:
+        t3 = self.table3()
+        t4 = self.table4()
+        return {
+            "case": self.case,
+            "scenarios": self.scenario_rows(),
+            "table3": {n: {str(int(r.hour)): {"vm_max_pu": r.vm_max_pu, "vm_min_pu": r.vm_min_pu}
+                           for r in g.itertuples()} for n, g in t3.groupby("scenario")} if len(t3) else {},
+            "hvdc_vm_pu": {n: {str(h): float(v) for h, v in t4[n].items()} for n in t4.columns},
+            "slow": self.slow_compare,
+            "weights": _weights_summary(self.results),
+            "retriggers": [r for res in self.results.values() for r in res.retriggers],
+            "hours": [dict(h, scenario=n) for n, res in self.results.items() for h in res.hours],
+            "time_s": self.time_s,
+            "scenario_time_s": {n: r.time_s for n, r in self.results.items()},
+            "settings": self.settings.fingerprint(),
+            "paper": PAPER,
+        }
+
+
+def _weights_summary(results: dict[str, ScenarioResult]) -> dict[str, Any]:
+    ws = [h["weights"] for r in results.values() for h in r.hours if "weights" in h]
+    if not ws:
+        return {}
+    return {"mean": {k: float(np.mean([w[k] for w in ws])) for k in ("upfc", "oltc", "cb")},
+            "hours_ordered": int(sum(bool(w["ordered"]) for w in ws)), "hours": len(ws),
+            "ordering": "W_UPFC >= W_OLTC >= W_CB"}
+
+
+def compare_slow_solvers(net: Network, s: DtsSettings, controls: Controls | None = None, *,
+                         progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """The slow step of hour ``s.compare_hour`` solved exactly and by PSO over ``s.pso_seeds`` seeds, on the same
+    model (the controls in force ``controls``, default the case's)."""
+    from tdcoord.coordination.pso import pso_spread
+
+    h, spd = s.compare_hour, s.steps_per_hour
+    c = controls if controls is not None else controls_of(net)
+    win = apply_controls(window(net, h, s.slow_horizon, spd), c)
+    weights, _ = _weights(apply_controls(window(net, h * spd, 1), c).at_period(0), s)
+    exact = solve_slow(win, weights, method="exact")
+    if progress is not None:
+        progress(f"slow step at hour {h}: exact {exact.objective:.2f} in {exact.time_s:.2f} s; PSO over "
+                 f"{s.pso_seeds} seeds ...")
+    spread = pso_spread(win, weights, seeds=s.pso_seeds, population=s.pso_population, generations=s.pso_generations)
+    objs = np.asarray(spread["objectives"], float)
+    best = float(np.nanmin(objs)) if len(objs) else float("nan")
+    return {
+        "hour": h,
+        "weights": weights.as_dict(),
+        "exact": {"objective": exact.objective, "time_s": exact.time_s, "relaxed_objective": exact.relaxed_objective,
+                  "gap_to_relaxation": exact.gap, "method": exact.method, "solves": exact.solves},
+        "pso": {"objective": best, "time_s": float(spread["mean_time_s"]), "objective_spread": spread,
+                "population": s.pso_population, "generations": s.pso_generations, "seeds": s.pso_seeds,
+                "exact_not_worse": bool(exact.objective <= best * (1 + 1e-9))},
+    }
+
+
+def run_study(net: Network, s: DtsSettings | None = None, *, out: str | Path | None = None, resume: bool = False,
+              scenarios: tuple[str, ...] = SCENARIOS, compare: bool = True,
+              progress: Callable[[str], None] | None = None) -> DtsStudy:
+    """The three scenarios over the day, and the exact-vs-PSO comparison of one slow step (module docstring).
+
+    With ``out``, each finished hour of each scenario is checkpointed in ``out/hours`` so that an interrupted run
+    continues with ``resume``."""
+    from tdcoord.results.checkpoint import Checkpoint, digest
+
+    s = s or DtsSettings()
+    if len(net.timeseries) == 0 or net.n_periods < s.hours * s.steps_per_hour:
+        raise InputError(f"network {net.name!r}: the study needs {s.hours * s.steps_per_hour} five-minute periods of "
+                         f"time series; it has {net.n_periods}")
+    if s.solver not in ("exact", "bonmin", "pso"):
+        raise InputError(f"--solver {s.solver!r}: expected exact, bonmin or pso")
+    t0 = time.perf_counter()
+    ck = None
+    if out is not None:
+        fp = {"settings": s.fingerprint(), "case": digest({"tables": {t: getattr(net, t) for t in net.TABLE_NAMES
+                                                                        if len(getattr(net, t))},
+                                                             "timeseries": dict(net.timeseries)})}
+        ck = Checkpoint(Path(out) / "hours", "tdcoord-dts-hour", fp)
+    done_all = ck.start(resume) if ck is not None else {}
+    results: dict[str, ScenarioResult] = {}
+    for name in scenarios:
+        done = {int(k.rsplit("_", 1)[1]): v for k, v in done_all.items() if k.startswith(f"{name}_hour_")}
+        save = (lambda h, rec, n=name: ck.save(f"{n}_hour_{h:02d}", rec)) if ck is not None else None
+        results[name] = run_scenario(net, name, s, progress=progress, done=done, save=save)
+    study = DtsStudy(net.name, s, results, bus_labels=[str(b) for b in net.bus.index])
+    if compare:
+        key = "slow_compare"
+        if ck is not None and key in done_all:
+            study.slow_compare = done_all[key]
+        else:
+            c = None
+            if "double" in results and results["double"].steps:
+                rec = next((x for x in results["double"].steps if x["step"] == s.compare_hour * s.steps_per_hour - 1),
+                           None)
+                if rec is not None:
+                    c = _controls_of_record(rec)
+            study.slow_compare = compare_slow_solvers(net, s, c, progress=progress)
+            if ck is not None:
+                ck.save(key, study.slow_compare)
+    study.time_s = time.perf_counter() - t0
+    return study
+
+
+def _controls_of_record(rec: dict[str, Any]) -> Controls:
+    def cols(prefix: str) -> np.ndarray:
+        keys = sorted((k for k in rec if k.startswith(prefix) and k[len(prefix):].isdigit()),
+                      key=lambda k: int(k[len(prefix):]))
+        return np.array([rec[k] for k in keys], float)
+
+    return Controls(cols("tap_"), cols("cb_"), cols("upfc_q_"), cols("upfc_vse_re_"), cols("upfc_vse_im_"))
+
+
+__all__ = ["DtsSettings", "DtsStudy", "PAPER", "REPORT_HOURS", "SCENARIOS", "ScenarioResult", "Threshold",
+           "compare_slow_solvers", "run_scenario", "run_study", "scenario_summary"]
