@@ -957,6 +957,9 @@ def study_double_time_scale(
     compare_hour: Annotated[int, typer.Option(help="hour of the exact-vs-PSO slow step")] = 19,
     pso_seeds: Annotated[int, typer.Option(help="PSO runs (seeds) in the comparison")] = 20,
     pso_generations: Annotated[int, typer.Option(help="PSO generations (population 50)")] = 40,
+    executor: Annotated[str, typer.Option("--executor", help="where the comparison's PSO seeds run: serial | "
+                                                              "process | ray")] = "serial",
+    workers: Workers = None,
     out: Annotated[Path, typer.Option(help="output folder")] = Path("tdcoord-out/double-time-scale"),
     resume: Annotated[bool, Flag("--resume", help="continue an interrupted run in --out: keep the hours it "
                                                   "finished (same settings only)")] = False,
@@ -990,7 +993,8 @@ def study_double_time_scale(
         settings = DtsSettings(solver=solver, hours=hours, compare_hour=compare_hour, pso_seeds=pso_seeds,
                                pso_generations=pso_generations)
         say = lambda m: err_console.print(f"[dim]{m}[/]", highlight=False)  # noqa: E731
-        study = run_study(net, settings, out=out, resume=resume, compare=compare, progress=say)
+        ex = _executor(executor, workers) if compare else None
+        study = run_study(net, settings, out=out, resume=resume, compare=compare, progress=say, executor=ex)
         summary = write_outputs(study, out, json_out)
         record_outputs(sorted(p for p in out.iterdir() if p.is_file()))
         t = _table(f"double time scale on {case}: the day's three scenarios (AC/DC power flow re-check)",

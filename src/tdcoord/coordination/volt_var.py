@@ -191,14 +191,16 @@ def slow_model(net: Network, weights: VoltVarWeights, method: str, cache: ModelC
 
 
 def solve_slow(net: Network, weights: VoltVarWeights, *, method: str = "exact", warm: Any = None,
-               max_passes: int = 3, cache: ModelCache | None = None) -> SlowOutcome:
-    """The slow step on ``net`` (its series: the horizon's hourly forecasts; its tables: the controls in force)."""
+               max_passes: int = 3, cache: ModelCache | None = None,
+               pso_options: dict[str, Any] | None = None) -> SlowOutcome:
+    """The slow step on ``net`` (its series: the horizon's hourly forecasts; its tables: the controls in force);
+    ``pso_options`` go to :func:`tdcoord.coordination.pso.solve_slow_pso` (seed, population, generations)."""
     t0 = time.perf_counter()
     m = slow_model(net, weights, method, cache)
     if method == "pso":
         from tdcoord.coordination.pso import solve_slow_pso
 
-        return solve_slow_pso(m, t0=t0)
+        return solve_slow_pso(m, t0=t0, **(pso_options or {}))
     relaxed = m.b.solve(warm=warm)
     solves = 1
     if not relaxed.ok:

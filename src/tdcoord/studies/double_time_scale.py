@@ -220,7 +220,7 @@ def run_scenario(net: Network, name: str, s: DtsSettings, *, progress: Callable[
             weights, w = _weights(now.at_period(0), s)
             hour_info["weights"] = {k: w[k] for k in ("oltc", "cb", "upfc", "ordered")}
             slow = solve_slow(apply_controls(window(net, h, s.slow_horizon, spd, wrap=True), c), weights,
-                              method=s.solver, cache=cache)
+                              method=s.solver, cache=cache, pso_options=_pso_options(s))
             hour_info.update(_slow_summary(slow))
             if slow.ok:
                 c = slow.schedule[0].copy()
@@ -288,8 +288,12 @@ def _retrigger(net: Network, k: int, c: Controls, start: Controls, s: DtsSetting
     used_s = np.abs(sh.loc[srows, "step"].to_numpy(float) - start.steps[: len(srows)])
     sh.loc[srows, "max_step_change"] = np.maximum(sh.loc[srows, "max_step_change"].to_numpy(float) - used_s, 0)
     weights, _ = _weights(apply_controls(window(net, k, 1), c).at_period(0), s)
-    slow = solve_slow(win, weights, method=s.solver, cache=cache)
+    slow = solve_slow(win, weights, method=s.solver, cache=cache, pso_options=_pso_options(s))
     return slow.schedule[0] if slow.ok else None
+
+
+def _pso_options(s: DtsSettings) -> dict[str, Any]:
+    return {"population": s.pso_population, "generations": s.pso_generations, "seed": 0}
 
 
 def scenario_summary(r: ScenarioResult, s: DtsSettings) -> dict[str, Any]:
@@ -405,7 +409,7 @@ def _weights_summary(results: dict[str, ScenarioResult]) -> dict[str, Any]:
 
 
 def compare_slow_solvers(net: Network, s: DtsSettings, controls: Controls | None = None, *,
-                         progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+                         progress: Callable[[str], None] | None = None, executor: Any = None) -> dict[str, Any]:
     """The slow step of hour ``s.compare_hour`` solved exactly and by PSO over ``s.pso_seeds`` seeds, on the same
     model (the controls in force ``controls``, default the case's)."""
     from tdcoord.coordination.pso import pso_spread
@@ -418,7 +422,8 @@ def compare_slow_solvers(net: Network, s: DtsSettings, controls: Controls | None
     if progress is not None:
         progress(f"slow step at hour {h}: exact {exact.objective:.2f} in {exact.time_s:.2f} s; PSO over "
                  f"{s.pso_seeds} seeds ...")
-    spread = pso_spread(win, weights, seeds=s.pso_seeds, population=s.pso_population, generations=s.pso_generations)
+    spread = pso_spread(win, weights, seeds=s.pso_seeds, population=s.pso_population, generations=s.pso_generations,
+                        executor=executor)
     objs = np.asarray(spread["objectives"], float)
     best = float(np.nanmin(objs)) if len(objs) else float("nan")
     return {
@@ -434,11 +439,11 @@ def compare_slow_solvers(net: Network, s: DtsSettings, controls: Controls | None
 
 def run_study(net: Network, s: DtsSettings | None = None, *, out: str | Path | None = None, resume: bool = False,
               scenarios: tuple[str, ...] = SCENARIOS, compare: bool = True,
-              progress: Callable[[str], None] | None = None) -> DtsStudy:
+              progress: Callable[[str], None] | None = None, executor: Any = None) -> DtsStudy:
     """The three scenarios over the day, and the exact-vs-PSO comparison of one slow step (module docstring).
 
     With ``out``, each finished hour of each scenario is checkpointed in ``out/hours`` so that an interrupted run
-    continues with ``resume``."""
+    continues with ``resume``. ``executor`` runs the comparison's PSO seeds (default: one after the other)."""
     from tdcoord.results.checkpoint import Checkpoint, digest
 
     s = s or DtsSettings()
@@ -472,7 +477,7 @@ def run_study(net: Network, s: DtsSettings | None = None, *, out: str | Path | N
                            None)
                 if rec is not None:
                     c = _controls_of_record(rec)
-            study.slow_compare = compare_slow_solvers(net, s, c, progress=progress)
+            study.slow_compare = compare_slow_solvers(net, s, c, progress=progress, executor=executor)
             if ck is not None:
                 ck.save(key, study.slow_compare)
     study.time_s = time.perf_counter() - t0
