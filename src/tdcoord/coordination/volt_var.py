@@ -176,6 +176,25 @@ class ModelCache:
         return m
 
 
+def shifted(m: VoltVarModel, sol: Any, periods: int = 1) -> Any:
+    """A warm start for the next horizon: ``sol`` with every (rows x periods) block moved ``periods`` periods
+    earlier (the last period repeated); multipliers as they were."""
+    import copy
+
+    if sol is None or m.periods < 2 or periods < 1:
+        return sol
+    out = copy.copy(sol)
+    x = np.array(sol.x_raw, float)
+    for blk in m.b.blocks.values():
+        if blk.lb.ndim == 2 and blk.lb.shape[1] == m.periods:
+            v = x[blk.start:blk.start + blk.size].reshape(blk.lb.shape, order="F")
+            k = min(periods, m.periods - 1)
+            v = np.concatenate([v[:, k:], np.repeat(v[:, -1:], k, axis=1)], axis=1)
+            x[blk.start:blk.start + blk.size] = v.ravel(order="F")
+    out.x_raw = x
+    return out
+
+
 def slow_model(net: Network, weights: VoltVarWeights, method: str, cache: ModelCache | None) -> VoltVarModel:
     steps = "integer" if method == "bonmin" else "continuous"
 
@@ -197,12 +216,19 @@ def solve_slow(net: Network, weights: VoltVarWeights, *, method: str = "exact", 
     ``pso_options`` go to :func:`tdcoord.coordination.pso.solve_slow_pso` (seed, population, generations)."""
     t0 = time.perf_counter()
     m = slow_model(net, weights, method, cache)
+    if warm is None and cache is not None:
+        warm = shifted(m, cache.warm.get(("slow-relaxed", m.periods)))
     if method == "pso":
         from tdcoord.coordination.pso import solve_slow_pso
 
         return solve_slow_pso(m, t0=t0, **(pso_options or {}))
     relaxed = m.b.solve(warm=warm)
     solves = 1
+    if not relaxed.ok and warm is not None:  # a warm start that fails is retried cold
+        relaxed = m.b.solve()
+        solves += 1
+    if relaxed.ok and cache is not None:
+        cache.warm[("slow-relaxed", m.periods)] = relaxed
     if not relaxed.ok:
         return SlowOutcome([], float("nan"), {}, time.perf_counter() - t0, method, False,
                            f"IPOPT: {relaxed.solver_status} (relaxation)", solves=solves)
@@ -267,7 +293,7 @@ def solve_fast(net: Network, vm_prev: np.ndarray | None, *, vm_ref: float = 1.0,
         for name, v in ((UPFC_BLOCKS[1], c.vse_re), (UPFC_BLOCKS[2], c.vse_im)):
             vv = np.repeat(np.asarray(v, float).reshape(-1, 1), m.periods, axis=1)
             m.b.set_bounds(name, vv, vv)
-    warm = cache.warm.get(key) if cache is not None else None
+    warm = shifted(m, cache.warm.get(key)) if cache is not None else None
     sol = m.b.solve(warm=warm)
     if not sol.ok and warm is not None:
         sol = m.b.solve()
@@ -282,12 +308,12 @@ def solve_fast(net: Network, vm_prev: np.ndarray | None, *, vm_ref: float = 1.0,
 
 def sensitivity_weights(net: Network, *, q_step_mvar: float = 1.0) -> dict[str, Any]:
     """Trajectory-sensitivity weights W_OLTC, W_CB, W_UPFC at ``net``'s operating point (module docstring)."""
-    from tdcoord.pf.ac import run_newton
+    from tdcoord.pf.acdc import solve_acdc
 
-    base = run_newton(net, enforce_q_lims=True, check=False)
+    base = solve_acdc(net, enforce_q_lims=True)
     if not base.converged:
         return {"oltc": 1 / 3, "cb": 1 / 3, "upfc": 1 / 3, "ok": False}
-    v0 = base.res_bus.vm_pu.to_numpy(float)
+    v0 = np.abs(base.v)
     c0 = controls_of(net)
     tr = net.trafo.loc[_oltc_rows(net)]
     n_max = np.maximum(np.abs(positions(tr.tap_max_pu.to_numpy(float), tr.tap_step_pu.to_numpy(float))), 1.0)
@@ -296,8 +322,9 @@ def sensitivity_weights(net: Network, *, q_step_mvar: float = 1.0) -> dict[str, 
     sens: dict[str, list[float]] = {"oltc": [], "cb": [], "upfc": []}
 
     def dv(c: Controls, du: float, u_base: float) -> float:
-        r = run_newton(apply_controls(net.copy(), c), enforce_q_lims=True, check=False)
-        return float(np.mean(np.abs(r.res_bus.vm_pu.to_numpy(float) - v0)) / du * u_base) if r.converged else np.nan
+        # the perturbed power flow starts from the base point (same solution, fewer passes)
+        r = solve_acdc(apply_controls(net.copy(), c), enforce_q_lims=True, v0=base.v, s0=base.s_dev)
+        return float(np.mean(np.abs(np.abs(r.v) - v0)) / du * u_base) if r.converged else np.nan
 
     for i in range(len(c0.taps)):
         c = c0.copy()
@@ -322,5 +349,5 @@ def sensitivity_weights(net: Network, *, q_step_mvar: float = 1.0) -> dict[str, 
     return w
 
 
-__all__ = ["Controls", "ModelCache", "SlowOutcome", "apply_controls", "controls_of", "sensitivity_weights", "solve_fast",
+__all__ = ["Controls", "ModelCache", "SlowOutcome", "shifted", "apply_controls", "controls_of", "sensitivity_weights", "solve_fast",
            "solve_slow", "window"]

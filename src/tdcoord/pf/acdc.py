@@ -20,7 +20,7 @@ line sees ``V_n + V_se`` at the UPFC's end), and ``res_upfc`` and
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -116,21 +116,53 @@ def _correct_upfc_lines(net: Network, cn: CompiledNetwork, v: np.ndarray, res: P
             [sf.real, sf.imag, st.real, st.imag, (sf + st).real, (sf + st).imag, i_f, i_t, loading]
 
 
-def run_acdc(net: Network, *, tol: float = 1e-10, max_iter: int = 30, enforce_q_lims: bool = False,
-             cn: CompiledNetwork | None = None) -> PowerFlowResult:
-    """Sequential AC/DC power flow of ``net`` (module docstring)."""
+@dataclass
+class AcdcOutcome:
+    """The converged (or last) state of a sequential AC/DC power flow."""
+
+    v: np.ndarray  # complex bus voltages, p.u.
+    s_dev: np.ndarray  # the devices' complex injections per bus, p.u.
+    converged: bool
+    iterations: int  # Newton iterations over all passes
+    passes: int
+    max_mismatch: float
+    messages: list[str]
+    cn: CompiledNetwork
+    data: dict[str, Any]
+
+    def losses_mw(self) -> float:
+        """Active losses (branches and shunts): everything injected minus everything consumed, the UPFCs'
+        injections excepted (a series source moves power, it neither makes nor uses any)."""
+        s_net = self.v * np.conj(self.cn.ybus()[0] @ self.v)
+        return float((s_net.real.sum() - self.upfc_p_pu()) * self.cn.base_mva)
+
+    def upfc_p_pu(self) -> float:
+        u = self.data["upfc"]
+        if u is None or not len(u["index"]):
+            return 0.0
+        vm, va = np.abs(self.v), np.angle(self.v)
+        inj = injections(vm[u["near"]], va[u["near"]], vm[u["far"]], va[u["far"]], u["vse_re"], u["vse_im"],
+                         u["q_sh"], u["y"], _rows, np.cos, np.sin)
+        return float(np.sum(inj["p_n"] + inj["p_m"]))
+
+
+def solve_acdc(net: Network, *, tol: float = 1e-10, max_iter: int = 30, enforce_q_lims: bool = False,
+               cn: CompiledNetwork | None = None, v0: np.ndarray | None = None,
+               s0: np.ndarray | None = None) -> AcdcOutcome:
+    """The sequential passes (module docstring), from the voltages ``v0`` and device injections ``s0`` when
+    given (a neighbouring operating point: fewer passes, the same solution)."""
     from tdcoord.pf.ac import solve_compiled
 
-    t0 = time.perf_counter()
     cn = compile_network(net) if cn is None else cn
-    v = initial_voltage(cn)
+    v = initial_voltage(cn) if v0 is None else np.asarray(v0, complex)
     data = device_data(net, cn)
-    s_dev = np.zeros(cn.n_bus, complex)
+    s_dev = np.zeros(cn.n_bus, complex) if s0 is None else np.asarray(s0, complex)
     messages: list[str] = []
-    total_it, converged, out = 0, False, None
+    total_it, passes, converged, out = 0, 0, False, None
     held = np.isin(cn.bus_type, (PV, REF))
     vm_set = np.abs(initial_voltage(cn))
     for _ in range(MAX_PASSES):
+        passes += 1
         # every pass starts from the machines' set-points (a PV bus that turned PQ in one pass is PV again at the
         # start of the next: the Q-limit logic of solve_compiled decides afresh), with the last pass's angles
         v = np.where(held, vm_set, np.abs(v)) * np.exp(1j * np.angle(v))
@@ -152,15 +184,23 @@ def run_acdc(net: Network, *, tol: float = 1e-10, max_iter: int = 30, enforce_q_
     else:
         messages.append(f"the sequential AC/DC power flow did not settle in {MAX_PASSES} passes")
     cn_k = replace(cn, p_fix=cn.p_fix + s_dev.real, q_fix=cn.q_fix + s_dev.imag, _cache={})
-    res = build_result(net, cn_k, v, converged=converged and out is not None and out.converged,
-                       iterations=total_it, max_mismatch=out.max_mismatch if out is not None else np.inf,
+    return AcdcOutcome(v, s_dev, bool(converged and out is not None and out.converged), total_it, passes,
+                       out.max_mismatch if out is not None else np.inf, messages, cn_k, data)
+
+
+def run_acdc(net: Network, *, tol: float = 1e-10, max_iter: int = 30, enforce_q_lims: bool = False,
+             cn: CompiledNetwork | None = None) -> PowerFlowResult:
+    """Sequential AC/DC power flow of ``net`` (module docstring), with the result tables."""
+    t0 = time.perf_counter()
+    o = solve_acdc(net, tol=tol, max_iter=max_iter, enforce_q_lims=enforce_q_lims, cn=cn)
+    res = build_result(net, o.cn, o.v, converged=o.converged, iterations=o.iterations, max_mismatch=o.max_mismatch,
                        method="newton, sequential AC/DC")
-    _, extra = device_injections(net, cn, v, data)
-    _correct_upfc_lines(net, cn, v, res)
+    _, extra = device_injections(net, o.cn, o.v, o.data)
+    _correct_upfc_lines(net, o.cn, o.v, res)
     res.extra_tables = extra
-    res.messages = messages
+    res.messages = o.messages
     res.time_s = time.perf_counter() - t0
     return res
 
 
-__all__ = ["device_data", "device_injections", "has_acdc_devices", "run_acdc"]
+__all__ = ["AcdcOutcome", "device_data", "device_injections", "has_acdc_devices", "run_acdc", "solve_acdc"]

@@ -59,6 +59,14 @@ PREFIX = "vv"
 TAP_BLOCK = f"{PREFIX}.trafo_tap_pos"
 STEP_BLOCK = f"{PREFIX}.shunt_step"
 DEVICE_COSTS = ("tap_cost", "switch_cost", "upfc_cost")
+#: IPOPT options of these models: a small model solved hundreds of times, each solve warm-started from the last
+#: horizon's solution (shifted by a period): SX evaluation (``expand``) and IPOPT's warm start from a barrier
+#: parameter of 1e-4 (measured on the 30-bus day: 13-17 iterations per fast step instead of 17-28, 52 ms instead
+#: of 95 ms)
+SOLVER_OPTIONS: dict[str, Any] = {
+    "expand": True, "ipopt.warm_start_init_point": "yes", "ipopt.mu_init": 1e-4,
+    "ipopt.warm_start_bound_push": 1e-6, "ipopt.warm_start_mult_bound_push": 1e-6,
+    "ipopt.warm_start_slack_bound_push": 1e-6}
 BAND_PENALTY = 1e6
 SETPOINT_PENALTY = 1e7
 SOFT_RANGE = (0.7, 1.3)
@@ -112,7 +120,7 @@ def build_volt_var(net: Network, *, objective: str = "slow", periods: int | None
     validate(net, radial=False)
     cn = compile_network(device_free_network(net))
     b = new_builder("nlp", f"volt_var_{net.name}")
-    b.build_options = {"expand": True}  # a small model solved hundreds of times: SX evaluation is faster
+    b.build_options = dict(SOLVER_OPTIONS)
     vm_min, vm_max = cn.vm_min.copy(), cn.vm_max.copy()
     if soft_band:
         form = AcpFormulation(b, cn, PREFIX, periods=T, vm_min=np.full(cn.n_bus, SOFT_RANGE[0]),

@@ -11,13 +11,21 @@ with the machines' reactive limits enforced (PV buses turn PQ at a limit):
    data); its first hour's taps, steps and UPFC set-points hold for 12 steps.
 3. ``double``: the slow step every hour, and every 5 minutes the fast step
    (:func:`tdcoord.coordination.volt_var.solve_fast`) on the next 5 steps'
-   data, which re-sets the UPFC. After each step the adaptive threshold of
-   Eqs. (39)-(41) is updated; when the step's mean deviation U_dev exceeds
-   the threshold, or a bus leaves the band, the slow step is re-triggered
-   for the rest of the hour (its first period the mean of the hour's
-   remaining steps), with the moves left in the hour's budget, at most
-   once every :attr:`DtsSettings.retrigger_gap` steps. Each re-trigger is
-   logged.
+   data, which re-sets the UPFC. The slow step is re-triggered (seed 004,
+   section 3.1: "re-engaged ... when the node voltage exceeds the operation
+   limits"), with the moves left in the hour's budget and its first period
+   the mean of the hour's remaining steps, at most once every
+   :attr:`DtsSettings.retrigger_gap` steps, when
+
+   - the fast step predicts that it cannot keep the band at this step
+     (its band violation above :data:`BAND_TOL`): the slow step is re-run
+     from this step, and the fast step again on its schedule, before the
+     step is applied;
+   - after the step, its mean deviation U_dev exceeds the adaptive
+     threshold of Eqs. (39)-(41), or a bus is outside the band in the
+     re-check: the slow step is re-run for the hour's later steps.
+
+   Each re-trigger is logged with its reason.
 
 The adaptive threshold (Eqs. (39)-(41)): N_cross is the number of buses
 whose |V - V_ref| exceeds the threshold eps; rho the share of crossings
@@ -50,6 +58,7 @@ from tdcoord.network.network import Network
 from tdcoord.problems.volt_var import VoltVarWeights
 
 SCENARIOS = ("no-control", "slow", "double")
+BAND_TOL = 1e-4  # p.u.: a fast step predicting more band violation than this re-triggers the slow step
 REPORT_HOURS = (1, 7, 13, 19)
 
 
@@ -98,18 +107,25 @@ class ScenarioResult:
         return pd.DataFrame(self.steps)
 
 
-def _recheck(net: Network, k: int, c: Controls, band: tuple[float, float]) -> dict[str, Any]:
-    """The AC/DC power flow of step ``k`` under controls ``c``, Q limits enforced, judged against ``band``."""
-    from tdcoord.pf.ac import run_newton
+def _recheck(net: Network, k: int, c: Controls, band: tuple[float, float],
+             warm: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The AC/DC power flow of step ``k`` under controls ``c``, Q limits enforced, judged against ``band``;
+    ``warm`` (the last step's state, updated here) starts it near its solution."""
+    from tdcoord.pf.acdc import device_injections, solve_acdc
 
     n = apply_controls(net.at_period(k), c)
-    r = run_newton(n, enforce_q_lims=True, check=False)
-    vm = r.res_bus.vm_pu.to_numpy(float)
-    loss = float(r.res_line.pl_mw.sum() + r.res_trafo.pl_mw.sum())
-    hv = r.extra_tables.get("res_hvdc")
-    return {"converged": bool(r.converged), "vm": vm, "loss_mw": loss,
+    w = warm if warm is not None else {}
+    o = solve_acdc(n, enforce_q_lims=True, v0=w.get("v"), s0=w.get("s"))
+    if not o.converged and w:  # a warm start that fails is retried from the flat start
+        o = solve_acdc(n, enforce_q_lims=True)
+    if warm is not None and o.converged:
+        warm.update(v=o.v, s=o.s_dev)
+    vm = np.abs(o.v)
+    _, tables = device_injections(n, o.cn, o.v, o.data)
+    hv = tables.get("res_hvdc")
+    return {"converged": o.converged, "vm": vm, "loss_mw": o.losses_mw() if o.converged else float("nan"),
             "violations": int(np.sum((vm < band[0] - 1e-6) | (vm > band[1] + 1e-6))),
-            "q_limit_hits": sum("reactive limit" in m for m in r.messages),
+            "q_limit_hits": sum("reactive limit" in m for m in o.messages),
             "hvdc_vm_pu": float(hv.vm_pu.iat[0]) if hv is not None and len(hv) else float("nan"),
             "hvdc_gamma_deg": float(hv.gamma_deg.iat[0]) if hv is not None and len(hv) else float("nan")}
 
@@ -162,15 +178,15 @@ def _weights(net_now: Network, s: DtsSettings) -> tuple[VoltVarWeights, dict[str
     return VoltVarWeights(w["oltc"], w["cb"], w["upfc"], s.loss_price), w
 
 
-def _rest_of_hour(net: Network, k: int, s: DtsSettings) -> Network:
-    """Slow-step series for a re-trigger after step ``k``: the mean of the hour's remaining steps, then the next
-    hours' means."""
+def _rest_of_hour(net: Network, first: int, s: DtsSettings) -> Network:
+    """Slow-step series for a re-trigger from step ``first`` on: the mean of the hour's steps from ``first``, then
+    the next hours' means."""
     spd = s.steps_per_hour
-    h = k // spd
+    h = first // spd
     out = window(net, h, s.slow_horizon, spd, wrap=True)
     end = (h + 1) * spd
     for key, df in net.timeseries.items():
-        rest = df.to_numpy(float)[k + 1:end].mean(axis=0)
+        rest = df.to_numpy(float)[first:end].mean(axis=0)
         cur = out.timeseries[key].to_numpy(float).copy()
         cur[0] = rest
         table, column = key.split(".", 1)
@@ -197,6 +213,7 @@ def run_scenario(net: Network, name: str, s: DtsSettings, *, progress: Callable[
     res = ScenarioResult(name, initial=c.copy())
     thr = Threshold(s)
     cache = ModelCache()
+    pf_warm: dict[str, Any] = {}
     vm_prev: np.ndarray | None = _recheck(net, 0, c, s.band)["vm"] if name == "double" else None
     done = done or {}
     for h in range(s.hours):
@@ -229,20 +246,29 @@ def run_scenario(net: Network, name: str, s: DtsSettings, *, progress: Callable[
         for k in range(h * spd, (h + 1) * spd):
             extra: dict[str, Any] = {}
             if name == "double":
-                fw = apply_controls(window(net, k, s.fast_horizon, wrap=True), c)
-                fc, _ = solve_fast(fw, vm_prev, vm_ref=s.vm_ref, dt_h=1 / spd, cache=cache)
+                fc, predicted = _fast(net, k, c, vm_prev, s, cache)
+                if predicted > BAND_TOL and k - last_retrigger >= s.retrigger_gap:
+                    # the fast step cannot keep the band with the slow step's taps and banks: re-engage the slow
+                    # step now, from this step on, and correct the UPFC again on its new schedule
+                    rt = _retrigger(net, k, c, start_of_hour, s, cache, first=k)
+                    last_retrigger = k
+                    retr_h.append({"hour": h, "step": k, "reason": "fast step cannot keep the band",
+                                   "predicted_violation_pu": predicted, "eps": thr.eps, "ok": rt is not None})
+                    if rt is not None:
+                        c, slow_c = rt.copy(), rt.copy()
+                        fc, predicted = _fast(net, k, c, vm_prev, s, cache)
                 if fc is not None:
                     c = fc
                 extra["upfc_slow_q"] = float(slow_c.q_sh_mvar[0]) if len(slow_c.q_sh_mvar) else float("nan")
-            chk = _recheck(net, k, c, s.band)
+            chk = _recheck(net, k, c, s.band, pf_warm)
             if name == "double":
                 u_dev, exceeded = thr.update(chk["vm"])
                 extra.update(u_dev=u_dev, eps=thr.eps)
                 if (exceeded or chk["violations"]) and k + 1 < (h + 1) * spd and k - last_retrigger >= s.retrigger_gap:
-                    tap_used, cb_used = _moves(start_of_hour, c)
-                    rt = _retrigger(net, k, c, start_of_hour, s, cache)
+                    rt = _retrigger(net, k, c, start_of_hour, s, cache, first=k + 1)
                     last_retrigger = k
-                    retr_h.append({"hour": h, "step": k, "u_dev": u_dev, "eps": thr.eps,
+                    retr_h.append({"hour": h, "step": k, "reason": "threshold exceeded" if exceeded else
+                                   "bus outside the band", "u_dev": u_dev, "eps": thr.eps,
                                    "violations": chk["violations"], "ok": rt is not None})
                     if rt is not None:
                         c = rt.copy()
@@ -272,10 +298,22 @@ def _slow_summary(slow: SlowOutcome) -> dict[str, Any]:
             "slow_solves": slow.solves, "slow_method": slow.method}
 
 
+def _fast(net: Network, k: int, c: Controls, vm_prev: np.ndarray | None, s: DtsSettings,
+          cache: ModelCache) -> tuple[Controls | None, float]:
+    """The fast step at step ``k`` under controls ``c``: its first step's controls and the band violation it
+    predicts there (p.u., summed over buses; 0 when it keeps the band)."""
+    fw = apply_controls(window(net, k, s.fast_horizon, wrap=True), c)
+    fc, sol = solve_fast(fw, vm_prev, vm_ref=s.vm_ref, dt_h=1 / s.steps_per_hour, cache=cache)
+    viol = sol.x.get("vv.band_violation") if sol is not None and sol.ok else None
+    predicted = float(np.asarray(viol).reshape(len(net.bus), -1)[:, 0].sum()) if viol is not None else 0.0
+    return fc, predicted
+
+
 def _retrigger(net: Network, k: int, c: Controls, start: Controls, s: DtsSettings,
-               cache: ModelCache | None = None) -> Controls | None:
-    """Re-run the slow step after step ``k`` with the moves left in the hour's budget."""
-    win = apply_controls(_rest_of_hour(net, k, s), c)
+               cache: ModelCache | None = None, first: int | None = None) -> Controls | None:
+    """Re-run the slow step for the hour's steps from ``first`` (default ``k + 1``) with the moves left in the
+    hour's budget."""
+    win = apply_controls(_rest_of_hour(net, k + 1 if first is None else first, s), c)
     tr = win.trafo
     rows = tr.index[tr.max_tap_change.notna()]
     from tdcoord.devices.oltc import positions
