@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 from typing import Union
 
-from tdcoord.cases import acdc30, coupled_cases, standard
+from tdcoord.cases import acdc30, acdc118, coupled_cases, standard
 from tdcoord.cases.info import CaseInfo
 from tdcoord.errors import UnknownCaseError
 from tdcoord.network.coupled import CoupledSystem
@@ -37,6 +37,8 @@ NETWORKS: dict[str, CaseInfo] = {
         CaseInfo("ieee30", "transmission", standard.ieee30, "IEEE 30-bus (MATPOWER case_ieee30), 4 synchronous condensers"),
         CaseInfo("ieee30-acdc", "transmission", acdc30.ieee30_acdc,
                  "IEEE 30-bus AC/DC: 4 OLTCs, 5 capacitor banks, UPFC, 60 MW LCC-HVDC, 2 PV; a day of 5-min steps"),
+        CaseInfo("ieee118-upfc", "transmission", acdc118.ieee118_upfc,
+                 "IEEE 118-bus AC/DC: 9 OLTCs, 8 capacitor banks, 3 UPFCs, 200 MW LCC-HVDC, 3 PV; 5-min day"),
         CaseInfo("case30", "transmission", standard.case30, "MATPOWER case30 (Alsac-Stott 30-bus, OPF reference)"),
         CaseInfo("ieee118", "transmission", standard.ieee118, "IEEE 118-bus (MATPOWER case118)"),
         CaseInfo("pegase1354", "transmission", standard.pegase1354, "PEGASE 1354-bus part of the European grid (MATPOWER case1354pegase)"),

@@ -12,9 +12,12 @@ with taps and steps integer:
 - ``exact`` (default): the continuous relaxation (IPOPT), its taps and
   steps rounded to the nearest position (rounding keeps the per-hour move
   limits: they are integers), then a neighbourhood search over the first
-  hour's positions (each tap and bank one step up and down, the UPFC
-  re-optimized, first improvement, until no move improves), every candidate
-  an IPOPT solve warm-started from the relaxation. The relaxation's
+  hour's positions (one step up and down, the UPFC re-optimized, first
+  improvement, until no move improves), every candidate an IPOPT solve
+  warm-started from the relaxation. ``neighbourhood="fractional"`` (the
+  default) moves the devices whose relaxed first-hour position is
+  fractional, ``"full"`` every device; the search stops at once when the
+  rounded point attains the relaxation's objective. The relaxation's
   objective is a lower bound of the local optimum, and the gap to it is
   reported. ``bonmin``: bonmin's B-BB on the same model.
 - ``pso``: particle swarm (:mod:`tdcoord.coordination.pso`), the paper's method.
@@ -49,6 +52,8 @@ from tdcoord.problems.volt_var import STEP_BLOCK, TAP_BLOCK, VoltVarModel, VoltV
     fix_discrete, refresh, set_weights
 
 UPFC_BLOCKS = ("vv.upfc_q_sh", "vv.upfc_vse_re", "vv.upfc_vse_im")
+FRACTIONAL = 1e-3  # a relaxed position this far from an integer is fractional
+SENS_TOL = 1e-8  # power flow tolerance of the sensitivities (p.u.): their differences are 1e-4 to 1e-2 p.u.
 
 
 @dataclass
@@ -155,6 +160,10 @@ def _schedule(m: Any, sol: Any) -> list[Controls]:
     nu = m.b.blocks[UPFC_BLOCKS[0]].lb.shape[0] if UPFC_BLOCKS[0] in m.b.blocks else 0
     taps, steps = get(TAP_BLOCK, nt), get(STEP_BLOCK, ns)
     q, e, f = (get(n, nu) for n in UPFC_BLOCKS)
+    if nu:  # a series voltage on its limit may lie a solver tolerance outside it: back onto the circle
+        vmax = m.b.blocks[UPFC_BLOCKS[1]].ub[:, :1]
+        scale = np.minimum(1.0, vmax / np.maximum(np.hypot(e, f), 1e-300))
+        e, f = e * scale, f * scale
     base = m.cn.base_mva
     return [Controls(taps[:, t], steps[:, t], q[:, t] * base, e[:, t], f[:, t]) for t in range(T)]
 
@@ -211,7 +220,7 @@ def slow_model(net: Network, weights: VoltVarWeights, method: str, cache: ModelC
 
 def solve_slow(net: Network, weights: VoltVarWeights, *, method: str = "exact", warm: Any = None,
                max_passes: int = 3, cache: ModelCache | None = None,
-               pso_options: dict[str, Any] | None = None) -> SlowOutcome:
+               pso_options: dict[str, Any] | None = None, neighbourhood: str = "fractional") -> SlowOutcome:
     """The slow step on ``net`` (its series: the horizon's hourly forecasts; its tables: the controls in force);
     ``pso_options`` go to :func:`tdcoord.coordination.pso.solve_slow_pso` (seed, population, generations)."""
     t0 = time.perf_counter()
@@ -240,6 +249,8 @@ def solve_slow(net: Network, weights: VoltVarWeights, *, method: str = "exact", 
     rel = _schedule(m, relaxed)
     taps = np.column_stack([c.taps for c in rel]) if rel and len(rel[0].taps) else np.zeros((0, m.periods))
     steps = np.column_stack([c.steps for c in rel]) if rel and len(rel[0].steps) else np.zeros((0, m.periods))
+    frac = {"tap": np.abs(taps[:, 0] - np.round(taps[:, 0])) > FRACTIONAL if len(taps) else np.zeros(0, bool),
+            "step": np.abs(steps[:, 0] - np.round(steps[:, 0])) > FRACTIONAL if len(steps) else np.zeros(0, bool)}
     taps, steps = np.round(taps), np.round(steps)
     best_sol, best = None, np.inf
 
@@ -255,8 +266,12 @@ def solve_slow(net: Network, weights: VoltVarWeights, *, method: str = "exact", 
     lo_s, hi_s = (m.info["bounds0"][STEP_BLOCK] if STEP_BLOCK in m.info["bounds0"] else (None, None))
     for _ in range(max_passes):
         improved = False
+        if best - float(relaxed.objective) <= 1e-9 * max(1.0, abs(best)):
+            break  # the rounded point attains the relaxation's bound: nothing nearby is better
         for which, arr, lo, hi in (("tap", taps, lo_t, hi_t), ("step", steps, lo_s, hi_s)):
             for i in range(arr.shape[0]):
+                if neighbourhood == "fractional" and not frac[which][i]:
+                    continue
                 for d in (1, -1):
                     cand = arr.copy()
                     cand[i, 0] += d
@@ -310,7 +325,7 @@ def sensitivity_weights(net: Network, *, q_step_mvar: float = 1.0) -> dict[str, 
     """Trajectory-sensitivity weights W_OLTC, W_CB, W_UPFC at ``net``'s operating point (module docstring)."""
     from tdcoord.pf.acdc import solve_acdc
 
-    base = solve_acdc(net, enforce_q_lims=True)
+    base = solve_acdc(net, enforce_q_lims=True, tol=SENS_TOL)
     if not base.converged:
         return {"oltc": 1 / 3, "cb": 1 / 3, "upfc": 1 / 3, "ok": False}
     v0 = np.abs(base.v)
@@ -323,7 +338,7 @@ def sensitivity_weights(net: Network, *, q_step_mvar: float = 1.0) -> dict[str, 
 
     def dv(c: Controls, du: float, u_base: float) -> float:
         # the perturbed power flow starts from the base point (same solution, fewer passes)
-        r = solve_acdc(apply_controls(net.copy(), c), enforce_q_lims=True, v0=base.v, s0=base.s_dev)
+        r = solve_acdc(apply_controls(net.copy(), c), enforce_q_lims=True, v0=base.v, s0=base.s_dev, tol=SENS_TOL)
         return float(np.mean(np.abs(np.abs(r.v) - v0)) / du * u_base) if r.converged else np.nan
 
     for i in range(len(c0.taps)):

@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from tdcoord.devices import DeviceOptions, build_devices
+from tdcoord.devices.base import columns
 from tdcoord.network.compiled import PV, REF, compile_network
 from tdcoord.network.network import Network
 from tdcoord.network.timeseries import bus_values, n_periods
@@ -215,7 +216,8 @@ def _voltage_deviation(b: Any, form: Any, vm_ref: float, vm_prev: np.ndarray | N
 def refresh(m: VoltVarModel, net: Network, vm_prev: np.ndarray | None = None) -> None:
     """Re-use a built model for another horizon of the same system: ``net`` (same elements, same number of
     periods) gives the new loads, PV, HVDC schedules, and the tap positions and steps before the horizon (its
-    tables); ``vm_prev`` the voltages before a fast horizon. Bounds set by :func:`fix_discrete` are kept."""
+    tables) and the machines' outputs; ``vm_prev`` the voltages before a fast horizon. Bounds set by
+    :func:`fix_discrete` are kept."""
     from tdcoord.devices import all_device_sets
 
     b, cn, T = m.b, m.cn, m.periods
@@ -227,7 +229,11 @@ def refresh(m: VoltVarModel, net: Network, vm_prev: np.ndarray | None = None) ->
         raise ValueError(f"network {net.name!r} has other devices than the model was built for")
     for ds in sets:
         x = ds.extra
-        if ds.kind == "inverter":
+        if ds.kind == "generator":  # machines' outputs may follow a series (a dispatch); the slack's stays free
+            free = ds.p_free.reshape(-1, 1)
+            p, lo, hi = columns(ds.p, T), columns(ds.p_min, T), columns(ds.p_max, T)
+            b.set_bounds(f"{PREFIX}.gen_p", np.where(free, lo, p), np.where(free, hi, p))
+        elif ds.kind == "inverter":
             b.set_bounds(f"{PREFIX}.sgen_p", ds.p, ds.p)
             b.set_bounds(f"{PREFIX}.sgen_q", ds.q_min, ds.q_max)
         elif ds.kind == "hvdc":
