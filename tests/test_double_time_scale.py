@@ -162,3 +162,21 @@ def test_cli_bad_input_exit_2(tmp_path, net):
     write_json(bad, path)
     r = runner.invoke(app, ["study", "double-time-scale", "--case", str(path), "--out", str(tmp_path / "c")])
     assert r.exit_code == 2 and "upfc 0" in r.output
+
+
+def test_pf_json_reports_the_acdc_devices(tmp_path):
+    from tdcoord.cli import app
+
+    path = tmp_path / "pf.json"
+    r = CliRunner().invoke(app, ["pf", "ieee30-acdc", "--json", str(path)])
+    assert r.exit_code == 0, r.output
+    tables = json.loads(path.read_text())["tables"]
+    hv = dict(zip(tables["res_hvdc"]["columns"], tables["res_hvdc"]["data"][0]))
+    assert hv["p_mw"] > 40 and hv["q_mvar"] < -20  # the inverter injects P and absorbs Q
+    assert 15 <= hv["gamma_deg"] <= 30
+    up = dict(zip(tables["res_upfc"]["columns"], tables["res_upfc"]["data"][0]))
+    assert up["vse_pu"] == 0.0 and up["q_sh_mvar"] == 0.0  # idle at the case's set-points
+    tr = tables["res_trafo"]
+    assert "tap_pos" in tr["columns"]
+    col = tr["columns"].index("tap_pos")
+    assert [row[col] for row in tr["data"]].count(0.0) >= 4  # the four OLTCs start at the neutral position

@@ -251,7 +251,17 @@ def pf(
 
         result = run_power_flow(spec, method, enforce_q_lims)
         print_pf(result, spec)
-        write_json(json_out, summary_dict(result))
+        data = summary_dict(result)
+        if json_out is not None and result.converged:
+            from tdcoord.cases import load_case
+            from tdcoord.network.network import Network
+            from tdcoord.pf.tables import network_tables
+            from tdcoord.results.tables import tables_to_json
+
+            system = load_case(spec)
+            if isinstance(system, Network):  # every element's result, in the input's indices (orient split)
+                data["tables"] = tables_to_json(network_tables(system, result))
+        write_json(json_out, data)
         if not result.converged:
             raise Failed(
                 f"power flow did not converge after {result.iterations} iterations "

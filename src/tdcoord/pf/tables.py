@@ -22,7 +22,8 @@ from tdcoord.results.tables import BRANCH_FLOW_COLUMNS, tap_position
 
 
 def network_tables(net: Network, res: PowerFlowResult) -> dict[str, pd.DataFrame]:
-    """res_bus, res_line, res_trafo, res_gen, res_ext_grid, res_sgen, res_svc, res_shunt, res_storage of one network."""
+    """res_bus, res_line, res_trafo, res_gen, res_ext_grid, res_sgen, res_svc, res_shunt, res_storage, and the
+    AC/DC power flow's res_upfc and res_hvdc, of one network."""
     out: dict[str, pd.DataFrame] = {}
     out["res_bus"] = res.res_bus[["vm_pu", "va_degree", "p_mw", "q_mvar"]].copy()
     if len(net.line):
@@ -51,6 +52,7 @@ def network_tables(net: Network, res: PowerFlowResult) -> dict[str, pd.DataFrame
         st = net.storage
         out["res_storage"] = pd.DataFrame({"p_mw": np.where(st.in_service, st.p_mw, 0.0),
                                            "q_mvar": np.where(st.in_service, st.q_mvar, 0.0)}, index=st.index.copy())
+    out.update({k: v.copy() for k, v in res.extra_tables.items() if len(v)})  # res_upfc, res_hvdc
     return out
 
 
