@@ -162,6 +162,15 @@ def test_cli_bad_input_exit_2(tmp_path, net):
     write_json(bad, path)
     r = runner.invoke(app, ["study", "double-time-scale", "--case", str(path), "--out", str(tmp_path / "c")])
     assert r.exit_code == 2 and "upfc 0" in r.output
+    for table, field, value, named in (("hvdc", "bus", "99", "hvdc 0"), ("trafo", "tap_min_pu", 1.2, "trafo 0")):
+        bad = net.copy()
+        bad_table = getattr(bad, table)
+        bad_table.loc[bad_table.index[0], field] = value  # a link on a missing bus; tap limits inverted
+        path = tmp_path / f"bad_{table}.json"
+        write_json(bad, path)
+        r = runner.invoke(app, ["study", "double-time-scale", "--case", str(path), "--out", str(tmp_path / table)])
+        assert r.exit_code == 2 and named in r.output and field in r.output, r.output
+        assert "Traceback" not in r.output
 
 
 def test_pf_json_reports_the_acdc_devices(tmp_path):
