@@ -1002,7 +1002,7 @@ def study_double_time_scale(
         validate(net, radial=False)
         settings = DtsSettings(solver=solver, hours=hours, compare_hour=compare_hour, pso_seeds=pso_seeds,
                                pso_generations=pso_generations)
-        say = lambda m: err_console.print(f"[dim]{m}[/]", highlight=False)  # noqa: E731
+        say = lambda m: err_console.print(f"[dim]{m}[/]", highlight=False, soft_wrap=True)  # noqa: E731
         ex = _executor(executor, workers) if compare else None
         study = run_study(net, settings, out=out, resume=resume, compare=compare, progress=say, executor=ex)
         summary = write_outputs(study, out, json_out)
