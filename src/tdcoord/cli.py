@@ -976,8 +976,8 @@ def study_double_time_scale(
     json_out: JsonOut = None,
     debug: Debug = False,
 ) -> None:
-    """Seed 004: hourly OLTC/capacitor/UPFC schedule and 5-minute UPFC correction on an AC/DC grid, three
-    scenarios (no control, slow only, double time scale) over a day."""
+    """Double time scale on an AC/DC grid: hourly tap changer, capacitor and UPFC schedule, 5-minute UPFC
+    correction; three scenarios (no control, slow only, both) over a day."""
 
     def body() -> None:
         from tdcoord.cases.registry import load_case
