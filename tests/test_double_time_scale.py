@@ -138,7 +138,9 @@ def test_resume_keeps_finished_hours(net, short_study):
         a, b = study.steps(n), again.steps(n)
         assert np.allclose(a.loss_mw, b.loss_mw, rtol=0, atol=1e-12)
     assert again.slow_compare["exact"]["objective"] == study.slow_compare["exact"]["objective"]
-    assert again.time_s < study.time_s / 3  # nothing recomputed: read from the checkpoint
+    # nothing recomputed: every hour's record, its measured time included, comes back from the checkpoint
+    for n in study.results:
+        assert [h["time_s"] for h in again.results[n].hours] == [h["time_s"] for h in study.results[n].hours]
 
 
 def test_cli_bad_input_exit_2(tmp_path, net):
@@ -189,3 +191,52 @@ def test_pf_json_reports_the_acdc_devices(tmp_path):
     assert "tap_pos" in tr["columns"]
     col = tr["columns"].index("tap_pos")
     assert [row[col] for row in tr["data"]].count(0.0) >= 4  # the four OLTCs start at the neutral position
+
+
+def test_other_commands_refuse_acdc_devices():
+    from tdcoord.cli import app
+
+    runner = CliRunner()
+    for args in (["opf", "ieee30-acdc"], ["vsm", "ieee30-acdc"], ["pf", "ieee30-acdc+ieee33@6"]):
+        r = runner.invoke(app, args)
+        assert r.exit_code == 2, (args, r.output)
+        assert "upfc 0" in r.output and "does not model" in r.output
+
+
+def test_validation_of_acdc_devices(net):
+    from tdcoord.errors import SchemaError
+    from tdcoord.network.validate import validate
+
+    two = net.copy()
+    two.add("upfc", {"line": int(net.upfc.line.iat[0]), "bus": "24"})
+    with pytest.raises(SchemaError, match="upfc 1: field 'line'.*one UPFC per line"):
+        validate(two, radial=False)
+    oos = net.copy()
+    oos.bus.loc["5", "in_service"] = False
+    with pytest.raises(SchemaError, match="hvdc 0: field 'bus' = '5' is out of service"):
+        validate(oos, radial=False)
+    weak = net.copy()  # a stronger rectifier source needs a larger firing angle in the 70 % hours of the schedule
+    weak.hvdc.loc[0, "v_rect_pu"] = 1.08
+    with pytest.raises(SchemaError, match=r"hvdc 0: in period \d+ the rectifier .* firing angle of 30\.0"):
+        validate(weak, radial=False)
+
+
+def test_retrigger_spends_only_the_moves_left(net):
+    from tdcoord.studies.double_time_scale import _retrigger, _used
+
+    c = controls_of(net)
+    before = c.copy()
+    now = c.copy()
+    now.taps[0] = 3.0
+    moved = _used(before, now, (np.zeros(4), np.zeros(5)))
+    back = now.copy()
+    back.taps[0] = 1.0
+    moved = _used(now, back, moved)  # up 3 and back 2: 5 steps used, not 1
+    assert moved[0][0] == 5.0
+    s = DtsSettings()
+    full = (np.full(4, 5.0), np.full(5, 3.0))  # every tap changer and bank has used its hour's budget
+    rt = _retrigger(net, 18 * 12 + 3, back, full, s)
+    assert rt is not None
+    assert np.array_equal(rt.taps, back.taps) and np.array_equal(rt.steps, back.steps)
+    free = _retrigger(net, 18 * 12 + 3, back, (np.zeros(4), np.zeros(5)), s)  # the evening peak wants moves
+    assert free is not None and (np.any(free.taps != back.taps) or np.any(free.steps != back.steps))

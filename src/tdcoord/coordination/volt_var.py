@@ -10,8 +10,9 @@ Slow step (every hour, 3-hour look-ahead, :func:`solve_slow`). The model of
 with taps and steps integer:
 
 - ``exact`` (default): the continuous relaxation (IPOPT), its taps and
-  steps rounded to the nearest position (rounding keeps the per-hour move
-  limits: they are integers), then a neighbourhood search over the first
+  steps rounded to the nearest position (a rounded schedule that breaks a
+  move limit is infeasible and is not kept: the search moves on from it),
+  then a neighbourhood search over the first
   hour's positions (one step up and down, the UPFC re-optimized, first
   improvement, until no move improves), every candidate an IPOPT solve
   warm-started from the relaxation. ``neighbourhood="fractional"`` (the
@@ -86,6 +87,16 @@ def _bank_rows(net: Network) -> pd.Index:
 
 def _upfc_rows(net: Network) -> pd.Index:
     return net.upfc.index[net.upfc.in_service.to_numpy(bool)]
+
+
+def oltc_rows(net: Network) -> pd.Index:
+    """The trafo rows that are in-service tap changers, in the order of :attr:`Controls.taps`."""
+    return _oltc_rows(net)
+
+
+def bank_rows(net: Network) -> pd.Index:
+    """The shunt rows that are in-service controllable banks, in the order of :attr:`Controls.steps`."""
+    return _bank_rows(net)
 
 
 def controls_of(net: Network) -> Controls:
@@ -364,5 +375,5 @@ def sensitivity_weights(net: Network, *, q_step_mvar: float = 1.0) -> dict[str, 
     return w
 
 
-__all__ = ["Controls", "ModelCache", "SlowOutcome", "shifted", "apply_controls", "controls_of", "sensitivity_weights", "solve_fast",
+__all__ = ["Controls", "ModelCache", "SlowOutcome", "bank_rows", "oltc_rows", "shifted", "apply_controls", "controls_of", "sensitivity_weights", "solve_fast",
            "solve_slow", "window"]

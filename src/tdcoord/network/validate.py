@@ -145,6 +145,15 @@ def check_upfc(net: Network) -> None:
         if u.at[i, "bus"] not in ends:
             raise SchemaError(f"{element_id('upfc', i)}: field 'bus' = {shown(u.at[i, 'bus'])}; expected one of the "
                               f"ends of line {li} ({ends[0]!r} or {ends[1]!r})")
+        if u.at[i, "in_service"] and not net.bus.at[u.at[i, "bus"], "in_service"]:
+            raise SchemaError(f"{element_id('upfc', i)}: field 'bus' = {shown(u.at[i, 'bus'])} is out of service; "
+                              f"expected an in-service bus (or the UPFC out of service)")
+    live = u[u.in_service]
+    twice = live.line[live.line.duplicated()]
+    if len(twice):
+        i = twice.index[0]
+        raise SchemaError(f"{element_id('upfc', i)}: field 'line' = {shown(u.at[i, 'line'])} already holds another "
+                          f"in-service UPFC; expected one UPFC per line")
     _check(u, "upfc", ~(u.vse_max_pu >= 0), "vse_max_pu", "a series voltage limit >= 0 p.u.")
     _check(u, "upfc", ~(u.x_sh_pu > 0), "x_sh_pu", "a coupling reactance > 0 p.u.")
     _check(u, "upfc", ~(u.v_sh_max_pu > 0), "v_sh_max_pu", "a converter voltage limit > 0 p.u.")
@@ -177,6 +186,10 @@ def check_hvdc(net: Network) -> None:
                 k = int(np.flatnonzero(bad.to_numpy())[0])
                 raise SchemaError(f"{element_id('hvdc', i)}: time series hvdc.p_mw, period {k}: {ts[i].iat[k]:g} MW; "
                                   f"expected 0 <= p_mw <= p_rated_mw = {h.at[i, 'p_rated_mw']:g}")
+    for i in h.index[h.in_service]:
+        if not net.bus.at[h.at[i, "bus"], "in_service"]:
+            raise SchemaError(f"{element_id('hvdc', i)}: field 'bus' = {shown(h.at[i, 'bus'])} is out of service; "
+                              f"expected an in-service bus (or the link out of service)")
     live_load = float(net.load.p_mw[net.load.in_service].sum())
     for i in h.index[h.in_service]:
         rated, bus = float(h.at[i, "p_rated_mw"]), h.at[i, "bus"]
@@ -190,18 +203,26 @@ def check_hvdc(net: Network) -> None:
                               f"{bus!r} are rated {sum(rates):g} MVA together: expected a rating they can carry")
     from tdcoord.network.acdc import link_data
 
+    from tdcoord.network.timeseries import n_periods
+
+    periods = n_periods(net) if key in net.timeseries else None  # the whole schedule, where there is one
     try:
-        d = link_data(net)
+        d = link_data(net, periods)
     except ValueError as exc:
         raise SchemaError(f"hvdc: {exc}; expected a smaller x_c_pu or rating") from None
     live = h[h.in_service]
+    alpha = np.asarray(d["alpha_deg"], float).reshape(len(d["index"]), -1)
+    p_rect = np.asarray(d["p_rect"], float).reshape(len(d["index"]), -1) * net.sn_mva
     for j, i in enumerate(d["index"]):
-        a = float(np.asarray(d["alpha_deg"])[j])
         lo, hi = live.at[i, "alpha_min_deg"], live.at[i, "alpha_max_deg"]
-        if not (np.isfinite(a) and lo - 1e-9 <= a <= hi + 1e-9):
-            raise SchemaError(f"{element_id('hvdc', i)}: at p_mw = {live.at[i, 'p_mw']:g} MW the rectifier behind its "
-                              f"{live.at[i, 'v_rect_pu']:g} p.u. source needs a firing angle of {a:.1f} degrees; "
-                              f"expected one within [{lo:g}, {hi:g}] (alpha_min_deg, alpha_max_deg)")
+        bad = ~(np.isfinite(alpha[j]) & (alpha[j] >= lo - 1e-9) & (alpha[j] <= hi + 1e-9))
+        if bad.any():
+            k = int(np.flatnonzero(bad)[0])
+            when = f"in period {k} " if periods is not None else ""
+            raise SchemaError(f"{element_id('hvdc', i)}: {when}the rectifier behind its {live.at[i, 'v_rect_pu']:g} "
+                              f"p.u. source, carrying {p_rect[j, k]:.4g} MW, needs a firing angle of "
+                              f"{alpha[j, k]:.2f} degrees; expected one within [{lo:g}, {hi:g}] (alpha_min_deg, "
+                              f"alpha_max_deg)")
 
 
 def slack_buses(net: Network) -> list[str]:

@@ -40,6 +40,22 @@ def has_acdc_devices(net: Network) -> bool:
     return bool(net.upfc.in_service.any() or net.hvdc.in_service.any())
 
 
+def refuse_acdc_devices(system: Any, what: str) -> None:
+    """An :class:`~tdcoord.errors.InputError` naming the element when ``system`` (a network or a coupled system)
+    has an in-service UPFC or HVDC link, which ``what`` does not model (rather than ignore it)."""
+    from tdcoord.errors import InputError
+
+    nets = [system] if isinstance(system, Network) else [system.transmission, *system.feeders.values()]
+    for net in nets:
+        for table in ("upfc", "hvdc"):
+            df = getattr(net, table)
+            live = df.index[df.in_service.to_numpy(bool)]
+            if len(live):
+                raise InputError(f"{table} {live[0]} of network {net.name!r}: {what} does not model UPFCs or HVDC "
+                                 f"links; use `tdcoord pf` on the network alone or `tdcoord study double-time-scale`, "
+                                 f"or take the element out of service")
+
+
 def _rows(a: np.ndarray, x: np.ndarray) -> np.ndarray:
     return a * x
 
@@ -203,4 +219,4 @@ def run_acdc(net: Network, *, tol: float = 1e-10, max_iter: int = 30, enforce_q_
     return res
 
 
-__all__ = ["AcdcOutcome", "device_data", "device_injections", "has_acdc_devices", "run_acdc", "solve_acdc"]
+__all__ = ["AcdcOutcome", "refuse_acdc_devices", "device_data", "device_injections", "has_acdc_devices", "run_acdc", "solve_acdc"]

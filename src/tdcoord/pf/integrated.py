@@ -227,6 +227,9 @@ def run_split(cs: CoupledSystem, *, tol: float = DEFAULT_TOL, boundary_tol: floa
 
 def run_coupled(cs: CoupledSystem, method: str = "merged", **kwargs) -> CoupledPowerFlowResult:
     """Integrated power flow of ``cs`` by ``merged`` Newton or ``split`` master-slave iteration."""
+    from tdcoord.pf.acdc import refuse_acdc_devices
+
+    refuse_acdc_devices(cs, "the coupled T-D power flow")
     if method == "merged":
         return run_merged(cs, **kwargs)
     if method == "split":

@@ -208,7 +208,9 @@ def solve_opf(net: Network, *, formulation: str = "acp", flow_limit: str = "mva"
     """
     from tdcoord.backends import new_builder
     from tdcoord.formulations import get_formulation
+    from tdcoord.pf.acdc import refuse_acdc_devices
 
+    refuse_acdc_devices(net, "the OPF")
     if flow_limit not in FLOW_LIMITS:
         raise ValueError(f"flow_limit must be one of {', '.join(map(repr, FLOW_LIMITS))}, got {flow_limit!r}")
     if start not in STARTS:

@@ -48,6 +48,9 @@ class Operating:
 
 def operating_point(system: Network | CoupledSystem, *, enforce_q_lims: bool = True) -> Operating:
     """Solve the power flow (Q limits as asked) and keep what the CPF needs."""
+    from tdcoord.pf.acdc import refuse_acdc_devices
+
+    refuse_acdc_devices(system, "the continuation power flow (voltage stability margins)")
     if isinstance(system, CoupledSystem):
         net = system.merge().network
         feeder_base = {f: n.sn_mva for f, n in system.feeders.items()}

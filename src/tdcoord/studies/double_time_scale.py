@@ -4,8 +4,8 @@ Scenarios (seed 004, sections 4.3-4.5), each over the 288 five-minute steps
 of the case's day, every step re-checked by the sequential AC/DC power flow
 with the machines' reactive limits enforced (PV buses turn PQ at a limit):
 
-1. ``no-control``: taps at their starting positions, banks off, the UPFC
-   idle (no series voltage, no shunt output).
+1. ``no-control``: taps, banks and UPFC set-points as the case has them
+   (``ieee30-acdc``: neutral taps, banks off, the UPFC idle).
 2. ``slow``: every hour the slow step (:func:`tdcoord.coordination.volt_var.solve_slow`)
    on the hourly forecasts of the next 3 hours (the means of the 5-minute
    data); its first hour's taps, steps and UPFC set-points hold for 12 steps.
@@ -15,7 +15,8 @@ with the machines' reactive limits enforced (PV buses turn PQ at a limit):
    section 3.1: "re-engaged ... when the node voltage exceeds the operation
    limits"), with the moves left in the hour's budget and its first period
    the mean of the hour's remaining steps, at most once every
-   :attr:`DtsSettings.retrigger_gap` steps, when
+   :attr:`DtsSettings.retrigger_gap` steps (the hour's budget counts every
+   step moved, a tap moved up 3 and back 2 has used 5), when
 
    - the fast step predicts that it cannot keep the band at this step
      (its band violation above :data:`BAND_TOL`): the slow step is re-run
@@ -231,7 +232,8 @@ def run_scenario(net: Network, name: str, s: DtsSettings, *, progress: Callable[
         hour_info: dict[str, Any] = {"hour": h}
         steps_h: list[dict[str, Any]] = []
         retr_h: list[dict[str, Any]] = []
-        start_of_hour = c.copy()
+        start_of_hour = c.copy()  # taps and steps before the hour's moves; ``moved``: the steps moved before it
+        moved = (np.zeros(len(c.taps)), np.zeros(len(c.steps)))
         if name != "no-control":
             now = apply_controls(window(net, h * spd, 1), c)
             weights, w = _weights(now.at_period(0), s)
@@ -250,11 +252,13 @@ def run_scenario(net: Network, name: str, s: DtsSettings, *, progress: Callable[
                 if predicted > BAND_TOL and k - last_retrigger >= s.retrigger_gap:
                     # the fast step cannot keep the band with the slow step's taps and banks: re-engage the slow
                     # step now, from this step on, and correct the UPFC again on its new schedule
-                    rt = _retrigger(net, k, c, start_of_hour, s, cache, first=k)
+                    rt = _retrigger(net, k, c, _used(start_of_hour, c, moved), s, cache, first=k)
                     last_retrigger = k
                     retr_h.append({"hour": h, "step": k, "reason": "fast step cannot keep the band",
                                    "predicted_violation_pu": predicted, "eps": thr.eps, "ok": rt is not None})
                     if rt is not None:
+                        moved = _used(start_of_hour, c, moved)
+                        start_of_hour = rt.copy()
                         c, slow_c = rt.copy(), rt.copy()
                         fc, predicted = _fast(net, k, c, vm_prev, s, cache)
                 if fc is not None:
@@ -265,12 +269,14 @@ def run_scenario(net: Network, name: str, s: DtsSettings, *, progress: Callable[
                 u_dev, exceeded = thr.update(chk["vm"])
                 extra.update(u_dev=u_dev, eps=thr.eps)
                 if (exceeded or chk["violations"]) and k + 1 < (h + 1) * spd and k - last_retrigger >= s.retrigger_gap:
-                    rt = _retrigger(net, k, c, start_of_hour, s, cache, first=k + 1)
+                    rt = _retrigger(net, k, c, _used(start_of_hour, c, moved), s, cache, first=k + 1)
                     last_retrigger = k
                     retr_h.append({"hour": h, "step": k, "reason": "threshold exceeded" if exceeded else
                                    "bus outside the band", "u_dev": u_dev, "eps": thr.eps,
                                    "violations": chk["violations"], "ok": rt is not None})
                     if rt is not None:
+                        moved = _used(start_of_hour, c, moved)
+                        start_of_hour = rt.copy()
                         c = rt.copy()
                         slow_c = c.copy()
             vm_prev = chk["vm"]
@@ -305,26 +311,29 @@ def _fast(net: Network, k: int, c: Controls, vm_prev: np.ndarray | None, s: DtsS
     fw = apply_controls(window(net, k, s.fast_horizon, wrap=True), c)
     fc, sol = solve_fast(fw, vm_prev, vm_ref=s.vm_ref, dt_h=1 / s.steps_per_hour, cache=cache)
     viol = sol.x.get("vv.band_violation") if sol is not None and sol.ok else None
-    predicted = float(np.asarray(viol).reshape(len(net.bus), -1)[:, 0].sum()) if viol is not None else 0.0
+    predicted = float(np.asarray(viol).reshape(-1, s.fast_horizon)[:, 0].sum()) if viol is not None else 0.0
     return fc, predicted
 
 
-def _retrigger(net: Network, k: int, c: Controls, start: Controls, s: DtsSettings,
+def _used(before: Controls, now: Controls, moved: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Steps moved in the hour so far: ``moved`` (earlier moves) plus those from ``before`` to ``now`` (a tap moved
+    up 3 and back 2 has used 5)."""
+    return moved[0] + np.abs(now.taps - before.taps), moved[1] + np.abs(now.steps - before.steps)
+
+
+def _retrigger(net: Network, k: int, c: Controls, used: tuple[np.ndarray, np.ndarray], s: DtsSettings,
                cache: ModelCache | None = None, first: int | None = None) -> Controls | None:
     """Re-run the slow step for the hour's steps from ``first`` (default ``k + 1``) with the moves left in the
-    hour's budget."""
-    win = apply_controls(_rest_of_hour(net, k + 1 if first is None else first, s), c)
-    tr = win.trafo
-    rows = tr.index[tr.max_tap_change.notna()]
-    from tdcoord.devices.oltc import positions
+    hour's budget (``used``: the steps each tap changer and bank has moved in the hour)."""
+    from tdcoord.coordination.volt_var import bank_rows, oltc_rows
 
-    used_t = np.abs(positions(tr.loc[rows, "tap_pu"].to_numpy(float), tr.loc[rows, "tap_step_pu"].to_numpy(float))
-                    - start.taps[: len(rows)])
-    tr.loc[rows, "max_tap_change"] = np.maximum(tr.loc[rows, "max_tap_change"].to_numpy(float) - np.round(used_t), 0)
-    sh = win.shunt
-    srows = sh.index[sh.controllable & sh.max_step_change.notna()]
-    used_s = np.abs(sh.loc[srows, "step"].to_numpy(float) - start.steps[: len(srows)])
-    sh.loc[srows, "max_step_change"] = np.maximum(sh.loc[srows, "max_step_change"].to_numpy(float) - used_s, 0)
+    win = apply_controls(_rest_of_hour(net, k + 1 if first is None else first, s), c)
+    rows = oltc_rows(win)
+    lim = win.trafo.loc[rows, "max_tap_change"].to_numpy(float)
+    win.trafo.loc[rows, "max_tap_change"] = np.where(np.isfinite(lim), np.maximum(lim - used[0], 0.0), lim)
+    srows = bank_rows(win)
+    lim = win.shunt.loc[srows, "max_step_change"].to_numpy(float)
+    win.shunt.loc[srows, "max_step_change"] = np.where(np.isfinite(lim), np.maximum(lim - used[1], 0.0), lim)
     weights, _ = _weights(apply_controls(window(net, k, 1), c).at_period(0), s)
     slow = solve_slow(win, weights, method=s.solver, cache=cache, pso_options=_pso_options(s))
     return slow.schedule[0] if slow.ok else None
@@ -454,7 +463,7 @@ def compare_slow_solvers(net: Network, s: DtsSettings, controls: Controls | None
 
     h, spd = s.compare_hour, s.steps_per_hour
     c = controls if controls is not None else controls_of(net)
-    win = apply_controls(window(net, h, s.slow_horizon, spd), c)
+    win = apply_controls(window(net, h, s.slow_horizon, spd, wrap=True), c)
     weights, _ = _weights(apply_controls(window(net, h * spd, 1), c).at_period(0), s)
     exact = solve_slow(win, weights, method="exact")
     if progress is not None:
@@ -503,7 +512,7 @@ def run_study(net: Network, s: DtsSettings | None = None, *, out: str | Path | N
         done = {int(k.rsplit("_", 1)[1]): v for k, v in done_all.items() if k.startswith(f"{name}_hour_")}
         save = (lambda h, rec, n=name: ck.save(f"{n}_hour_{h:02d}", rec)) if ck is not None else None
         results[name] = run_scenario(net, name, s, progress=progress, done=done, save=save)
-    study = DtsStudy(net.name, s, results, bus_labels=[str(b) for b in net.bus.index])
+    study = DtsStudy(net.name, s, results, bus_labels=[str(b) for b in net.bus.index[net.bus.in_service.to_numpy(bool)]])
     if compare:
         key = "slow_compare"
         if ck is not None and key in done_all:
