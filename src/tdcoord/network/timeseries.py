@@ -109,12 +109,11 @@ def at_period(net: "Network", t: int) -> "Network":
     n = n_periods(net)
     if not 0 <= int(t) < max(n, 1) or (n == 0 and int(t) != 0):
         raise SchemaError(f"network {net.name!r}: period {t} asked for, but its series have {n} period(s)")
-    out = net.copy()
+    out = net.copy(timeseries=False)  # the series are read from ``net``; copying them would be thrown away
     for key, df in net.timeseries.items():
         table, column = key.split(".", 1)
         tab = getattr(out, table)
         tab.loc[df.columns, column] = df.iloc[int(t)].to_numpy(float)
-    out.timeseries = {}
     return out
 
 

@@ -24,16 +24,25 @@ def solve_compiled(
     tol: float = DEFAULT_TOL,
     max_iter: int = 30,
     enforce_q_lims: bool = False,
+    switched: dict | None = None,
 ) -> tuple[NewtonOutcome, list[str]]:
     """Newton on compiled arrays; with Q limits, PV buses switch to PQ.
 
     Generators at a PV bus whose reactive output leaves its limits are held
     at the violated limit and the bus becomes PQ; the power flow is solved
     again until no limit is violated (MATPOWER's ``enforce_q_lims`` = 1).
+    ``switched`` (a dict, read and updated): buses already switched to PQ by
+    an earlier solve of nearly the same network (``bus_type``, ``extra_q``,
+    ``messages``), so that a sequence of solves does not switch them again
+    one by one.
     """
     messages: list[str] = []
     bus_type = cn.bus_type.copy()
     extra_q = np.zeros(cn.n_bus)
+    if enforce_q_lims and switched:
+        bus_type = switched["bus_type"].copy()
+        extra_q = switched["extra_q"].copy()
+        messages = list(switched["messages"])
     v = initial_voltage(cn) if v0 is None else v0
     total_it = 0
     while True:
@@ -57,6 +66,8 @@ def solve_compiled(
             elif gen_q[k] < cn.gen_qmin[k] - 1e-9:
                 viol.append((b, cn.gen_qmin[k]))
         if not viol:
+            if switched is not None:
+                switched.update(bus_type=bus_type.copy(), extra_q=extra_q.copy(), messages=list(messages))
             return out, messages
         for b, _ in viol:
             bus_type[b] = PQ

@@ -145,6 +145,7 @@ class AcdcOutcome:
     messages: list[str]
     cn: CompiledNetwork
     data: dict[str, Any]
+    switched: dict[str, Any] | None = None  # machines at a reactive limit (bus types, their Q), for a warm start
 
     def losses_mw(self) -> float:
         """Active losses (branches and shunts): everything injected minus everything consumed, the UPFCs'
@@ -164,9 +165,41 @@ class AcdcOutcome:
 
 def solve_acdc(net: Network, *, tol: float = 1e-10, max_iter: int = 30, enforce_q_lims: bool = False,
                cn: CompiledNetwork | None = None, v0: np.ndarray | None = None,
-               s0: np.ndarray | None = None) -> AcdcOutcome:
-    """The sequential passes (module docstring), from the voltages ``v0`` and device injections ``s0`` when
-    given (a neighbouring operating point: fewer passes, the same solution)."""
+               s0: np.ndarray | None = None, switched0: dict | None = None) -> AcdcOutcome:
+    """The sequential passes (module docstring), from the voltages ``v0``, device injections ``s0`` and machines
+    at their reactive limits ``switched0`` (an :attr:`AcdcOutcome.switched`) of a neighbouring operating point
+    when given: fewer passes, the same solution. A machine started at its limit that ends on the wrong side of
+    its set-point (at its upper limit above it, at its lower limit below it) should have stayed PV: the power
+    flow is then solved again without the start."""
+    if enforce_q_lims and switched0:
+        o = solve_acdc_passes(net, tol=tol, max_iter=max_iter, enforce_q_lims=True, cn=cn, v0=v0, s0=s0,
+                              _seed=switched0)
+        if o.converged and _pq_consistent(o):
+            return o
+        v0 = s0 = None
+    return solve_acdc_passes(net, tol=tol, max_iter=max_iter, enforce_q_lims=enforce_q_lims, cn=cn, v0=v0, s0=s0)
+
+
+def _pq_consistent(o: "AcdcOutcome") -> bool:
+    """Every machine switched to PQ sits on the side of its set-point that its limit explains."""
+    cn = o.cn
+    bt = (o.switched or {}).get("bus_type")
+    if bt is None:
+        return True
+    vm = np.abs(o.v)
+    for k, bus in enumerate(cn.gen_bus):
+        if cn.bus_type[bus] == PV and bt[bus] != PV:
+            q = o.switched["extra_q"][bus]
+            at_max = np.isclose(q, cn.gen_qmax[cn.gen_bus == bus].sum())
+            if (at_max and vm[bus] > cn.gen_vm[k] + 1e-9) or (not at_max and vm[bus] < cn.gen_vm[k] - 1e-9):
+                return False
+    return True
+
+
+def solve_acdc_passes(net: Network, *, tol: float = 1e-10, max_iter: int = 30, enforce_q_lims: bool = False,
+                      cn: CompiledNetwork | None = None, v0: np.ndarray | None = None,
+                      s0: np.ndarray | None = None, _seed: dict | None = None) -> AcdcOutcome:
+    """The sequential passes themselves (see :func:`solve_acdc`)."""
     from tdcoord.pf.ac import solve_compiled
 
     cn = compile_network(net) if cn is None else cn
@@ -177,13 +210,17 @@ def solve_acdc(net: Network, *, tol: float = 1e-10, max_iter: int = 30, enforce_
     total_it, passes, converged, out = 0, 0, False, None
     held = np.isin(cn.bus_type, (PV, REF))
     vm_set = np.abs(initial_voltage(cn))
+    # machines at a reactive limit stay PQ from pass to pass (and start so when seeded)
+    switched: dict[str, Any] = {k: (v.copy() if hasattr(v, "copy") else v) for k, v in (_seed or {}).items()}
+    prev: tuple[np.ndarray, np.ndarray] | None = None
     for _ in range(MAX_PASSES):
         passes += 1
-        # every pass starts from the machines' set-points (a PV bus that turned PQ in one pass is PV again at the
-        # start of the next: the Q-limit logic of solve_compiled decides afresh), with the last pass's angles
+        # every pass starts from the machines' set-points, with the last pass's angles; a machine that reached
+        # its reactive limit in a pass starts the next one PQ at that limit (the injections change little)
         v = np.where(held, vm_set, np.abs(v)) * np.exp(1j * np.angle(v))
         cn_k = replace(cn, p_fix=cn.p_fix + s_dev.real, q_fix=cn.q_fix + s_dev.imag, _cache=cn._cache)
-        out, messages = solve_compiled(cn_k, v0=v, tol=tol, max_iter=max_iter, enforce_q_lims=enforce_q_lims)
+        out, messages = solve_compiled(cn_k, v0=v, tol=tol, max_iter=max_iter, enforce_q_lims=enforce_q_lims,
+                                       switched=switched)
         total_it += out.iterations
         if not out.converged or not np.all(np.isfinite(out.v)):
             break
@@ -192,16 +229,27 @@ def solve_acdc(net: Network, *, tol: float = 1e-10, max_iter: int = 30, enforce_
         if not np.all(np.isfinite(s_new)):
             messages.append("an HVDC converter has no state at these voltages (extinction angle out of reach)")
             break
-        change = float(np.max(np.abs(s_new - s_dev))) if len(s_new) else 0.0
-        s_dev = s_new
+        r = s_new - s_dev
+        change = float(np.max(np.abs(r))) if len(s_new) else 0.0
         if change <= tol * 10:
+            s_dev = s_new
             converged = True
             break
+        # Anderson acceleration of the fixed point s = g(s) (memory 1): the next injections extrapolate the last
+        # two passes; the fixed point, and so the solution, is the same
+        s_next = s_new
+        if prev is not None:
+            dr = r - prev[0]
+            denom = float(np.real(np.vdot(dr, dr)))
+            if denom > 0:
+                s_next = s_new - float(np.real(np.vdot(dr, r))) / denom * (s_new - prev[1])
+        prev = (r, s_new)
+        s_dev = s_next
     else:
         messages.append(f"the sequential AC/DC power flow did not settle in {MAX_PASSES} passes")
     cn_k = replace(cn, p_fix=cn.p_fix + s_dev.real, q_fix=cn.q_fix + s_dev.imag, _cache={})
     return AcdcOutcome(v, s_dev, bool(converged and out is not None and out.converged), total_it, passes,
-                       out.max_mismatch if out is not None else np.inf, messages, cn_k, data)
+                       out.max_mismatch if out is not None else np.inf, messages, cn_k, data, switched)
 
 
 def run_acdc(net: Network, *, tol: float = 1e-10, max_iter: int = 30, enforce_q_lims: bool = False,

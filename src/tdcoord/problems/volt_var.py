@@ -27,12 +27,18 @@ violation ``s >= 0`` of the band costs :data:`BAND_PENALTY` per p.u. and
 period (objective term ``band_violation``), far above any other term, so
 the model stays solvable when the controls cannot reach the band (a
 horizon that starts far from it, with move limits) and the optimum keeps
-every voltage inside whenever that is possible. Likewise a machine with
-reactive limits holds its voltage set-point unless a limit makes that
-impossible: leaving it costs :data:`SETPOINT_PENALTY` per p.u. and period
-(term ``setpoint_deviation``, ten times the band's penalty), as a machine
-at its limit does in the power flow (PV to PQ). Sources without reactive
-limits hold their set-points. Without ``soft_band`` all are hard.
+every voltage inside whenever that is possible.
+
+Machines behave as their voltage regulators make them, as in the power
+flow: a machine with reactive limits holds its set-point (PV) unless it is
+at a limit, where its voltage may leave the set-point (PQ): below it only
+at the upper limit, above it only at the lower one. This is written as the
+complementarity ``d_down (Q_max - Q) <= eps``, ``d_up (Q - Q_min) <= eps``
+with ``V = V_set - d_down + d_up`` (eps :data:`COMPLEMENTARITY_EPS`), so
+the optimizer may choose a state with a machine at its limit when that is
+cheaper, as the power flow would have it. Sources without reactive limits
+hold their set-points. Without ``soft_band`` every machine holds its
+set-point.
 
 Tap positions and capacitor steps are continuous in the model (the
 relaxation); :func:`tdcoord.coordination.volt_var.solve_slow` makes them
@@ -47,6 +53,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from tdcoord.devices import DeviceOptions, build_devices
 from tdcoord.devices.base import columns
@@ -62,14 +69,15 @@ STEP_BLOCK = f"{PREFIX}.shunt_step"
 DEVICE_COSTS = ("tap_cost", "switch_cost", "upfc_cost")
 #: IPOPT options of these models: a small model solved hundreds of times, each solve warm-started from the last
 #: horizon's solution (shifted by a period): SX evaluation (``expand``) and IPOPT's warm start from a barrier
-#: parameter of 1e-4 (measured on the 30-bus day: 13-17 iterations per fast step instead of 17-28, 52 ms instead
-#: of 95 ms)
+#: parameter of 1e-3 (measured on the 30-bus day: about 18 iterations per fast step instead of 17-28 cold; of the
+#: starting barriers tried, 1e-3 with pushes of 1e-5 took the fewest)
 SOLVER_OPTIONS: dict[str, Any] = {
-    "expand": True, "ipopt.warm_start_init_point": "yes", "ipopt.mu_init": 1e-4,
-    "ipopt.warm_start_bound_push": 1e-6, "ipopt.warm_start_mult_bound_push": 1e-6,
-    "ipopt.warm_start_slack_bound_push": 1e-6}
+    "expand": True, "ipopt.warm_start_init_point": "yes", "ipopt.mu_init": 1e-3,
+    "ipopt.warm_start_bound_push": 1e-5, "ipopt.warm_start_mult_bound_push": 1e-5,
+    "ipopt.warm_start_slack_bound_push": 1e-5}
 BAND_PENALTY = 1e6
-SETPOINT_PENALTY = 1e7
+SETPOINT_PENALTY = 1.0  # per p.u. and period: picks among equal optima; the complementarity decides
+COMPLEMENTARITY_EPS = 1e-8  # p.u.^2
 SOFT_RANGE = (0.7, 1.3)
 
 
@@ -137,7 +145,7 @@ def build_volt_var(net: Network, *, objective: str = "slow", periods: int | None
     q_dev = sum((d.q_bus for d in devices if d.q_bus is not None), zero) - q_load
     form.constraint_power_balance(p_dev, q_dev)
     form.constraint_thermal_limits("mva")
-    _hold_setpoints(b, form, cn, soft_band)
+    _hold_setpoints(b, form, cn, soft_band, devices)
     if soft_band:
         o = b.ops
         viol = b.variable(f"{PREFIX}.band_violation", (cn.n_bus, T), 0.0, np.inf, 0.0)
@@ -160,11 +168,14 @@ def build_volt_var(net: Network, *, objective: str = "slow", periods: int | None
     return m
 
 
-def _hold_setpoints(b: Any, form: Any, cn: Any, soft: bool) -> None:
-    """Machines hold their voltage set-points (reference and PV buses); ``soft``: a machine with finite reactive
-    limits may leave its set-point when a limit forces it, at :data:`SETPOINT_PENALTY` per p.u. and period (term
-    ``setpoint_deviation``; above the band's penalty, so it is never traded for voltages in the band). Sources
-    without reactive limits (an external grid, a machine with infinite limits) always hold theirs."""
+def _hold_setpoints(b: Any, form: Any, cn: Any, soft: bool, devices: list) -> None:
+    """Machines hold their voltage set-points as their voltage regulators do (module docstring).
+
+    A machine with finite reactive limits (``soft``) is PV or PQ as in the power flow: its bus voltage is
+    ``V_set - d_down + d_up`` with ``d_down, d_up >= 0``, and it may fall below the set-point only at its upper
+    reactive limit, rise above it only at its lower one, ``d_down (Q_max - Q) <= eps``, ``d_up (Q - Q_min) <= eps``
+    (complementarity, relaxed by :data:`COMPLEMENTARITY_EPS`). Sources without reactive limits (an external grid, a
+    machine with infinite limits) always hold theirs."""
     hard: dict[int, float] = {}
     loose: dict[int, float] = {}
     for k, (bus, vm) in enumerate(zip(cn.gen_bus, cn.gen_vm)):
@@ -181,16 +192,26 @@ def _hold_setpoints(b: Any, form: Any, cn: Any, soft: bool) -> None:
     for bus, vm in hard.items():
         lo[bus, :] = hi[bus, :] = vm
     b.set_bounds(f"{PREFIX}.vm", lo, hi)
-    if not loose:
+    gens = [d for d in devices if d.ds.kind == "generator" and d.q is not None]
+    if not loose or not gens:
         return
     o = b.ops
+    g = gens[0]
     buses = np.array(sorted(loose))
+    row_of = {int(bus): r for r, bus in enumerate(buses)}
+    machines = [k for k, bus in enumerate(g.ds.bus) if int(bus) in row_of]
+    pick = sp.csr_matrix((np.ones(len(machines)), ([row_of[int(g.ds.bus[k])] for k in machines], machines)),
+                         shape=(len(buses), len(g.ds)))
+    q_bus = o.mm(pick, g.q)
+    q_max = form.columns(pick @ np.asarray(g.ds.q_max, float))
+    q_min = form.columns(pick @ np.asarray(g.ds.q_min, float))
     vset = form.columns(np.array([loose[k] for k in buses]))
-    dev = b.variable(f"{PREFIX}.setpoint_deviation", (len(buses), form.T), 0.0, np.inf, 0.0)
-    vm = o.take(form.vm(), buses)
-    b.constraint_ineq(f"{PREFIX}.setpoint_up", dev - (vm - vset), 0.0, np.inf)
-    b.constraint_ineq(f"{PREFIX}.setpoint_down", dev + (vm - vset), 0.0, np.inf)
-    b.objective_term("setpoint_deviation", o.sum(dev), SETPOINT_PENALTY)
+    d_down = b.variable(f"{PREFIX}.setpoint_down", (len(buses), form.T), 0.0, np.inf, 0.0)
+    d_up = b.variable(f"{PREFIX}.setpoint_up", (len(buses), form.T), 0.0, np.inf, 0.0)
+    b.constraint_eq(f"{PREFIX}.setpoint", o.take(form.vm(), buses) - vset + d_down - d_up)
+    b.constraint_ineq(f"{PREFIX}.pq_at_q_max", d_down * (q_max - q_bus), -np.inf, COMPLEMENTARITY_EPS)
+    b.constraint_ineq(f"{PREFIX}.pq_at_q_min", d_up * (q_bus - q_min), -np.inf, COMPLEMENTARITY_EPS)
+    b.objective_term("setpoint_deviation", o.sum(d_down + d_up), SETPOINT_PENALTY)
 
 
 def _voltage_deviation(b: Any, form: Any, vm_ref: float, vm_prev: np.ndarray | None) -> Any:

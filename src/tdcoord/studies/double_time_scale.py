@@ -116,11 +116,11 @@ def _recheck(net: Network, k: int, c: Controls, band: tuple[float, float],
 
     n = apply_controls(net.at_period(k), c)
     w = warm if warm is not None else {}
-    o = solve_acdc(n, enforce_q_lims=True, v0=w.get("v"), s0=w.get("s"))
+    o = solve_acdc(n, enforce_q_lims=True, v0=w.get("v"), s0=w.get("s"), switched0=w.get("switched"))
     if not o.converged and w:  # a warm start that fails is retried from the flat start
         o = solve_acdc(n, enforce_q_lims=True)
     if warm is not None and o.converged:
-        warm.update(v=o.v, s=o.s_dev)
+        warm.update(v=o.v, s=o.s_dev, switched=o.switched)
     vm = np.abs(o.v)
     _, tables = device_injections(n, o.cn, o.v, o.data)
     hv = tables.get("res_hvdc")
