@@ -6,9 +6,12 @@ shunt output ``q_sh_mvar``; a link its DC power ``p_mw``) and inject powers
 that depend on the bus voltages. The sequential AC/DC power flow alternates
 the Newton power flow of :mod:`tdcoord.pf.ac`, with the devices' injections
 held as fixed injections, and the devices' equations at the new voltages,
-until the injections change by less than the tolerance. The converged point
-satisfies the AC equations and every device equation together; its
-mismatch is the Newton residual of the last pass.
+until the injections change by less than the tolerance (each pass's
+injections extrapolate the last two passes: Anderson acceleration with
+memory 1, which does not move the fixed point). Machines that reach a
+reactive limit (with ``enforce_q_lims``) stay PQ at it in the following
+passes. The converged point satisfies the AC equations and every device
+equation together; its mismatch is the Newton residual of the last pass.
 
 The device equations are the ones the optimization models use
 (:func:`tdcoord.network.acdc.injections`, :func:`tdcoord.network.acdc.converter_state`).
