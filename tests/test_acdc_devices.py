@@ -150,21 +150,31 @@ def three_bus_upfc() -> Network:
     return n
 
 
-def test_upfc_optimization_model_equals_power_flow_small():
+def model_with_upfc(net, e: float, f: float, q_mvar: float):
+    """The volt/var model of ``net`` with the UPFC's set-points fixed by their bounds, and its solution."""
     from tdcoord.problems.volt_var import build_volt_var
 
-    net = three_bus_upfc()
-    e, f, q_mvar = 0.03, -0.05, -12.0  # an absorbing shunt converter: |Q_sh| is priced both ways
     m = build_volt_var(net)
     fix_block(m, "vv.upfc_vse_re", e)
     fix_block(m, "vv.upfc_vse_im", f)
     fix_block(m, "vv.upfc_q_sh", q_mvar / BASE)
-    sol = m.b.solve()
-    assert sol.ok, sol.solver_status
+    return m, m.b.solve()
 
+
+def power_flow_with_upfc(net, e: float, f: float, q_mvar: float):
+    """The AC/DC power flow of ``net`` with those set-points in the UPFC's row."""
     chk = net.copy()
     chk.upfc.loc[:, ["vse_re_pu", "vse_im_pu", "q_sh_mvar"]] = [e, f, q_mvar]
-    res = run_newton(chk)
+    return run_newton(chk)
+
+
+def test_upfc_optimization_model_equals_power_flow_small():
+    net = three_bus_upfc()
+    e, f, q_mvar = 0.03, -0.05, -12.0  # an absorbing shunt converter: |Q_sh| is priced both ways
+    m, sol = model_with_upfc(net, e, f, q_mvar)
+    assert sol.ok, sol.solver_status
+
+    res = power_flow_with_upfc(net, e, f, q_mvar)
     assert res.converged
     # measured ~3e-11 p.u., ~2e-10 rad
     d_vm, d_va = voltage_errors(m, sol, res)
@@ -177,41 +187,25 @@ def test_upfc_optimization_model_equals_power_flow_small():
 
 
 def test_upfc_model_loss_term_is_the_true_loss():
-    from tdcoord.problems.volt_var import build_volt_var
-
     net = three_bus_upfc()
     e, f, q_mvar = 0.03, -0.05, 15.0
-    m = build_volt_var(net)
-    fix_block(m, "vv.upfc_vse_re", e)
-    fix_block(m, "vv.upfc_vse_im", f)
-    fix_block(m, "vv.upfc_q_sh", q_mvar / BASE)
-    sol = m.b.solve()
+    m, sol = model_with_upfc(net, e, f, q_mvar)
     assert sol.ok
-    chk = net.copy()
-    chk.upfc.loc[:, ["vse_re_pu", "vse_im_pu", "q_sh_mvar"]] = [e, f, q_mvar]
-    res = run_newton(chk)
+    res = power_flow_with_upfc(net, e, f, q_mvar)
     true_loss = res.res_ext_grid.p_mw.sum() - net.load.p_mw.sum()  # lossless UPFC: generation - load
     assert abs(res.p_loss_mw - true_loss) < 1e-6
     assert abs(sol.terms["loss_cost"] - true_loss) < 1e-5  # loss_cost is MW per period (weight: price x dt)
 
 
 def test_upfc_line_rating_uses_the_true_flow():
-    from tdcoord.problems.volt_var import build_volt_var
-
     net = three_bus_upfc()
     net.line.loc[int(net.upfc.line.iat[0]), "rate_mva"] = 65.0
     e, f, q_mvar = 0.03, -0.05, 15.0
-    chk = net.copy()
-    chk.upfc.loc[:, ["vse_re_pu", "vse_im_pu", "q_sh_mvar"]] = [e, f, q_mvar]
-    res = run_newton(chk)
+    res = power_flow_with_upfc(net, e, f, q_mvar)
     row = res.res_line.iloc[0]
     s_true = max(np.hypot(row.p_from_mw, row.q_from_mvar), np.hypot(row.p_to_mw, row.q_to_mvar))
     assert s_true < 63.0  # the true flow is within the rating
-    m = build_volt_var(net)
-    fix_block(m, "vv.upfc_vse_re", e)
-    fix_block(m, "vv.upfc_vse_im", f)
-    fix_block(m, "vv.upfc_q_sh", q_mvar / BASE)
-    sol = m.b.solve()
+    m, sol = model_with_upfc(net, e, f, q_mvar)
     assert sol.ok, sol.solver_status
 
 

@@ -183,12 +183,12 @@ def cases(debug: Debug = False) -> None:
 
 
 # -------------------------------------------------------------------------- pf
-def run_power_flow(spec: str, method: str, enforce_q_lims: bool) -> Any:
+def run_power_flow(spec: str, method: str, enforce_q_lims: bool, system: Any = None) -> Any:
     from tdcoord.cases import load_case
     from tdcoord.errors import InputError
     from tdcoord.network.coupled import CoupledSystem
 
-    system = load_case(spec)
+    system = load_case(spec) if system is None else system
     if isinstance(system, CoupledSystem):
         from tdcoord.pf.integrated import run_coupled
 
@@ -249,16 +249,17 @@ def pf(
     def body() -> None:
         from tdcoord.results.powerflow import summary_dict
 
-        result = run_power_flow(spec, method, enforce_q_lims)
+        from tdcoord.cases import load_case
+
+        system = load_case(spec)
+        result = run_power_flow(spec, method, enforce_q_lims, system)
         print_pf(result, spec)
         data = summary_dict(result)
         if json_out is not None and result.converged:
-            from tdcoord.cases import load_case
             from tdcoord.network.network import Network
             from tdcoord.pf.tables import network_tables
             from tdcoord.results.tables import tables_to_json
 
-            system = load_case(spec)
             if isinstance(system, Network):  # every element's result, in the input's indices (orient split)
                 data["tables"] = tables_to_json(network_tables(system, result))
         write_json(json_out, data)

@@ -76,11 +76,13 @@ class Controls:
                 "vse_re_pu": self.vse_re.tolist(), "vse_im_pu": self.vse_im.tolist()}
 
 
-def _oltc_rows(net: Network) -> pd.Index:
+def oltc_rows(net: Network) -> pd.Index:
+    """The trafo rows that are in-service tap changers, in the order of :attr:`Controls.taps`."""
     return net.trafo.index[is_oltc(net.trafo) & net.trafo.in_service.to_numpy(bool)]
 
 
-def _bank_rows(net: Network) -> pd.Index:
+def bank_rows(net: Network) -> pd.Index:
+    """The shunt rows that are in-service controllable banks, in the order of :attr:`Controls.steps`."""
     sh = net.shunt
     return sh.index[(sh.controllable & sh.in_service).to_numpy(bool)]
 
@@ -89,29 +91,19 @@ def _upfc_rows(net: Network) -> pd.Index:
     return net.upfc.index[net.upfc.in_service.to_numpy(bool)]
 
 
-def oltc_rows(net: Network) -> pd.Index:
-    """The trafo rows that are in-service tap changers, in the order of :attr:`Controls.taps`."""
-    return _oltc_rows(net)
-
-
-def bank_rows(net: Network) -> pd.Index:
-    """The shunt rows that are in-service controllable banks, in the order of :attr:`Controls.steps`."""
-    return _bank_rows(net)
-
-
 def controls_of(net: Network) -> Controls:
-    tr = net.trafo.loc[_oltc_rows(net)]
+    tr = net.trafo.loc[oltc_rows(net)]
     u = net.upfc.loc[_upfc_rows(net)]
     return Controls(np.round(positions(tr.tap_pu.to_numpy(float), tr.tap_step_pu.to_numpy(float)), 9),
-                    net.shunt.loc[_bank_rows(net), "step"].to_numpy(float), u.q_sh_mvar.to_numpy(float),
+                    net.shunt.loc[bank_rows(net), "step"].to_numpy(float), u.q_sh_mvar.to_numpy(float),
                     u.vse_re_pu.to_numpy(float), u.vse_im_pu.to_numpy(float))
 
 
 def apply_controls(net: Network, c: Controls) -> Network:
     """``net`` with the controls written into its tables (in place; returned for chaining)."""
-    rows = _oltc_rows(net)
+    rows = oltc_rows(net)
     net.trafo.loc[rows, "tap_pu"] = 1.0 + net.trafo.loc[rows, "tap_step_pu"].to_numpy(float) * c.taps
-    net.shunt.loc[_bank_rows(net), "step"] = np.round(c.steps).astype(int)
+    net.shunt.loc[bank_rows(net), "step"] = np.round(c.steps).astype(int)
     u = _upfc_rows(net)
     net.upfc.loc[u, "q_sh_mvar"] = c.q_sh_mvar
     net.upfc.loc[u, "vse_re_pu"] = c.vse_re
@@ -339,9 +331,9 @@ def sensitivity_weights(net: Network, *, q_step_mvar: float = 1.0) -> dict[str, 
         return {"oltc": 1 / 3, "cb": 1 / 3, "upfc": 1 / 3, "ok": False}
     v0 = np.abs(base.v)
     c0 = controls_of(net)
-    tr = net.trafo.loc[_oltc_rows(net)]
+    tr = net.trafo.loc[oltc_rows(net)]
     n_max = np.maximum(np.abs(positions(tr.tap_max_pu.to_numpy(float), tr.tap_step_pu.to_numpy(float))), 1.0)
-    sh_max = net.shunt.loc[_bank_rows(net), "max_step"].to_numpy(float)
+    sh_max = net.shunt.loc[bank_rows(net), "max_step"].to_numpy(float)
     u_rated = net.upfc.loc[_upfc_rows(net), "s_sh_max_mva"].to_numpy(float)
     sens: dict[str, list[float]] = {"oltc": [], "cb": [], "upfc": []}
 
@@ -374,5 +366,5 @@ def sensitivity_weights(net: Network, *, q_step_mvar: float = 1.0) -> dict[str, 
     return w
 
 
-__all__ = ["Controls", "ModelCache", "SlowOutcome", "bank_rows", "oltc_rows", "shifted", "apply_controls", "controls_of", "sensitivity_weights", "solve_fast",
-           "solve_slow", "window"]
+__all__ = ["Controls", "ModelCache", "SlowOutcome", "apply_controls", "bank_rows", "controls_of", "oltc_rows",
+           "sensitivity_weights", "shifted", "solve_fast", "solve_slow", "window"]

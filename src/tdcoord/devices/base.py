@@ -158,15 +158,19 @@ def ramp_limits(b: Any, name: str, x: Any, limit: np.ndarray) -> None:
     b.constraint_ineq(name, step, -lim, lim)
 
 
+def changes(b: Any, x: Any, initial: Any) -> Any:
+    """``x_t - x_{t-1}`` per period, the first period against ``initial`` (a constant or a parameter)."""
+    first = b.ops.period(x, 0) - _column(initial)
+    return b.ops.hcat([first, x[:, 1:] - x[:, :-1]]) if x.shape[1] > 1 else first
+
+
 def moves(b: Any, name: str, x: Any, initial: np.ndarray) -> tuple[Any, Any]:
     """``(change, m)``: the changes ``x_t - x_{t-1}`` (``x_{-1}`` = ``initial``) and variables ``m >= |change|``.
 
     At an optimum that prices or limits ``m``, ``m`` is the number of steps moved in each period.
     """
-    periods = x.shape[1]
-    first = b.ops.period(x, 0) - _column(initial)
-    change = b.ops.hcat([first, x[:, 1:] - x[:, :-1]]) if periods > 1 else first
-    m = b.variable(f"{name}_moves", (x.shape[0], periods), 0.0, np.inf, 0.0)
+    change = changes(b, x, initial)
+    m = b.variable(f"{name}_moves", (x.shape[0], x.shape[1]), 0.0, np.inf, 0.0)
     b.constraint_ineq(f"{name}_up", m - change, 0.0, np.inf)
     b.constraint_ineq(f"{name}_down", m + change, 0.0, np.inf)
     return change, m
@@ -189,9 +193,7 @@ def step_change_limits(b: Any, name: str, x: Any, initial: Any, limit: np.ndarra
     xs = b.ops.take(x, rows)
     periods = xs.shape[1]
     init = _column(initial)
-    init = init[rows] if isinstance(init, np.ndarray) else b.ops.take(init, rows)
-    first = b.ops.period(xs, 0) - init
-    change = b.ops.hcat([first, xs[:, 1:] - xs[:, :-1]]) if periods > 1 else first
+    change = changes(b, xs, init[rows] if isinstance(init, np.ndarray) else b.ops.take(init, rows))
     lim = np.repeat(limit[rows].reshape(-1, 1), periods, axis=1)
     if parametric:
         p = b.parameter(f"{name}.limit", lim)

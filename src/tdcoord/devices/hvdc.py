@@ -63,7 +63,7 @@ def device_sets(net: Network, cn: CompiledNetwork, periods: int | None = None) -
     live = h.in_service.to_numpy(bool)
     if not h.bus[live].isin(pos).all():
         return []
-    d = link_data(net, periods)
+    d = link_data(net, periods, rectifier=False)
     n = len(d["index"])
     hh = h[live]
     zeros = np.zeros(n)

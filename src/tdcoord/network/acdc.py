@@ -130,9 +130,10 @@ def converter_state(u_s: float, p: float, x: float, k: float, u_d: float) -> dic
             "q_s": float((u_s * u_s - u_s * uc * np.cos(delta)) / x)}
 
 
-def link_data(net: Network, periods: int | None = None) -> dict[str, np.ndarray]:
+def link_data(net: Network, periods: int | None = None, rectifier: bool = True) -> dict[str, np.ndarray]:
     """Per link (in-service rows, table order): system-base ``x``, ``k``, ``p_inv`` (system p.u., links x periods
-    or links), ``i_d``, ``u_d``, ``u_dr`` (p.u. of rated) and the rectifier's firing angle ``alpha_deg``."""
+    or links), ``i_d``, ``u_d``, ``u_dr`` (p.u. of rated) and, with ``rectifier``, the rectifier's firing angle
+    ``alpha_deg`` (a root search per link and period; the models do not need it)."""
     h = net.hvdc[net.hvdc.in_service.to_numpy(bool)]
     base = net.sn_mva
     rated = h.p_rated_mw.to_numpy(float)
@@ -147,8 +148,10 @@ def link_data(net: Network, periods: int | None = None) -> dict[str, np.ndarray]
                           h.gamma_nom_deg.iat[j]) for j in range(len(h))])
     u_dr = col(u_d) + col(r_d) * i_d
     p_rect = u_dr * i_d * scale
-    alpha = np.vectorize(lambda j, pr, ud: converter_state(h.v_rect_pu.iat[j], -pr, x[j], k[j], ud)["angle_deg"])(
-        np.arange(len(h)).reshape(-1, 1) if np.ndim(p_mw) == 2 else np.arange(len(h)), p_rect, u_dr)
+    alpha = None
+    if rectifier:
+        alpha = np.vectorize(lambda j, pr, ud: converter_state(h.v_rect_pu.iat[j], -pr, x[j], k[j], ud)["angle_deg"])(
+            np.arange(len(h)).reshape(-1, 1) if np.ndim(p_mw) == 2 else np.arange(len(h)), p_rect, u_dr)
     return {"index": h.index.to_numpy(), "x": x, "k": k, "u_d": u_d, "i_d": i_d, "u_dr": u_dr,
             "p_inv": col(u_d) * i_d * scale, "p_rect": p_rect, "alpha_deg": alpha}
 

@@ -111,20 +111,20 @@ def device_injections(net: Network, cn: CompiledNetwork, v: np.ndarray, data: di
     return s, out
 
 
-def _correct_upfc_lines(net: Network, cn: CompiledNetwork, v: np.ndarray, res: PowerFlowResult) -> None:
-    """The UPFC's line carries the flows of ``V_n + V_se`` at its near end."""
-    if not len(net.upfc):
+def _correct_upfc_lines(cn: CompiledNetwork, v: np.ndarray, u: dict[str, Any] | None, res: PowerFlowResult) -> None:
+    """The UPFC's line carries the flows of ``V_n + V_se`` at its near end (``u``: :func:`device_data`'s UPFCs)."""
+    if u is None or not len(u["index"]):
         return
     base = cn.base_mva
-    u = upfc_arrays(net, cn)
-    vse = u["vse_re"] + 1j * u["vse_im"]
-    vn, vm_ = v[u["near"]] + vse, v[u["far"]]
-    i_n = u["y"]["nn"] * vn + u["y"]["nm"] * vm_
-    i_m = u["y"]["mn"] * vn + u["y"]["mm"] * vm_
-    s_n, s_m = vn * np.conj(i_n) * base, vm_ * np.conj(i_m) * base
+    vm, va = np.abs(v), np.angle(v)
+    near, far = u["near"], u["far"]
+    inj = injections(vm[near], va[near], vm[far], va[far], u["vse_re"], u["vse_im"], u["q_sh"], u["y"], _rows,
+                     np.cos, np.sin)
+    s_n = (inj["p_line_n"] + 1j * inj["q_line_n"]) * base
+    s_m = (inj["p_line_m"] + 1j * inj["q_line_m"]) * base
     # currents in kA: |S| / (|V| sqrt(3) V_nominal), with |V_n + V_se| at the UPFC's end
-    ka_n = np.abs(s_n) / np.abs(vn) / (np.sqrt(3) * cn.vn_kv[u["near"]])
-    ka_m = np.abs(s_m) / np.abs(vm_) / (np.sqrt(3) * cn.vn_kv[u["far"]])
+    ka_n = np.abs(s_n) / np.abs(v[near] + u["vse_re"] + 1j * u["vse_im"]) / (np.sqrt(3) * cn.vn_kv[near])
+    ka_m = np.abs(s_m) / vm[far] / (np.sqrt(3) * cn.vn_kv[far])
     for j, row in enumerate(u["row"]):
         sf, st = (s_n[j], s_m[j]) if u["near_is_from"][j] else (s_m[j], s_n[j])
         i_f, i_t = (ka_n[j], ka_m[j]) if u["near_is_from"][j] else (ka_m[j], ka_n[j])
@@ -263,7 +263,7 @@ def run_acdc(net: Network, *, tol: float = 1e-10, max_iter: int = 30, enforce_q_
     res = build_result(net, o.cn, o.v, converged=o.converged, iterations=o.iterations, max_mismatch=o.max_mismatch,
                        method="newton, sequential AC/DC")
     _, extra = device_injections(net, o.cn, o.v, o.data)
-    _correct_upfc_lines(net, o.cn, o.v, res)
+    _correct_upfc_lines(o.cn, o.v, o.data["upfc"], res)
     res.extra_tables = extra
     res.messages = o.messages
     res.time_s = time.perf_counter() - t0

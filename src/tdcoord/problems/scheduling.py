@@ -115,16 +115,24 @@ def build_schedule(net: Network, *, formulation: str = "dc", periods: int | None
     form = cls(b, cn, "sched", periods=T, **kw)
     opts = DeviceOptions(free_p=True, dt_h=dt_h, storage_binaries=storage_binaries)
     devices = build_devices(b, form, net, cn, "sched", opts)
+    constraint_balance_with_loads(b, form, net, cn, devices, "sched", T, flow_limit)
+    for key in COSTS:
+        b.objective_term(key, cost_sum(devices, key))
+    return Schedule(b, form, devices, net, cn, T, dt_h, time.perf_counter() - t0)
+
+
+def constraint_balance_with_loads(b: Any, form: Any, net: Network, cn: Any, devices: list, prefix: str, T: int,
+                                  flow_limit: str = "mva") -> None:
+    """Every bus's balance over ``T`` periods: the devices' injections less the loads (parameters
+    ``<prefix>.p_load``, ``<prefix>.q_load`` from the network's series, so a re-solve can change them), and the
+    branch ratings."""
     base = cn.base_mva
-    p_load = b.parameter("sched.p_load", bus_values(net, cn, "load", "p_mw", T, 1 / base))
-    q_load = b.parameter("sched.q_load", bus_values(net, cn, "load", "q_mvar", T, 1 / base))
+    p_load = b.parameter(f"{prefix}.p_load", bus_values(net, cn, "load", "p_mw", T, 1 / base))
+    q_load = b.parameter(f"{prefix}.q_load", bus_values(net, cn, "load", "q_mvar", T, 1 / base))
     p_dev = _sum_periods(b, [d.p_bus for d in devices], cn.n_bus, T) - p_load
     q_dev = _sum_periods(b, [d.q_bus for d in devices], cn.n_bus, T) - q_load
     form.constraint_power_balance(p_dev, q_dev)
     form.constraint_thermal_limits(flow_limit)
-    for key in COSTS:
-        b.objective_term(key, cost_sum(devices, key))
-    return Schedule(b, form, devices, net, cn, T, dt_h, time.perf_counter() - t0)
 
 
 def _sum_periods(b: Any, parts: list[Any], n: int, T: int) -> Any:
@@ -208,4 +216,5 @@ def schedule_tables(s: Schedule, sol: Any) -> dict[str, pd.DataFrame]:
     return out
 
 
-__all__ = ["COSTS", "Schedule", "ScheduleResult", "build_schedule", "schedule_tables", "solve_schedule"]
+__all__ = ["COSTS", "Schedule", "ScheduleResult", "build_schedule", "constraint_balance_with_loads", "schedule_tables",
+           "solve_schedule"]

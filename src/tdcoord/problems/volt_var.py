@@ -62,6 +62,7 @@ from tdcoord.network.network import Network
 from tdcoord.network.timeseries import bus_values, n_periods
 from tdcoord.network.validate import validate
 from tdcoord.problems.rpo import cost_sum, device_free_network
+from tdcoord.problems.scheduling import Schedule, constraint_balance_with_loads
 
 PREFIX = "vv"
 TAP_BLOCK = f"{PREFIX}.trafo_tap_pos"
@@ -95,22 +96,12 @@ class VoltVarWeights:
 
 
 @dataclass
-class VoltVarModel:
-    """A built volt/var model: builder, formulation, devices."""
+class VoltVarModel(Schedule):
+    """A built volt/var model: a multi-period model (:class:`~tdcoord.problems.scheduling.Schedule`) with its
+    objective (``slow`` or ``fast``) and what re-solves need (``info["bounds0"]``: the taps' and steps' bounds)."""
 
-    b: Any
-    form: Any
-    devices: list
-    net: Network
-    cn: Any
-    periods: int
-    dt_h: float
-    objective: str
-    build_s: float
+    objective: str = "slow"
     info: dict[str, Any] = field(default_factory=dict)
-
-    def block(self, name: str) -> bool:
-        return name in self.b.blocks
 
 
 def build_volt_var(net: Network, *, objective: str = "slow", periods: int | None = None, dt_h: float = 1.0,
@@ -138,13 +129,7 @@ def build_volt_var(net: Network, *, objective: str = "slow", periods: int | None
         form = AcpFormulation(b, cn, PREFIX, periods=T)
     devices = build_devices(b, form, net, cn, PREFIX, DeviceOptions(free_p=False, steps=steps, dt_h=dt_h))
     base = cn.base_mva
-    p_load = b.parameter(f"{PREFIX}.p_load", bus_values(net, cn, "load", "p_mw", T, 1 / base))
-    q_load = b.parameter(f"{PREFIX}.q_load", bus_values(net, cn, "load", "q_mvar", T, 1 / base))
-    zero = b.ops.zeros(cn.n_bus, T)
-    p_dev = sum((d.p_bus for d in devices if d.p_bus is not None), zero) - p_load
-    q_dev = sum((d.q_bus for d in devices if d.q_bus is not None), zero) - q_load
-    form.constraint_power_balance(p_dev, q_dev)
-    form.constraint_thermal_limits("mva")
+    constraint_balance_with_loads(b, form, net, cn, devices, PREFIX, T)
     _hold_setpoints(b, form, cn, soft_band, devices)
     if soft_band:
         o = b.ops
@@ -162,7 +147,7 @@ def build_volt_var(net: Network, *, objective: str = "slow", periods: int | None
     else:
         b.objective_term("v_dev", _voltage_deviation(b, form, vm_ref, vm_prev), 1.0)
         b.objective_term("upfc_cost", costs["upfc_cost"], 1e-4 * dt_h)
-    m = VoltVarModel(b, form, devices, net, cn, T, dt_h, objective, time.perf_counter() - t0)
+    m = VoltVarModel(b, form, devices, net, cn, T, dt_h, time.perf_counter() - t0, objective)
     m.info["bounds0"] = {k: (b.blocks[k].lb.copy(), b.blocks[k].ub.copy()) for k in (TAP_BLOCK, STEP_BLOCK)
                          if k in b.blocks}
     return m

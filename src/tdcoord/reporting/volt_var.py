@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from tdcoord.results.serialize import write_json
-from tdcoord.studies.double_time_scale import REPORT_HOURS, DtsStudy
+from tdcoord.studies.double_time_scale import REPORT_HOURS, DtsStudy, device_moves, indexed_columns
 
 STYLE = {"no-control": ("#8c8c8c", "--", "o"), "slow": ("#4c72b0", "-.", "s"), "double": ("#c44e52", "-", "^")}
 
@@ -50,17 +50,10 @@ def study_tables(study: DtsStudy) -> dict[str, pd.DataFrame]:
                                             "cost": {r["name"]: r["cost"] for r in rows}}).rename_axis("scenario")
     act = []
     for name, r in study.results.items():
-        df = r.frame()
-        init = r.initial
-        for prefix, label, start in (("tap_", "OLTC", init.taps if init is not None else None),
-                                     ("cb_", "CB", init.steps if init is not None else None)):
-            cols = sorted((c for c in df.columns if c.startswith(prefix) and c[len(prefix):].isdigit()),
-                          key=lambda c: int(c[len(prefix):]))
-            for j, col in enumerate(cols):
-                series = df[col].to_numpy(float)
-                first = start[j] if start is not None else series[0]
-                act.append({"scenario": name, "device": f"{label}{j + 1}",
-                            "moves": float(np.abs(np.diff(np.r_[first, series])).sum())})
+        moved = device_moves(r)
+        for kind, label in (("tap", "OLTC"), ("cb", "CB")):
+            act += [{"scenario": name, "device": f"{label}{j + 1}", "moves": float(n)}
+                    for j, n in enumerate(moved[kind])]
     out["actions"] = pd.DataFrame(act)
     for name in study.results:
         out[f"steps_{name}"] = study.steps(name)
@@ -97,14 +90,12 @@ def write_figures(study: DtsStudy, out: Path) -> list[Path]:
     main = "double" if "double" in study.results else next(iter(study.results))
     steps = study.steps(main)
     t = _hours(steps, spd)
-    for stem, prefix, label, title in (("fig8_oltc", "tap_", "OLTC", "OLTC tap positions"),
-                                       ("fig9_cb", "cb_", "CB", "capacitor bank steps (1 Mvar each)")):
-        cols = sorted((c for c in steps.columns if c.startswith(prefix) and c[len(prefix):].isdigit()),
-                      key=lambda c: int(c[len(prefix):]))
+    moved = device_moves(study.results[main])
+    for stem, prefix, kind, label, title in (("fig8_oltc", "tap_", "tap", "OLTC", "OLTC tap positions"),
+                                             ("fig9_cb", "cb_", "cb", "CB", "capacitor bank steps (1 Mvar each)")):
         fig, ax = plt.subplots(figsize=(9, 4))
-        for j, col in enumerate(cols):
-            moves = int(np.abs(np.diff(steps[col].to_numpy())).sum())
-            ax.step(t, steps[col], where="post", label=f"{label}{j + 1} ({moves} moves)")
+        for j, col in enumerate(indexed_columns(steps.columns, prefix)):
+            ax.step(t, steps[col], where="post", label=f"{label}{j + 1} ({int(moved[kind][j])} moves)")
         ax.set_xlabel("hour")
         ax.set_ylabel("position" if prefix == "tap_" else "steps in service")
         ax.set_title(f"{title}, scenario {main}")
@@ -115,7 +106,7 @@ def write_figures(study: DtsStudy, out: Path) -> list[Path]:
         fig.savefig(paths[-1], dpi=120)
         plt.close(fig)
     fig, ax = plt.subplots(figsize=(9, 4))
-    q_cols = [c for c in steps.columns if c.startswith("upfc_q_")]
+    q_cols = indexed_columns(steps.columns, "upfc_q_")
     for col in q_cols:
         ax.plot(t, steps[col], color=STYLE["double"][0], label="fast time scale (5 min)")
     if "upfc_slow_q" in steps.columns:
@@ -123,7 +114,7 @@ def write_figures(study: DtsStudy, out: Path) -> list[Path]:
                 label="slow time scale (hourly)")
     if "slow" in study.results:
         s2 = study.steps("slow")
-        for col in [c for c in s2.columns if c.startswith("upfc_q_")]:
+        for col in indexed_columns(s2.columns, "upfc_q_"):
             ax.step(_hours(s2, spd), s2[col], where="post", color="#55a868", ls=":", label="scenario slow (hourly)")
     ax.axhline(0, color="k", lw=0.5)
     ax.set_xlabel("hour")

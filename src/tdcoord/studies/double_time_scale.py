@@ -195,10 +195,6 @@ def _rest_of_hour(net: Network, first: int, s: DtsSettings) -> Network:
     return out
 
 
-def _moves(a: Controls, b: Controls) -> tuple[float, float]:
-    return float(np.abs(a.taps - b.taps).sum()), float(np.abs(a.steps - b.steps).sum())
-
-
 def run_scenario(net: Network, name: str, s: DtsSettings, *, progress: Callable[[str], None] | None = None,
                  done: dict[int, dict[str, Any]] | None = None,
                  save: Callable[[int, dict[str, Any]], None] | None = None) -> ScenarioResult:
@@ -343,21 +339,34 @@ def _pso_options(s: DtsSettings) -> dict[str, Any]:
     return {"population": s.pso_population, "generations": s.pso_generations, "seed": 0}
 
 
+def indexed_columns(names: Any, prefix: str) -> list[str]:
+    """The names ``<prefix><i>`` (one per device, ``tap_0``, ``tap_1``, ...) in the order of ``i``."""
+    return sorted((n for n in names if n.startswith(prefix) and n[len(prefix):].isdigit()),
+                  key=lambda n: int(n[len(prefix):]))
+
+
+def device_moves(r: ScenarioResult) -> dict[str, np.ndarray]:
+    """Steps moved over the day per tap changer (``tap``) and bank (``cb``), the first step counted against the
+    day's start."""
+    df = r.frame()
+    out = {}
+    for kind, prefix, start in (("tap", "tap_", None if r.initial is None else r.initial.taps),
+                                ("cb", "cb_", None if r.initial is None else r.initial.steps)):
+        cols = indexed_columns(df.columns, prefix)
+        x = df[cols].to_numpy(float)
+        first = x[:1] if start is None else np.asarray(start, float).reshape(1, -1)
+        out[kind] = np.abs(np.diff(np.vstack([first, x]), axis=0)).sum(axis=0) if cols else np.zeros(0)
+    return out
+
+
 def scenario_summary(r: ScenarioResult, s: DtsSettings) -> dict[str, Any]:
     """The figures of one scenario (JSON keys of the study's ``scenarios`` entries)."""
     df = r.frame()
     dt = 1.0 / s.steps_per_hour
-    tap_cols = [c for c in df.columns if c.startswith("tap_")]
-    cb_cols = [c for c in df.columns if c.startswith("cb_")]
-    q_cols = [c for c in df.columns if c.startswith("upfc_q_")]
+    q_cols = indexed_columns(df.columns, "upfc_q_")
     loss_mwh = float(df.loss_mw.sum() * dt)
-    init = r.initial
-
-    def moved(cols: list[str], start: np.ndarray) -> float:  # the first step's moves count against the day's start
-        return float(np.abs(np.diff(np.vstack([start, df[cols].to_numpy()]), axis=0)).sum()) if cols else 0.0
-
-    tap_moves = moved(tap_cols, init.taps if init is not None else df[tap_cols].to_numpy()[:1])
-    cb_moves = moved(cb_cols, init.steps if init is not None else df[cb_cols].to_numpy()[:1])
+    moved = device_moves(r)
+    tap_moves, cb_moves = float(moved["tap"].sum()), float(moved["cb"].sum())
     upfc_mvarh = float(np.abs(df[q_cols].to_numpy()).sum() * dt) if q_cols else 0.0
     cost = s.loss_price * loss_mwh + s.tap_cost * tap_moves + s.cb_cost * cb_moves + s.upfc_cost * upfc_mvarh
     return {"name": r.name, "loss_mwh": loss_mwh, "cost": cost, "vm_min_pu": float(df.vm_min_pu.min()),
@@ -365,8 +374,6 @@ def scenario_summary(r: ScenarioResult, s: DtsSettings) -> dict[str, Any]:
             "tap_moves": tap_moves, "cb_moves": cb_moves, "upfc_mvarh": upfc_mvarh,
             "not_converged_steps": int((~df.converged.astype(bool)).sum()), "q_limit_hits": int(df.q_limit_hits.sum()),
             "retriggers": len(r.retriggers), "time_s": r.time_s}
-
-
 
 
 # ----------------------------------------------------------------------------------------------- the whole study
@@ -533,12 +540,10 @@ def run_study(net: Network, s: DtsSettings | None = None, *, out: str | Path | N
 
 def _controls_of_record(rec: dict[str, Any]) -> Controls:
     def cols(prefix: str) -> np.ndarray:
-        keys = sorted((k for k in rec if k.startswith(prefix) and k[len(prefix):].isdigit()),
-                      key=lambda k: int(k[len(prefix):]))
-        return np.array([rec[k] for k in keys], float)
+        return np.array([rec[k] for k in indexed_columns(rec, prefix)], float)
 
     return Controls(cols("tap_"), cols("cb_"), cols("upfc_q_"), cols("upfc_vse_re_"), cols("upfc_vse_im_"))
 
 
 __all__ = ["DtsSettings", "DtsStudy", "PAPER", "REPORT_HOURS", "SCENARIOS", "ScenarioResult", "Threshold",
-           "compare_slow_solvers", "run_scenario", "run_study", "scenario_summary"]
+           "compare_slow_solvers", "device_moves", "indexed_columns", "run_scenario", "run_study", "scenario_summary"]
