@@ -75,7 +75,10 @@ DEVICE_COSTS = ("tap_cost", "switch_cost", "upfc_cost")
 SOLVER_OPTIONS: dict[str, Any] = {
     "expand": True, "ipopt.warm_start_init_point": "yes", "ipopt.mu_init": 1e-3,
     "ipopt.warm_start_bound_push": 1e-5, "ipopt.warm_start_mult_bound_push": 1e-5,
-    "ipopt.warm_start_slack_bound_push": 1e-5}
+    "ipopt.warm_start_slack_bound_push": 1e-5,
+    # MUMPS without its (permuting) scaling and with AMD ordering: the p.u. KKT systems of these small models
+    # need neither, and the day's ~440 solves take about 20 % less time (same iterates to the printed digits)
+    "ipopt.mumps_permuting_scaling": 0, "ipopt.mumps_scaling": 0, "ipopt.mumps_pivot_order": 0}
 BAND_PENALTY = 1e6
 SETPOINT_PENALTY = 1.0  # per p.u. and period: picks among equal optima; the complementarity decides
 COMPLEMENTARITY_EPS = 1e-8  # p.u.^2
