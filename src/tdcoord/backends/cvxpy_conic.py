@@ -188,7 +188,7 @@ class ConicBuilder(BuilderBase):
         self._has_cone = False
         self._twins: dict[str, Any] = {}
         self._fixed: dict[str, Any] = {}
-        self._problems: dict[str, tuple[tuple, Any]] = {}
+        self._problems: dict[str, tuple[tuple, Any, dict]] = {}
         self._bound_params: dict[str, tuple[Any, Any, np.ndarray, np.ndarray]] = {}
         self._nx = 0
 
@@ -316,6 +316,7 @@ class ConicBuilder(BuilderBase):
         key = (self.version, self._bounds_key())
         cached = self._problems.get(mode)
         if cached is not None and cached[0] == key:
+            self._bound_params = cached[2]  # each mode's problem has its own bound parameters
             return cached[1]
         cons: list[Any] = []
         self._bound_params = {}
@@ -341,7 +342,7 @@ class ConicBuilder(BuilderBase):
                     fixed = self._fixed[name] = cp.Parameter(twin.shape)
                 cons.append(self.blocks[name].sym == fixed)
         problem = cp.Problem(self._objective(), cons)
-        self._problems[mode] = (key, problem)
+        self._problems[mode] = (key, problem, self._bound_params)
         return problem
 
     def _load_bounds(self) -> None:
@@ -416,6 +417,7 @@ class ConicBuilder(BuilderBase):
         if not second.ok:
             first.info["polish"] = f"{second.solver} at the fixed integers: {second.solver_status}"
             return first
+        second.info.update({k: v for k, v in first.info.items() if k not in second.info})
         second.info.update(mi_objective=first.objective, polished_by=second.solver)
         second.solver, second.solver_status = first.solver, first.solver_status
         second.iterations += first.iterations
@@ -443,6 +445,8 @@ class ConicBuilder(BuilderBase):
             with quiet_stdout(), warnings.catch_warnings():
                 # cvxpy's bound propagation takes sqrt of an unbounded-below interval: harmless noise
                 warnings.filterwarnings("ignore", message="invalid value encountered", category=RuntimeWarning)
+                # SCIP stopped by its gap or time limit: cvxpy calls the answer inaccurate; the gap says how good
+                warnings.filterwarnings("ignore", message="Solution may be inaccurate", category=UserWarning)
                 # parameters are substituted as constants (ignore_dpp): cvxpy's parametrized (DPP) compilation
                 # costs far more than it saves here (benchmarks/README.md, model layer)
                 if self.sos and mode == "mi":
@@ -462,6 +466,19 @@ class ConicBuilder(BuilderBase):
         stats = getattr(prob, "solver_stats", None)
         if stats is not None and stats.num_iters is not None:
             sol.iterations = int(stats.num_iters)
+        model = (getattr(stats, "extra_stats", None) or {}).get("model") if solver == "SCIP" else None
+        if model is not None and mode == "mi":
+            # the branch and bound's own figures: its relative gap, and a limit (time, gap) with a solution in hand
+            # is an answer (the gap says how good), not a failure
+            try:
+                sol.info["mip_gap"] = float(model.getGap())
+                sol.info["scip_status"] = str(model.getStatus())
+                sol.info["nodes"] = int(model.getNNodes())
+                if status != "optimal" and model.getNSols() > 0 and str(model.getStatus()) in (
+                        "timelimit", "gaplimit", "nodelimit", "sollimit", "userinterrupt"):
+                    status = sol.status = "acceptable"
+            except Exception:  # noqa: BLE001 (a freed model: the figures are extras)
+                pass
         if status in ("optimal", "acceptable"):
             for name, b in self.blocks.items():
                 v = b.sym.value

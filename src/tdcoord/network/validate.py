@@ -107,7 +107,9 @@ def check_values(net: Network) -> None:
     _check(g, "gen", g.q_min_mvar > g.q_max_mvar, "q_min_mvar", "q_min_mvar <= q_max_mvar")
     _check(g, "gen", g.p_min_mw > g.p_max_mw, "p_min_mw", "p_min_mw <= p_max_mw")
     _check(g, "gen", ~(g.vm_pu > 0), "vm_pu", "a voltage set-point > 0 p.u.")
-    _check(g, "gen", ~g.kind.isin(["thermal", "hydro", "condenser"]), "kind", "'thermal', 'hydro' or 'condenser'")
+    # pv / wind: a dispatchable (curtailable) renewable plant, p within [p_min, available p_max]
+    _check(g, "gen", ~g.kind.isin(["thermal", "hydro", "condenser", "pv", "wind"]), "kind",
+           "'thermal', 'hydro', 'condenser', 'pv' or 'wind'")
     e = net.ext_grid
     _check(e, "ext_grid", ~(e.vm_pu > 0), "vm_pu", "a voltage set-point > 0 p.u.")
     sh = net.shunt

@@ -91,8 +91,13 @@ class Schedule:
 
 def build_schedule(net: Network, *, formulation: str = "dc", periods: int | None = None, dt_h: float = 1.0,
                    backend: str = "auto", losses: bool = False, flow_limit: str = "mva",
-                   storage_binaries: bool | None = None) -> Schedule:
-    """The multi-period model of ``net`` (see the module docstring); ``periods`` defaults to its time series'."""
+                   storage_binaries: bool | None = None, builder: Any = None, prefix: str = "sched",
+                   costs: bool = True) -> Schedule:
+    """The multi-period model of ``net`` (see the module docstring); ``periods`` defaults to its time series'.
+
+    ``builder``: add the model to this builder (its names under ``prefix``) instead of a new one, so that
+    several networks (feeders under one model) share it; ``costs=False`` leaves the objective to the caller
+    (the devices' cost expressions stay in :attr:`Schedule.devices`)."""
     from tdcoord.backends import new_builder
     from tdcoord.formulations import get_formulation
 
@@ -110,14 +115,17 @@ def build_schedule(net: Network, *, formulation: str = "dc", periods: int | None
         raise InputError(f"the {formulation} schedule cannot be built on the {backend} backend")
     validate(net, radial=False)
     cn = compile_network(device_free_network(net))
-    b = new_builder(backend, f"schedule_{net.name}")
+    b = new_builder(backend, f"schedule_{net.name}") if builder is None else builder
+    if b.backend != backend:
+        raise InputError(f"the {formulation} schedule of {net.name!r}: the builder is {b.backend}, not {backend}")
     kw = {"losses": losses} if formulation == "dc" else {}
-    form = cls(b, cn, "sched", periods=T, **kw)
+    form = cls(b, cn, prefix, periods=T, **kw)
     opts = DeviceOptions(free_p=True, dt_h=dt_h, storage_binaries=storage_binaries)
-    devices = build_devices(b, form, net, cn, "sched", opts)
-    constraint_balance_with_loads(b, form, net, cn, devices, "sched", T, flow_limit)
-    for key in COSTS:
-        b.objective_term(key, cost_sum(devices, key))
+    devices = build_devices(b, form, net, cn, prefix, opts)
+    constraint_balance_with_loads(b, form, net, cn, devices, prefix, T, flow_limit)
+    if costs:
+        for key in COSTS:
+            b.objective_term(key, cost_sum(devices, key))
     return Schedule(b, form, devices, net, cn, T, dt_h, time.perf_counter() - t0)
 
 
@@ -175,8 +183,8 @@ def schedule_tables(s: Schedule, sol: Any) -> dict[str, pd.DataFrame]:
     vm, va = form.bus_values(sol)
     out: dict[str, pd.DataFrame] = {}
     bus_cols = {"vm_pu": vm if form.family == "ac" else np.full_like(va, np.nan), "va_degree": np.rad2deg(va)}
-    lam = sol.lam.get("sched.p_balance")
-    if lam is not None:
+    lam = sol.lam.get(f"{form.prefix}.p_balance")
+    if lam is not None and np.size(lam) == cn.n_bus * s.periods:  # a balance per bus (branch flow: per branch)
         bus_cols["lam_p"] = np.asarray(lam).reshape(cn.n_bus, -1, order="F") / base
     out["res_bus"] = periodic(cn.labels, bus_cols, "bus")
     flows = form.branch_values(sol)
