@@ -1037,6 +1037,74 @@ def study_double_time_scale(
     guarded(body, debug, out=out, resume=resume, resumable=True)
 
 
+@study_app.command("dso-led")
+def study_dso_led(
+    feeders: Annotated[int, typer.Option(help="IEEE 33-bus feeders on the IEEE 30-bus grid (1 to 21)")] = 5,
+    periods: Annotated[int, typer.Option(help="hourly periods of the day, from 00:00 (1 to 24)")] = 24,
+    method: Annotated[str, typer.Option(help="complementarity of the TSO's KKT conditions: sos1 | bigm")] = "sos1",
+    gap: Annotated[float, typer.Option(help="relative MIP gap at which SCIP stops")] = 0.005,
+    time_limit: Annotated[float, typer.Option(help="SCIP time limit per MISOCP, s")] = 300.0,
+    band_mw: Annotated[float, typer.Option(help="TSO-led: deviation allowed around the TSO's scheduled exchange, "
+                                                "MW")] = 1.0,
+    growth: Annotated[bool, Flag("--growth/--no-growth", help="also solve the DSO-led model for "
+                                                              "--growth-feeders feeders")] = True,
+    growth_feeders: Annotated[str, typer.Option(help="feeder counts of the growth table, comma separated")]
+    = "1,2,5,10,20",
+    growth_time_limit: Annotated[float, typer.Option(help="SCIP time limit per growth model, s")] = 300.0,
+    out: Annotated[Path, typer.Option(help="output folder")] = Path("tdcoord-out/dso-led"),
+    json_out: JsonOut = None,
+    debug: Debug = False,
+) -> None:
+    """DSO-led bilevel coordination (one MISOCP via the TSO's KKT conditions) against the TSO-led sequence on
+    IEEE 30-bus + N IEEE 33-bus feeders with PV, batteries and P2P trades; growth with N."""
+
+    def body() -> None:
+        from tdcoord.errors import InputError
+        from tdcoord.reporting.dso_led import write_outputs
+        from tdcoord.studies.dso_led import DsoLedSettings, run_study
+
+        try:
+            counts = tuple(int(x) for x in growth_feeders.split(",") if x.strip())
+        except ValueError:
+            raise InputError(f"--growth-feeders {growth_feeders!r}: expected comma-separated counts, e.g. 1,2,5") \
+                from None
+        settings = DsoLedSettings(feeders=feeders, periods=periods, method=method, gap=gap, time_limit=time_limit,
+                                  band_mw=band_mw, growth=counts, growth_time_limit=growth_time_limit)
+        say = lambda m: err_console.print(f"[dim]{m}[/]", highlight=False, soft_wrap=True)  # noqa: E731
+        study = run_study(settings, progress=say, growth=growth)
+        summary = write_outputs(study, out, json_out)
+        record_outputs(sorted(p for p in out.iterdir() if p.is_file()))
+        t = _table(f"DSO-led vs TSO-led on {study.system.name}, {periods} h",
+                   caption="costs $ over the day; energy MWh; DSO cost: energy at the locational price, network "
+                           "charges, P2P fees and payments, battery wear; TSO cost: generation")
+        for col in ("scheme", "total", "DSO", "TSO", "imports", "self-cons. %", "battery MWh", "cycles", "P2P MWh",
+                    "gap", "s"):
+            t.add_column(col, justify="left" if col == "scheme" else "right")
+        for key, label in (("dso_led", "DSO-led"), ("tso_led", "TSO-led")):
+            r = summary[key]
+            t.add_row(label, _fmt(r["total_cost"], 0), _fmt(r["dso_cost"], 0), _fmt(r["tso_cost"], 0),
+                      _fmt(r["imports_mwh"], 1), _fmt(r["self_consumption_pct"], 1),
+                      _fmt(r["battery_throughput_mwh"], 2), _fmt(r["battery_cycles"], 2), _fmt(r["p2p_mwh"], 1),
+                      _fmt(r["mip_gap"], 4), _fmt(r["time_s"], 1))
+        console.print(t)
+        k = summary["kkt_check"]
+        console.print(f"KKT check (TSO alone at the DSO-led exchanges): objective gap {_fmt(k['tso_objective_gap'], 2)}"
+                      f" (relative), largest price gap {_fmt(k['max_price_gap'], 2)} $/MWh; SOC gap max "
+                      f"{_fmt(summary['soc_gap_max'], 2)} p.u.^2")
+        if summary["growth"]:
+            g = _table("growth of the DSO-led MISOCP", caption=f"size exponent (variables ~ N^a): "
+                                                               f"{_fmt(summary['growth_exponent'], 2)}")
+            for col in ("N", "variables", "constraints", "binaries", "SOS1 sets", "s", "gap"):
+                g.add_column(col, justify="right")
+            for e in summary["growth"]:
+                g.add_row(str(e["feeders"]), str(e["variables"]), str(e["constraints"]), str(e["binaries"]),
+                          str(e.get("sos1_sets", 0)), _fmt(e["time_s"], 1), _fmt(e["mip_gap"], 4))
+            console.print(g)
+        console.print(f"written to {out}/ in {summary['time_s']:.1f} s")
+
+    guarded(body, debug, out=out)
+
+
 @app.command()
 def dispatch(
     spec: Annotated[str, typer.Argument(help="coupled spec or case file")] = DEFAULT_CASE,

@@ -1,0 +1,140 @@
+"""Outputs of the DSO-led study (:mod:`tdcoord.studies.dso_led`).
+
+Written into the output folder:
+
+- ``summary.json``: the comparison, the KKT check, SOC exactness and growth (the study's JSON keys);
+- ``schedules.csv``: per scheme, feeder and period: exchange (MW, import positive), price at the boundary bus
+  ($/MWh), PV produced and available, battery charge, discharge and state of charge, P2P sold and bought,
+  cross-feeder sales and purchases, grid purchases;
+- ``tso_dispatch.csv``: per scheme, unit segment and period, MW;
+- ``growth.csv``: one row per feeder count;
+- figures: ``battery_soc.png``, ``boundary_exchange.png``, ``prices.png``, ``growth.png``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tdcoord.results.serialize import write_json
+from tdcoord.studies.dso_led import DsoLedStudy
+
+
+def schedules_table(study: DsoLedStudy) -> pd.DataFrame:
+    rows = []
+    for scheme, r in (("dso_led", study.dso_led), ("tso_led", study.tso_led)):
+        for k, name in enumerate(r.feeders):
+            s = r.series[name]
+            soc = (np.asarray(s["energy"], float) / np.asarray(s["e_max"], float).reshape(-1, 1)).sum(axis=0) \
+                if "energy" in s else np.full(r.periods, np.nan)
+            for t in range(r.periods):
+                def val(key: str) -> float:
+                    v = s.get(key)
+                    if v is None:
+                        return float("nan")
+                    a = np.asarray(v, float)
+                    return float(a.reshape(-1, r.periods)[:, t].sum()) if a.size >= r.periods else float(a.sum())
+
+                rows.append({"scheme": scheme, "feeder": name, "bus": r.buses[k], "period": t,
+                             "exchange_mw": float(r.exchange_mw[k, t]), "price_usd_mwh": float(r.price[k, t]),
+                             "pv_mw": val("pv_mw"), "pv_available_mw": val("pv_available_mw"),
+                             "load_mw": val("load_mw"), "charge_mw": val("charge"), "discharge_mw": val("discharge"),
+                             "soc": float(soc[t]), "p2p_sold_mw": val("sold"), "p2p_bought_mw": val("bought"),
+                             "cross_sold_mw": val("xout"), "cross_bought_mw": val("xin"),
+                             "consumers_grid_mw": val("consumers_grid")})
+    return pd.DataFrame(rows).set_index(["scheme", "feeder", "period"])
+
+
+def dispatch_table(study: DsoLedStudy) -> pd.DataFrame:
+    names = [f"gen {i}" for i in study.system.tn.gen.index]
+    frames = []
+    for scheme, r in (("dso_led", study.dso_led), ("tso_led", study.tso_led)):
+        df = pd.DataFrame(r.tso_dispatch_mw.T, columns=names)
+        df.index.name = "period"
+        df["scheme"] = scheme
+        frames.append(df.reset_index().set_index(["scheme", "period"]))
+    return pd.concat(frames)
+
+
+def write_outputs(study: DsoLedStudy, out: str | Path, json_file: str | Path | None = None) -> dict[str, Any]:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    schedules_table(study).to_csv(out / "schedules.csv")
+    dispatch_table(study).to_csv(out / "tso_dispatch.csv")
+    if study.growth:
+        pd.DataFrame(study.growth).to_csv(out / "growth.csv", index=False)
+    summary = study.summary()
+    write_json(out / "summary.json", summary)
+    if json_file is not None:
+        write_json(json_file, summary)
+    write_figures(study, out)
+    return summary
+
+
+def write_figures(study: DsoLedStudy, out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    sched = schedules_table(study).reset_index()
+    hours = np.arange(study.system.periods) * study.system.dt_h
+    for stem, col, ylabel, title in (("battery_soc", "soc", "state of charge", "battery state of charge"),
+                                     ("boundary_exchange", "exchange_mw", "MW (import +)",
+                                      "exchange at the substations")):
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+        for ax, scheme in zip(axes, ("dso_led", "tso_led")):
+            part = sched[sched.scheme == scheme]
+            for name, g in part.groupby("feeder", sort=False):
+                if g[col].notna().any():
+                    ax.step(hours, g[col].to_numpy(), where="post", label=name)
+            ax.set_title(f"{title}, {scheme.replace('_', '-').upper().replace('-LED', '-led')}")
+            ax.set_xlabel("hour")
+            ax.grid(alpha=0.3)
+        axes[0].set_ylabel(ylabel)
+        axes[1].legend(fontsize=8)
+        fig.tight_layout()
+        p = out / f"{stem}.png"
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        paths.append(p)
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for scheme, r, style in (("DSO-led", study.dso_led, "-"), ("TSO-led", study.tso_led, "--")):
+        ax.step(hours, r.price[0], where="post", linestyle=style, label=f"{scheme} (bus {r.buses[0]})")
+    ax.set_xlabel("hour")
+    ax.set_ylabel("$/MWh")
+    ax.set_title("locational price at the boundary")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    p = out / "prices.png"
+    fig.savefig(p, dpi=110)
+    plt.close(fig)
+    paths.append(p)
+    if study.growth:
+        g = pd.DataFrame(study.growth)
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for key in ("variables", "constraints", "binaries"):
+            ax.loglog(g.feeders, g[key], marker="o", label=key)
+        ax2 = ax.twinx()
+        ax2.loglog(g.feeders, g.time_s, marker="s", color="k", linestyle=":", label="solve time (s)")
+        ax2.set_ylabel("s")
+        ax.set_xlabel("feeders N")
+        ax.set_title(f"DSO-led MISOCP growth (size exponent {study.growth_exponent():.2f})")
+        ax.grid(alpha=0.3, which="both")
+        h1, l1 = ax.get_legend_handles_labels()
+        h2, l2 = ax2.get_legend_handles_labels()
+        ax.legend(h1 + h2, l1 + l2, fontsize=8)
+        fig.tight_layout()
+        p = out / "growth.png"
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        paths.append(p)
+    return paths
+
+
+__all__ = ["dispatch_table", "schedules_table", "write_figures", "write_outputs"]
