@@ -10,6 +10,7 @@ trade with each other and the feeder exports at noon, and the locational price d
 from __future__ import annotations
 
 import itertools
+import re
 
 import numpy as np
 import pandas as pd
@@ -417,3 +418,54 @@ def test_bigm_with_a_rated_branch():
     assert res.ok
     chk = kkt_check(system, res)
     assert chk["tso_objective_gap"] < 1e-6 and chk["max_price_gap"] < 1e-4
+
+
+# ----------------------------------------------------------------------------- the study from the CLI
+def test_cli_study_json_keys(tmp_path):
+    """The study's command on a small day (one feeder, 3 night hours, growth over 1 and 2 feeders): exit 0, the
+    JSON keys of the contract, the files, and a KKT check that holds."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from tdcoord.cli import app
+
+    out, js = tmp_path / "out", tmp_path / "s.json"
+    r = CliRunner().invoke(app, ["study", "dso-led", "--feeders", "1", "--periods", "3", "--growth-feeders", "1,2",
+                                 "--out", str(out), "--json", str(js)])
+    assert r.exit_code == 0, r.output
+    s = json.loads(js.read_text())
+    for scheme in ("dso_led", "tso_led"):
+        for key in ("total_cost", "dso_cost", "tso_cost", "imports_mwh", "self_consumption_pct",
+                    "battery_throughput_mwh", "p2p_mwh"):
+            assert key in s[scheme], (scheme, key)
+        assert s[scheme]["total_cost"] == pytest.approx(s[scheme]["dso_cost"] + s[scheme]["tso_cost"])
+    assert s["kkt_check"]["tso_objective_gap"] < 1e-6 and s["kkt_check"]["max_price_gap"] < 1e-4
+    assert s["soc_gap_max"] < 1e-5
+    assert [g["feeders"] for g in s["growth"]] == [1, 2]
+    for g in s["growth"]:
+        assert {"feeders", "variables", "constraints", "binaries", "time_s"} <= set(g)
+    assert s["growth"][1]["variables"] > s["growth"][0]["variables"]
+    assert s["growth_exponent"] > 0
+    for name in ("summary.json", "schedules.csv", "tso_dispatch.csv", "growth.csv", "battery_soc.png",
+                 "boundary_exchange.png", "prices.png", "growth.png"):
+        assert (out / name).is_file(), name
+
+
+@pytest.mark.parametrize("args, pattern", [
+    (["--feeders", "22"], "21 load buses"),
+    (["--feeders", "0"], "expected 1..21"),
+    (["--method", "penalty"], "sos1 or bigm"),
+    (["--periods", "30"], "1..24"),
+    (["--growth-feeders", "1,x"], "comma-separated"),
+    (["--band-mw", "-1"], "band_mw"),
+])
+def test_cli_bad_input_exit_2(tmp_path, args, pattern):
+    from typer.testing import CliRunner
+
+    from tdcoord.cli import app
+
+    r = CliRunner().invoke(app, ["study", "dso-led", "--no-growth", "--out", str(tmp_path / "o"), *args])
+    assert r.exit_code == 2, r.output
+    assert re.search(pattern, " ".join(r.output.split())), r.output
+    assert "Traceback" not in r.output

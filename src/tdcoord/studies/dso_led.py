@@ -49,6 +49,10 @@ class DsoLedSettings:
             raise InputError(f"gap {self.gap!r}: expected a relative MIP gap in (0, 1)")
         if not self.time_limit > 0 or not self.growth_time_limit > 0:
             raise InputError("time limits: expected > 0 s")
+        if not self.band_mw >= 0:
+            raise InputError(f"band_mw = {self.band_mw!r}: expected a deviation >= 0 MW around the TSO's schedule")
+        if not 1 <= self.periods <= 24:
+            raise InputError(f"periods = {self.periods!r}: the profiles cover one day of hourly periods: expected 1..24")
         if any(int(n) < 1 for n in self.growth):
             raise InputError(f"growth feeders {self.growth!r}: expected counts >= 1")
 
