@@ -129,8 +129,12 @@ def _dso_costs(b: Any, sol: Any, d: DsoModel, price: np.ndarray, pb: np.ndarray,
     return out
 
 
+#: further SCIP parameters of every solve (name -> value, SCIP's own names)
+SCIP_PARAMS: dict[str, Any] = {}
+
+
 def _scip_options(gap: float, time_limit: float | None) -> dict[str, Any]:
-    params: dict[str, Any] = {"limits/gap": float(gap)}
+    params: dict[str, Any] = {**SCIP_PARAMS, "limits/gap": float(gap)}
     if time_limit is not None:
         params["limits/time"] = float(time_limit)
     return {"scip_params": params}
