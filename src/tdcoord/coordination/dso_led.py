@@ -129,8 +129,10 @@ def _dso_costs(b: Any, sol: Any, d: DsoModel, price: np.ndarray, pb: np.ndarray,
     return out
 
 
-#: further SCIP parameters of every solve (name -> value, SCIP's own names)
-SCIP_PARAMS: dict[str, Any] = {}
+#: further SCIP parameters of every solve (name -> value, SCIP's own names). SCIP 10's MPEC heuristic
+#: (heuristics/mpec) corrupts the heap and aborts the process on the five-feeder model with big-M
+#: complementarity (reproduced three times; every other heuristic on, it solves in 74 s): it is off.
+SCIP_PARAMS: dict[str, Any] = {"heuristics/mpec/freq": -1}
 
 
 def _scip_options(gap: float, time_limit: float | None) -> dict[str, Any]:
