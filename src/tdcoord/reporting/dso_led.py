@@ -7,6 +7,8 @@ Written into the output folder:
   ($/MWh), PV produced and available, battery charge, discharge and state of charge, P2P sold and bought,
   cross-feeder sales and purchases, grid purchases;
 - ``tso_dispatch.csv``: per scheme, unit segment and period, MW;
+- ``soc_gap.csv``: per scheme, feeder and period, the SOC relaxation's gap and the AC power flow re-check
+  (converged, largest voltage error, exchange error, voltage range, violations);
 - ``growth.csv``: one row per feeder count;
 - figures: ``battery_soc.png``, ``boundary_exchange.png``, ``prices.png``, ``growth.png``.
 """
@@ -59,11 +61,30 @@ def dispatch_table(study: DsoLedStudy) -> pd.DataFrame:
     return pd.concat(frames)
 
 
+def soc_table(study: DsoLedStudy) -> pd.DataFrame:
+    """Per scheme, feeder and period: the SOC relaxation's gap (p.u.^2) and the AC power flow re-check."""
+    rows = []
+    for scheme, r in (("dso_led", study.dso_led), ("tso_led", study.tso_led)):
+        soc = study.soc.get(scheme) or {}
+        gaps = soc.get("gap_pu2")
+        checks = {(c["feeder"], c["period"]): c for c in soc.get("rechecks", [])}
+        for k, name in enumerate(r.feeders):
+            for t in range(r.periods):
+                c = checks.get((name, t), {})
+                rows.append({"scheme": scheme, "feeder": name, "period": t,
+                             "soc_gap_pu2": float(gaps[k, t]) if gaps is not None else float("nan"),
+                             "ac_converged": c.get("converged"), "ac_vm_error_pu": c.get("vm_error_max_pu"),
+                             "ac_exchange_error_mw": c.get("exchange_error_mw"), "ac_vm_min_pu": c.get("vm_min_pu"),
+                             "ac_vm_max_pu": c.get("vm_max_pu"), "ac_voltage_violations": c.get("voltage_violations")})
+    return pd.DataFrame(rows).set_index(["scheme", "feeder", "period"])
+
+
 def write_outputs(study: DsoLedStudy, out: str | Path, json_file: str | Path | None = None) -> dict[str, Any]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     schedules_table(study).to_csv(out / "schedules.csv")
     dispatch_table(study).to_csv(out / "tso_dispatch.csv")
+    soc_table(study).to_csv(out / "soc_gap.csv")
     if study.growth:
         pd.DataFrame(study.growth).to_csv(out / "growth.csv", index=False)
     summary = study.summary()
@@ -137,4 +158,4 @@ def write_figures(study: DsoLedStudy, out: Path) -> list[Path]:
     return paths
 
 
-__all__ = ["dispatch_table", "schedules_table", "write_figures", "write_outputs"]
+__all__ = ["dispatch_table", "schedules_table", "soc_table", "write_figures", "write_outputs"]
