@@ -154,7 +154,7 @@ def phases() -> None:
     pf = base_case(cs)
     t["base power flow"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    evaluate(cs, pf, {"alpha": 1.0, "beta": 1.0, "gamma": 1.0})
+    evaluate(cs, pf, Weights())
     t["base evaluation"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     inputs = AreaInputs(cs)
@@ -174,7 +174,7 @@ def phases() -> None:
     t["solution values"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     build_strategy_result(cs, "centralized", sols, status=sol.solver_status, converged=True, time_s=0.0,
-                          iterations=sol.iterations, weights=cfg.weights.as_dict(), report_optimizer_vm=True,
+                          iterations=sol.iterations, weights=cfg.weights, report_optimizer_vm=True,
                           floats_per_iteration=0, floats_total=0, solver_objective=sol.objective)
     t["re-check, evaluation, tables"] = time.perf_counter() - t0
     print(f"  phases ({p.b.__dict__.get('templates')} feeder templates, {sol.iterations} IPOPT iterations):")
