@@ -196,7 +196,9 @@ def _boundary(system: Any, lam_bus: np.ndarray) -> np.ndarray:
 
 
 def _result(scheme: str, system: Any, b: Any, sol: Any, dsos: list[DsoModel], t: float) -> CoordinationResult:
-    res = CoordinationResult(scheme, sol.ok, f"{sol.solver.upper()}: {sol.solver_status}",
+    # SCIP's own status where it gave one (optimal, gaplimit, timelimit): cvxpy calls the last two inaccurate
+    status = sol.info.get("scip_status") or sol.solver_status
+    res = CoordinationResult(scheme, sol.ok, f"{sol.solver.upper()}: {status}",
                              [f.name for f in system.feeders], [f.bus for f in system.feeders], system.periods,
                              system.dt_h, time_s=t, solution=sol)
     res.gap = _gap(sol)
