@@ -53,6 +53,7 @@ import numpy as np
 
 from tdcoord.errors import InputError
 from tdcoord.network.network import Network
+from tdcoord.network.timeseries import values
 
 FIRST_FEEDER_BUSES = ("7", "12", "15", "21", "30")
 PROSUMER_BUSES = ("18", "22", "25", "33")
@@ -219,16 +220,32 @@ def check_system(system: DsoLedSystem) -> None:
     for key, df in system.tn.timeseries.items():
         if len(df) != T:
             raise InputError(f"transmission grid: time series {key} has {len(df)} periods, expected {T}")
-    from tdcoord.network.timeseries import values
-
     demand = values(system.tn, "load", "p_mw", T).sum(axis=0)
     cap = float(system.tn.gen.p_max_mw[system.tn.gen.in_service].sum())
-    swing = sum(f.boundary_mva for f in system.feeders)
-    worst_high, worst_low = demand.max() + swing, demand.min() - swing
-    if worst_high > cap or worst_low < 0:
-        raise InputError(f"{system.name}: the transmission units ({cap:.1f} MW) cannot serve every boundary "
-                         f"exchange within the substation ratings (demand {demand.min():.1f} to {demand.max():.1f} "
-                         f"MW, +/- {swing:.1f} MW): fewer feeders or smaller ratings")
+    low, high = exchange_range(system)
+    worst_high, worst_low = demand + high.sum(axis=0), demand + low.sum(axis=0)
+    if np.any(worst_high > cap) or np.any(worst_low < 0):
+        t = int(np.argmax(np.maximum(worst_high - cap, -worst_low)))
+        raise InputError(f"{system.name}: in period {t} the transmission units (0 to {cap:.1f} MW) cannot serve every "
+                         f"exchange the feeders can choose (grid demand {demand[t]:.1f} MW, feeders {low[:, t].sum():.1f} "
+                         f"to {high[:, t].sum():.1f} MW): fewer feeders, less PV or more units")
 
 
-__all__ = ["DsoLedSystem", "Feeder", "Tariffs", "check_system", "dso_led_system", "segment_units"]
+def exchange_range(system: DsoLedSystem, loss_margin: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """Per feeder and period, the exchange (MW, import positive) a DSO can choose at most and at least: from its
+    load less all its PV and battery discharge, to its load (plus ``loss_margin`` for the losses) and battery
+    charge; within the substation rating. The TSO's DC OPF must be feasible over all of it."""
+    T = system.periods
+    low, high = [], []
+    for f in system.feeders:
+        net = f.net
+        on = net.load.in_service.to_numpy(bool)
+        load = values(net, "load", "p_mw", T)[on].sum(axis=0)
+        pv = values(net, "gen", "p_max_mw", T).sum(axis=0) if len(net.gen) else np.zeros(T)
+        st = net.storage[net.storage.in_service]
+        low.append(np.maximum(load - pv - float(st.p_discharge_max_mw.sum()), -f.boundary_mva))
+        high.append(np.minimum((1.0 + loss_margin) * load + float(st.p_charge_max_mw.sum()), f.boundary_mva))
+    return np.array(low).reshape(-1, T), np.array(high).reshape(-1, T)
+
+
+__all__ = ["DsoLedSystem", "Feeder", "Tariffs", "check_system", "dso_led_system", "exchange_range", "segment_units"]

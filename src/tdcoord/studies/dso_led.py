@@ -132,6 +132,9 @@ def run_study(settings: DsoLedSettings | None = None, *, progress: Callable[[str
     say = progress or (lambda m: None)
     t0 = time.perf_counter()
     system = dso_led_system(s.feeders, periods=s.periods)
+    if growth:  # every system of the growth table is built (and checked) before the first long solve
+        for n in s.growth:
+            dso_led_system(int(n), periods=s.periods)
     say(f"{system.name}: DSO-led single-level MISOCP ({s.method} complementarity) ...")
     dso = solve_dso_led(system, method=s.method, gap=s.gap, time_limit=s.time_limit)
     if not dso.ok:
