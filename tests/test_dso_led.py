@@ -447,7 +447,8 @@ def test_cli_study_json_keys(tmp_path):
         assert {"feeders", "variables", "constraints", "binaries", "time_s"} <= set(g)
     assert s["growth"][1]["variables"] > s["growth"][0]["variables"]
     assert s["growth_exponent"] > 0
-    for name in ("summary.json", "schedules.csv", "tso_dispatch.csv", "soc_gap.csv", "growth.csv", "battery_soc.png",
+    for name in ("summary.json", "schedules.csv", "tso_dispatch.csv", "soc_gap.csv", "feeder_buses.csv",
+                 "feeder_branches.csv", "growth.csv", "battery_soc.png",
                  "boundary_exchange.png", "prices.png", "growth.png"):
         assert (out / name).is_file(), name
 

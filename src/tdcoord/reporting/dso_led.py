@@ -7,6 +7,8 @@ Written into the output folder:
   ($/MWh), PV produced and available, battery charge, discharge and state of charge, P2P sold and bought,
   cross-feeder sales and purchases, grid purchases;
 - ``tso_dispatch.csv``: per scheme, unit segment and period, MW;
+- ``feeder_buses.csv`` and ``feeder_branches.csv``: the feeders' operating points (bus voltages; branch
+  power at the parent end and squared current), so that a reader can rebuild every feeder-hour;
 - ``soc_gap.csv``: per scheme, feeder and period, the SOC relaxation's gap and the AC power flow re-check
   (converged, largest voltage error, exchange error, voltage range, violations);
 - ``growth.csv``: one row per feeder count;
@@ -61,6 +63,34 @@ def dispatch_table(study: DsoLedStudy) -> pd.DataFrame:
     return pd.concat(frames)
 
 
+def feeder_tables(study: DsoLedStudy) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The feeders' operating points: per scheme, feeder, period and bus the voltage magnitude (p.u.) and PV
+    dispatched (MW); per branch the active and reactive power entering it at its parent end (MW, Mvar) and
+    its current squared (p.u.)."""
+    buses, branches = [], []
+    for scheme, r in (("dso_led", study.dso_led), ("tso_led", study.tso_led)):
+        b, dsos, _ = r.model
+        x = r.solution.x
+        for d in dsos:
+            form, cn = d.schedule.form, d.schedule.cn
+            pre, base = form.prefix, cn.base_mva
+            vm = np.sqrt(np.maximum(np.asarray(x[f"{pre}.w"], float), 0.0))
+            p, q, l = (np.asarray(x[f"{pre}.{n}"], float) for n in ("p", "q", "l"))
+            o = form.o
+            for t in range(r.periods):
+                for i, lab in enumerate(cn.labels):
+                    buses.append({"scheme": scheme, "feeder": d.name, "period": t, "bus": str(lab),
+                                  "vm_pu": float(vm[i, t])})
+                for k in range(cn.n_branch):
+                    branches.append({"scheme": scheme, "feeder": d.name, "period": t,
+                                     "branch": f"{cn.br_table[k]} {cn.br_index[k]}",
+                                     "parent_bus": str(cn.labels[o.parent[k]]), "child_bus": str(cn.labels[o.child[k]]),
+                                     "p_mw": float(p[k, t] * base), "q_mvar": float(q[k, t] * base),
+                                     "i_sq_pu": float(l[k, t])})
+    return (pd.DataFrame(buses).set_index(["scheme", "feeder", "period", "bus"]),
+            pd.DataFrame(branches).set_index(["scheme", "feeder", "period", "branch"]))
+
+
 def soc_table(study: DsoLedStudy) -> pd.DataFrame:
     """Per scheme, feeder and period: the SOC relaxation's gap (p.u.^2) and the AC power flow re-check."""
     rows = []
@@ -85,6 +115,9 @@ def write_outputs(study: DsoLedStudy, out: str | Path, json_file: str | Path | N
     schedules_table(study).to_csv(out / "schedules.csv")
     dispatch_table(study).to_csv(out / "tso_dispatch.csv")
     soc_table(study).to_csv(out / "soc_gap.csv")
+    fb, fl = feeder_tables(study)
+    fb.to_csv(out / "feeder_buses.csv")
+    fl.to_csv(out / "feeder_branches.csv")
     if study.growth:
         pd.DataFrame(study.growth).to_csv(out / "growth.csv", index=False)
     summary = study.summary()
@@ -158,4 +191,4 @@ def write_figures(study: DsoLedStudy, out: Path) -> list[Path]:
     return paths
 
 
-__all__ = ["dispatch_table", "schedules_table", "soc_table", "write_figures", "write_outputs"]
+__all__ = ["dispatch_table", "feeder_tables", "schedules_table", "soc_table", "write_figures", "write_outputs"]
