@@ -91,16 +91,14 @@ def _dsos(b: Any, system: Any, bands: list | None = None) -> list[DsoModel]:
     for k, f in enumerate(system.feeders):
         out.append(build_dso(b, f, f"dso{k}", system.tariffs, system.dt_h, system.periods,
                              band_mw=None if bands is None else bands[k]))
-    o = b.ops
     if len(out) > 1:
         b.constraint_eq("cross_pool", sum(d.xout for d in out) - sum(d.xin for d in out))
     else:
         b.constraint_eq("cross_pool", out[0].xout + out[0].xin)  # one feeder: nobody to trade with
-    del o
     return out
 
 
-def _size(b: Any, dsos: list[DsoModel], kkt: Any = None) -> dict[str, int]:
+def _size(b: Any) -> dict[str, int]:
     n_var = int(sum(blk.size for blk in b.blocks.values()))
     n_bin = int(sum(blk.size for blk in b.blocks.values() if blk.kind != "continuous"))
     n_con = int(sum(sum(int(np.prod(c.shape)) if c.shape else 1 for c in cons) for _, cons, _, _ in b.cons))
@@ -113,10 +111,9 @@ def _series(b: Any, sol: Any, d: DsoModel) -> dict[str, np.ndarray]:
     vals = b.evaluate(sol, [d.parts[k] for k in keys] + [d.p_b, d.xin, d.xout])
     out = {k: (np.asarray(v, float) if np.ndim(v) else float(v)) for k, v in zip(keys, vals[:len(keys)])}
     out.update(p_b=vals[-3].ravel(), xin=vals[-2].ravel(), xout=vals[-1].ravel())
-    for k, v in d.parts.items():
-        if isinstance(v, np.ndarray):
-            out[k] = v
-    out["sold"] = np.asarray(out.get("sold", 0.0), float).ravel() if np.ndim(out.get("sold", 0.0)) else np.zeros(len(out["p_b"]))
+    out.update({k: v for k, v in d.parts.items() if isinstance(v, np.ndarray)})
+    sold = out.get("sold", 0.0)  # a feeder without prosumers sells nothing
+    out["sold"] = np.asarray(sold, float).ravel() if np.ndim(sold) else np.zeros(len(out["p_b"]))
     return out
 
 
@@ -167,7 +164,7 @@ def solve_dso_led(system: Any, *, method: str = "sos1", gap: float = MIP_GAP, ti
     build_s = time.perf_counter() - t0
     sol = b.solve(solver="SCIP", options=_scip_options(gap, time_limit))
     res = _result("dso_led", system, b, sol, dsos, time.perf_counter() - t0)
-    res.size = _size(b, dsos)
+    res.size = _size(b)
     res.info.update(build_s=build_s, complementarity=method)
     if sol.ok:
         v = kkt.values(b, sol)
@@ -176,8 +173,7 @@ def solve_dso_led(system: Any, *, method: str = "sos1", gap: float = MIP_GAP, ti
         res.price = _boundary(system, lam)
         res.tso_cost = float(np.sum(lp.c @ v["x"])) * dt
         res.info["energy_payment_linearized"] = float(sol.terms.get("energy_payment", np.nan))
-        for d in dsos:
-            k = dsos.index(d)
+        for k, d in enumerate(dsos):
             res.dso_costs[d.name] = _dso_costs(b, sol, d, res.price[k], res.exchange_mw[k], dt)
         if method == "bigm":
             res.info["multipliers_on_bound"] = kkt.at_bound(v["mu"])
@@ -253,7 +249,7 @@ def solve_tso_led(system: Any, *, band_mw: float = 1.0, gap: float = MIP_GAP,
     b.objective_term("energy_payment", energy)
     sol = b.solve(solver="SCIP", options=_scip_options(gap, time_limit))
     res = _result("tso_led", system, b, sol, dsos, 0.0)
-    res.size = _size(b, dsos)
+    res.size = _size(b)
     if sol.ok:
         final = lp.solve(res.exchange_mw / base)
         res.tso_dispatch_mw = final["x"][: _n_gen(lp)] * base
