@@ -470,3 +470,22 @@ def test_cli_bad_input_exit_2(tmp_path, args, pattern):
     assert r.exit_code == 2, r.output
     assert re.search(pattern, " ".join(r.output.split())), r.output
     assert "Traceback" not in r.output
+
+
+def test_incumbent_is_a_point_of_the_model():
+    """The constructed start: exact complementarity, the TSO's optimum at the start's exchanges, binaries 0/1;
+    solving from it gives the optimum found without it."""
+    from tdcoord.coordination.dso_led import incumbent
+
+    system = tiny_system()
+    lp = tso_lp(system.tn, [f.bus for f in system.feeders], system.periods)
+    start = incumbent(system, lp, "sos1")
+    assert start is not None
+    mu, slack = start["tso.pair"]
+    assert np.all(mu >= 0) and np.all(slack >= 0) and np.all(mu * slack == 0)
+    for name in ("dso0.storage_charging", "dso0.p2p_selling", "dso0.cross_selling"):
+        assert set(np.unique(start[name])) <= {0.0, 1.0}
+    cold = solve_dso_led(system, gap=GAP, start=False)
+    warm = solve_dso_led(system, gap=GAP, start=True)
+    assert warm.ok and warm.info["start_given"]
+    assert warm.solution.objective == pytest.approx(cold.solution.objective, rel=1e-5)

@@ -159,6 +159,7 @@ def _scip_with_sos():
         def __init__(self, sets: list[tuple[int, list[int], list[float]]]) -> None:
             super().__init__()
             self.sets = sets
+            self.start: dict[int, float] = {}  # column -> value: a (partial) start solution for SCIP to complete
 
         def name(self) -> str:
             return "SCIP_SOS"
@@ -204,6 +205,11 @@ def _scip_with_sos():
                     model.addConsSOS1(members, weights)
                 else:
                     model.addConsSOS2(members, weights)
+            if self.start:
+                sol = model.createPartialSol()
+                for c, v in self.start.items():
+                    model.setSolVal(sol, cols[c], float(v))
+                model.addSol(sol)
 
     return ScipSos
 
@@ -230,6 +236,7 @@ class ConicBuilder(BuilderBase):
         self._problems: dict[str, tuple[tuple, Any, dict]] = {}
         self._bound_params: dict[str, tuple[Any, Any, np.ndarray, np.ndarray]] = {}
         self._nx = 0
+        self._start: dict[str, np.ndarray] | None = None
 
     def _changed(self) -> None:
         self.version += 1
@@ -431,6 +438,8 @@ class ConicBuilder(BuilderBase):
         branch and bound's own objective as ``mi_objective``.
         """
         mixed = (self.mixed_integer or bool(self.sos)) and not relax
+        # SCIP takes ``warm`` (a Solution, or block name -> values) as a partial start solution; the others none
+        self._start = (dict(warm.x) if hasattr(warm, "x") else dict(warm)) if warm is not None else None
         solver = (solver or self.default_solver(relax)).upper()
         if solver not in SOLVERS:
             raise ValueError(f"solver must be one of {', '.join(SOLVERS)}, got {solver!r}")
@@ -489,7 +498,8 @@ class ConicBuilder(BuilderBase):
                 # parameters are substituted as constants (ignore_dpp): cvxpy's parametrized (DPP) compilation
                 # costs far more than it saves here (benchmarks/README.md, model layer)
                 if solver == "SCIP":  # cvxpy's canonicalization, tdcoord's SCIP model building (_scip_with_sos)
-                    self._solve_with_sos(prob, opts, with_sets=mode == "mi")
+                    self._solve_with_sos(prob, opts, with_sets=mode == "mi",
+                                         start=self._start if mode == "mi" else None)
                 else:
                     prob.solve(solver=getattr(cp, solver), ignore_dpp=True, **opts)
             solver_status = str(prob.status)
@@ -551,9 +561,11 @@ class ConicBuilder(BuilderBase):
             out.append(v.reshape(v.shape[0], -1) if v.ndim else v.reshape(1, 1))
         return out
 
-    def _solve_with_sos(self, prob: Any, opts: dict, with_sets: bool = True) -> None:
-        """Canonicalize for SCIP, add the SOS sets at their columns (``with_sets``), solve, and unpack (cvxpy's
-        own steps)."""
+    def _solve_with_sos(self, prob: Any, opts: dict, with_sets: bool = True,
+                        start: dict[str, np.ndarray] | None = None) -> None:
+        """Canonicalize for SCIP, add the SOS sets at their columns (``with_sets``) and ``start`` (block name ->
+        values) as a partial solution that SCIP completes and keeps if feasible, solve, and unpack (cvxpy's own
+        steps)."""
         cls = _scip_with_sos()
         solver = cls([])
         data, chain, inverse = prob.get_problem_data(solver=solver, ignore_dpp=True)
@@ -568,6 +580,15 @@ class ConicBuilder(BuilderBase):
                 w = list(weights) if weights is not None else [float(i + 1) for i in range(rows)]
                 sets.append((kind, cols, w))
         solver.sets = sets
+        for name, value in (start or {}).items():
+            blk = self.blocks.get(name)
+            if blk is None:
+                continue
+            v = np.asarray(value, float).reshape(blk.lb.shape, order="F").ravel(order="F")
+            for sym in (blk.sym, self._twins.get(name)):
+                if sym is not None and sym.id in offsets:
+                    base = offsets[sym.id]
+                    solver.start.update({base + i: x for i, x in enumerate(v) if np.isfinite(x)})
         raw = chain.solve_via_data(prob, data, False, False, opts)
         prob.unpack_results(raw, chain, inverse)
 
