@@ -276,8 +276,11 @@ def _result(scheme: str, system: Any, b: Any, sol: Any, dsos: list[DsoModel], t:
 
 
 def _gap(sol: Any) -> float:
+    """SCIP's relative gap; infinite where it has no dual bound yet (SCIP says 1e20), NaN where it gave none."""
     g = sol.info.get("mip_gap")
-    return float(g) if g is not None else float("nan")
+    if g is None:
+        return float("nan")
+    return float("inf") if float(g) >= 1e19 else float(g)
 
 
 def forecast_exchange(system: Any) -> np.ndarray:
