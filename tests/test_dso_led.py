@@ -489,3 +489,64 @@ def test_incumbent_is_a_point_of_the_model():
     warm = solve_dso_led(system, gap=GAP, start=True)
     assert warm.ok and warm.info["start_given"]
     assert warm.solution.objective == pytest.approx(cold.solution.objective, rel=1e-5)
+
+
+# ----------------------------------------------------------------------------- review findings
+def test_sos_sets_with_binaries_use_cvxpy_columns():
+    """SCIP sorts binaries first in getVars(): SOS members must be found by cvxpy's column order. SOS1 on
+    {p0, p1}, maximise p0 + p1 with a binary block built after it: at most one is nonzero (objective -1)."""
+    from tdcoord.backends import new_builder
+
+    b = new_builder("conic", "sos_binary")
+    pair = b.variable("pair", (2, 1), 0.0, 1.0, 0.0)
+    b.variable("u", (3, 1), 0.0, 1.0, 0.0, kind="binary")
+    b.constraint_sos1("sos", pair)
+    b.objective_term("obj", -b.ops.sum(pair))
+    sol = b.solve(solver="SCIP")
+    assert sol.ok
+    assert sol.objective == pytest.approx(-1.0, abs=1e-6)
+    assert np.min(np.asarray(sol.x["pair"])) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_price_with_a_bus_out_of_service():
+    """Prices are the balance duals of the feeders' buses, found by label: a bus out of service (no row in the
+    LP) does not shift them (the TSO alone agrees)."""
+    system = tiny_system(2)
+    system.tn.line.loc[system.tn.line.index[0], "rate_mva"] = 90.0
+    tn = system.tn
+    out = "11"
+    tn.bus.loc[out, "in_service"] = False
+    for table in ("line", "trafo", "load", "gen"):
+        df = getattr(tn, table)
+        cols = [c for c in ("bus", "from_bus", "to_bus") if c in df.columns]
+        hit = np.zeros(len(df), bool)
+        for c in cols:
+            hit |= (df[c].astype(str) == out).to_numpy()
+        if hit.any():
+            df.loc[hit, "in_service"] = False
+    res = solve_dso_led(system, gap=GAP)
+    assert res.ok
+    chk = kkt_check(system, res)
+    assert chk["max_price_gap"] < 1e-4 and chk["tso_objective_gap"] < 1e-6
+
+
+def test_battery_on_a_feeder_without_prosumers_is_refused():
+    system = dso_led_system(1, periods=PERIODS)
+    net = system.feeders[0].net
+    net.gen = net.gen.iloc[0:0]  # no PV: only the battery is left off the market
+    net.timeseries.pop("gen.p_max_mw")
+    system.feeders[0].prosumers = []
+    with pytest.raises(InputError, match="battery on bus 18 is not at a prosumer bus"):
+        solve_dso_led(system, gap=GAP)
+
+
+def test_cli_no_solution_exits_1(tmp_path):
+    """A solve stopped before any feasible point is a failed computation (exit 1), with SCIP's status."""
+    from typer.testing import CliRunner
+
+    from tdcoord.cli import app
+
+    r = CliRunner().invoke(app, ["study", "dso-led", "--feeders", "2", "--periods", "3", "--no-growth",
+                                 "--time-limit", "0.01", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 1, r.output
+    assert "no solution" in " ".join(r.output.split()) and "Traceback" not in r.output

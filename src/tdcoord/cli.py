@@ -1063,6 +1063,7 @@ def study_dso_led(
         from tdcoord.reporting.dso_led import write_outputs
         from tdcoord.studies.dso_led import DsoLedSettings, run_study
 
+        check_json(json_out)
         try:
             counts = tuple(int(x) for x in growth_feeders.split(",") if x.strip())
         except ValueError:

@@ -160,6 +160,13 @@ def _scip_with_sos():
             super().__init__()
             self.sets = sets
             self.start: dict[int, float] = {}  # column -> value: a (partial) start solution for SCIP to complete
+            self.columns: list = []
+            self.scip_status: str | None = None
+
+        def _solve(self, model, variables, constraints, data, dims):  # noqa: ANN001, ANN202 (cvxpy's signature)
+            out = super()._solve(model, variables, constraints, data, dims)
+            self.scip_status = str(out.get("scip_status"))  # kept: cvxpy raises on a stop without a solution
+            return out
 
         def name(self) -> str:
             return "SCIP_SOS"
@@ -176,6 +183,7 @@ def _scip_with_sos():
                     return None
                 return quicksum(c * variables[j] for j, c in zip(A.indices[lo:hi], A.data[lo:hi]))
 
+            self.columns = list(variables)  # the problem's columns, in cvxpy's order, before any cone's aux
             n_eq, n_leq = dims[cvx_s.EQ_DIM], dims[cvx_s.LEQ_DIM]
             eq, leq = [], []
             for i in range(n_eq):
@@ -198,7 +206,7 @@ def _scip_with_sos():
 
         def _set_params(self, model, verbose, solver_opts, data, dims):  # noqa: ANN001 (cvxpy's signature)
             super()._set_params(model, verbose, solver_opts, data, dims)
-            cols = model.getVars()
+            cols = self.columns  # cvxpy's column order (SCIP's getVars() sorts binaries first)
             for kind, idx, weights in self.sets:
                 members = [cols[c] for c in idx]
                 if kind == 1:
@@ -488,6 +496,7 @@ class ConicBuilder(BuilderBase):
         self._load_bounds()
         opts = dict(SOLVER_DEFAULTS.get(solver, {}))
         opts.update(options or {})
+        self._scip_status = None
         t0 = time.perf_counter()
         try:
             with quiet_stdout(), warnings.catch_warnings():
@@ -504,7 +513,9 @@ class ConicBuilder(BuilderBase):
                     prob.solve(solver=getattr(cp, solver), ignore_dpp=True, **opts)
             solver_status = str(prob.status)
         except cp.error.SolverError as exc:
-            solver_status = f"solver_error: {exc}"
+            scip = getattr(self, "_scip_status", None) if solver == "SCIP" else None
+            solver_status = (f"solver_error: SCIP stopped ({scip}) without a feasible solution" if scip and scip not in (
+                "optimal", "None") else f"solver_error: {exc}")
         except cp.error.DCPError as exc:
             raise ValueError(f"model {self.name!r} is not convex as written (cvxpy: {exc}); "
                              f"solve it with the NLP backend") from exc
@@ -590,6 +601,7 @@ class ConicBuilder(BuilderBase):
                     base = offsets[sym.id]
                     solver.start.update({base + i: x for i, x in enumerate(v) if np.isfinite(x)})
         raw = chain.solve_via_data(prob, data, False, False, opts)
+        self._scip_status = solver.scip_status
         prob.unpack_results(raw, chain, inverse)
 
 

@@ -156,7 +156,7 @@ def incumbent(system: Any, lp: Any, method: str) -> dict[str, np.ndarray] | None
     first = lp.solve(forecast_exchange(system) / base)
     if not np.isfinite(first["objective"]):
         return None
-    price = _boundary(system, first["lam"][: len(system.tn.bus)] / base)
+    price = _boundary(system, lp, first["lam"])
     b = new_builder("conic", f"dso_led_start_{system.name}")
     dsos = _dsos(b, system)
     o = b.ops
@@ -239,8 +239,7 @@ def solve_dso_led(system: Any, *, method: str = "sos1", gap: float = MIP_GAP, ti
     if sol.ok:
         v = kkt.values(b, sol)
         res.tso_dispatch_mw = v["x"][: _n_gen(lp)] * base
-        lam = v["lam"][: len(system.tn.bus)] / base
-        res.price = _boundary(system, lam)
+        res.price = _boundary(system, lp, v["lam"])
         res.tso_cost = float(np.sum(lp.c @ v["x"])) * dt
         res.info["energy_payment_linearized"] = float(sol.terms.get("energy_payment", np.nan))
         for k, d in enumerate(dsos):
@@ -256,9 +255,11 @@ def _n_gen(lp: Any) -> int:
     return sum(1 for n in lp.x_names if n.startswith("pg "))
 
 
-def _boundary(system: Any, lam_bus: np.ndarray) -> np.ndarray:
-    labels = [str(x) for x in system.tn.bus.index]
-    return np.array([lam_bus[labels.index(f.bus)] for f in system.feeders])
+def _boundary(system: Any, lp: Any, lam: np.ndarray) -> np.ndarray:
+    """The prices ($/MWh) at the feeders' buses from the TSO LP's balance duals (rows named by bus label: only
+    the buses in service have one)."""
+    rows = {n: i for i, n in enumerate(lp.eq_names)}
+    return np.array([lam[rows[f"balance {f.bus}"]] for f in system.feeders]) / system.tn.sn_mva
 
 
 def _result(scheme: str, system: Any, b: Any, sol: Any, dsos: list[DsoModel], t: float) -> CoordinationResult:
@@ -311,8 +312,7 @@ def solve_tso_led(system: Any, *, band_mw: float = 1.0, gap: float = MIP_GAP,
     if not np.isfinite(first["objective"]):
         raise InputError(f"{system.name}: the TSO's DC OPF with the forecast feeder loads is infeasible "
                          f"({first['status'][0]})")
-    nb = len(system.tn.bus)
-    price = _boundary(system, first["lam"][:nb] / base)
+    price = _boundary(system, lp, first["lam"])
     b = new_builder("conic", f"tso_led_{system.name}")
     dsos = _dsos(b, system, bands=[(fc[k] - band_mw, fc[k] + band_mw) for k in range(len(system.feeders))])
     o = b.ops
@@ -328,7 +328,7 @@ def solve_tso_led(system: Any, *, band_mw: float = 1.0, gap: float = MIP_GAP,
         res.tso_dispatch_mw = final["x"][: _n_gen(lp)] * base
         res.tso_cost = float(final["objective"]) * dt
         res.price = price
-        res.info["price_after_redispatch"] = _boundary(system, final["lam"][:nb] / base)
+        res.info["price_after_redispatch"] = _boundary(system, lp, final["lam"])
         for k, d in enumerate(dsos):
             res.dso_costs[d.name] = _dso_costs(b, sol, d, price[k], res.exchange_mw[k], dt)
     res.info.update(forecast_exchange_mw=fc, band_mw=band_mw)
@@ -362,6 +362,8 @@ def kkt_check(system: Any, res: CoordinationResult) -> dict[str, Any]:
     single-level model's (``tso_objective_gap`` relative, ``max_price_gap`` in $/MWh)."""
     from tdcoord.problems.scheduling import solve_schedule
 
+    if not res.ok:
+        return {"ok": False, "status": f"no single-level solution to check ({res.status})"}
     alone = solve_schedule(tso_with_exchanges(system, res.exchange_mw), formulation="dc", dt_h=system.dt_h)
     if not alone.converged:
         return {"ok": False, "status": alone.status}

@@ -197,6 +197,12 @@ def build_dso(b: Any, feeder: Any, prefix: str, tariffs: Any, dt_h: float, perio
     binaries = T + (storage.ds.bus.size * T if storage is not None else 0)  # cross direction, battery
     bought, sold = rc, 0.0
     grid = o.sum(gc)
+    if storage is not None and not all(x in pros for x in stbus):
+        from tdcoord.errors import InputError
+
+        bad = next(x for x in stbus if x not in pros)
+        raise InputError(f"feeder {feeder.name}: a battery on bus {bad} is not at a prosumer bus "
+                         f"({', '.join(pros) or 'the feeder has none'})")
     if K:
         net_inj = -load_k
         if pvdev is not None:
@@ -210,12 +216,6 @@ def build_dso(b: Any, feeder: Any, prefix: str, tariffs: Any, dt_h: float, perio
         if storage is not None:
             at = sp.csr_matrix(([1.0] * len(stbus), ([pros.index(x) if x in pros else 0 for x in stbus],
                                                     range(len(stbus)))), shape=(K, len(stbus)))
-            keep = np.array([x in pros for x in stbus])
-            if not keep.all():
-                from tdcoord.errors import InputError
-
-                raise InputError(f"feeder {feeder.name}: a battery on bus {stbus[int(np.argmin(keep))]} is not at a "
-                                 f"prosumer bus ({', '.join(pros)})")
             storage_p = o.mm(at, storage.p) * base
             d_max = np.array([storage.ds.p_max[[i for i, x in enumerate(stbus) if x == p]].sum() for p in pros]) * base
             c_max = np.array([-storage.ds.p_min[[i for i, x in enumerate(stbus) if x == p]].sum() for p in pros]) * base

@@ -26,7 +26,7 @@ import numpy as np
 
 from tdcoord.cases.dso_led import DsoLedSystem, dso_led_system
 from tdcoord.coordination.dso_led import CoordinationResult, kkt_check, soc_exactness, solve_dso_led, solve_tso_led
-from tdcoord.errors import InputError
+from tdcoord.errors import InputError, SolveError
 
 GROWTH_FEEDERS = (1, 2, 5, 10, 20)
 
@@ -138,11 +138,11 @@ def run_study(settings: DsoLedSettings | None = None, *, progress: Callable[[str
     say(f"{system.name}: DSO-led single-level MISOCP ({s.method} complementarity) ...")
     dso = solve_dso_led(system, method=s.method, gap=s.gap, time_limit=s.time_limit)
     if not dso.ok:
-        raise InputError(f"{system.name}: the DSO-led model found no solution ({dso.status})")
+        raise SolveError(f"{system.name}: the DSO-led model found no solution ({dso.status})")
     say(f"DSO-led: {dso.status}, gap {dso.gap:.2e}, {dso.time_s:.1f} s; TSO-led sequence ...")
     tso = solve_tso_led(system, band_mw=s.band_mw, gap=s.gap, time_limit=s.time_limit)
     if not tso.ok:
-        raise InputError(f"{system.name}: the TSO-led sequence found no DSO schedule ({tso.status})")
+        raise SolveError(f"{system.name}: the TSO-led sequence found no DSO schedule ({tso.status})")
     say(f"TSO-led: {tso.status}, {tso.time_s:.1f} s; KKT check and AC re-checks ...")
     kkt = kkt_check(system, dso)
     soc = {"dso_led": soc_exactness(system, dso), "tso_led": soc_exactness(system, tso)}
