@@ -207,8 +207,8 @@ def solve_dso_led(system: Any, *, method: str = "sos1", gap: float = MIP_GAP, ti
     """The DSO-led single-level MISOCP (module docstring); ``method`` of the complementarity: ``sos1`` or
     ``bigm`` (bounds from :func:`tdcoord.problems.dso_market.tso_dual_bounds` with ``price_max``, default
     the dearest unit segment's cost); ``start``: give SCIP the feasible point of :func:`incumbent` (default:
-    from ``START_FROM_FEEDERS`` feeders on; SCIP completes the point by a sub-solve, which costs more than it
-    saves on smaller models: 35 s instead of 21-27 s with two feeders)."""
+    from ``START_FROM_FEEDERS`` feeders on, where the figures of ``docs/dso-led.md`` were measured without
+    it; SCIP completes the point by a sub-solve)."""
     from tdcoord.backends import new_builder
 
     t0 = time.perf_counter()
