@@ -32,6 +32,8 @@ from tdcoord.problems.lp_kkt import add_kkt
 
 #: SCIP stops at this relative gap unless told otherwise
 MIP_GAP = 0.005
+#: energies below this (MWh over the day) are reported as 0: they are the solvers' tolerances
+NOISE_MWH = 1e-6
 #: from this many feeders on, SCIP starts from a constructed feasible point (:func:`incumbent`)
 START_FROM_FEEDERS = 11
 
@@ -78,7 +80,7 @@ class CoordinationResult:
         thr = max(0.0, sum(float(np.sum(s.get("charge", 0.0)) + np.sum(s.get("discharge", 0.0)))
                            for s in self.series.values()) * dt)
         cap = sum(float(np.sum(s.get("e_max", 0.0))) for s in self.series.values())
-        return {"total_cost": self.total_cost, "dso_cost": self.dso_cost, "tso_cost": self.tso_cost,
+        out = {"total_cost": self.total_cost, "dso_cost": self.dso_cost, "tso_cost": self.tso_cost,
                 "imports_mwh": float(np.sum(np.maximum(pb, 0.0))) * dt,
                 "exports_mwh": exported,
                 "self_consumption_pct": 100.0 * (pv - min(exported, pv)) / pv if pv > 0 else float("nan"),
@@ -86,6 +88,10 @@ class CoordinationResult:
                 "battery_cycles": thr / (2.0 * cap) if cap > 0 else 0.0,
                 "p2p_mwh": sum(float(np.sum(s["sold"])) for s in self.series.values()) * dt,
                 "p2p_cross_mwh": sum(float(np.sum(s["xout"])) for s in self.series.values()) * dt}
+        for k in ("imports_mwh", "exports_mwh", "battery_throughput_mwh", "battery_cycles", "p2p_mwh", "p2p_cross_mwh"):
+            if abs(out[k]) < NOISE_MWH:  # solver tolerance, not energy
+                out[k] = 0.0
+        return out
 
 
 def _dsos(b: Any, system: Any, bands: list | None = None) -> list[DsoModel]:
