@@ -2,7 +2,8 @@
 
 - :mod:`.casadi_nlp`: casadi + IPOPT (bonmin) for nonconvex NLPs;
 - :mod:`.cvxpy_conic`: cvxpy + Clarabel / HiGHS / SCIP for LP, QP, SOCP,
-  MILP and MISOCP, with SCIP's special ordered sets through PySCIPOpt.
+  MILP and MISOCP, with SCIP's special ordered sets through PySCIPOpt
+  (:mod:`.scip_model` builds the SCIP model from cvxpy's canonical data).
 
 Both implement the interface of :mod:`.base`, so that a formulation written
 once builds on either.

@@ -144,84 +144,6 @@ def _flat(expr: Any) -> Any:
     return cp.vec(expr, order="F") if expr.ndim == 2 else (cp.reshape(expr, (1,), order="F") if expr.ndim == 0 else expr)
 
 
-def _scip_with_sos():
-    """cvxpy's SCIP interface, adding special ordered sets before the solve, and building the SCIP model from
-    cvxpy's canonical data by rows of a CSR matrix: cvxpy's own interface walks every nonzero of the whole
-    constraint matrix once per cone (quadratic in the model's size: half of a one-feeder DSO-led solve, most of
-    a five-feeder one). The model built is the same: the same variables, rows, and per cone the same auxiliary
-    variables, equalities and quadratic constraint, in the same order."""
-    import scipy.sparse as sps
-    from cvxpy import settings as cvx_s
-    from cvxpy.reductions.solvers.conic_solvers.conic_solver import dims_to_solver_dict
-    from cvxpy.reductions.solvers.conic_solvers.scip_conif import SCIP
-
-    class ScipSos(SCIP):
-        def __init__(self, sets: list[tuple[int, list[int], list[float]]]) -> None:
-            super().__init__()
-            self.sets = sets
-            self.start: dict[int, float] = {}  # column -> value: a (partial) start solution for SCIP to complete
-            self.columns: list = []
-            self.scip_status: str | None = None
-
-        def _solve(self, model, variables, constraints, data, dims):  # noqa: ANN001, ANN202 (cvxpy's signature)
-            out = super()._solve(model, variables, constraints, data, dims)
-            self.scip_status = str(out.get("scip_status"))  # kept: cvxpy raises on a stop without a solution
-            return out
-
-        def name(self) -> str:
-            return "SCIP_SOS"
-
-        def _define_data(self, data):  # noqa: ANN001, ANN202 (cvxpy's signature)
-            return sps.csr_matrix(data[cvx_s.A]), data[cvx_s.B], data[cvx_s.C], dims_to_solver_dict(data[cvx_s.DIMS])
-
-        def _add_constraints(self, model, variables, A, b, dims):  # noqa: ANN001, ANN202 (cvxpy's signature)
-            from pyscipopt.scip import quicksum
-
-            def row(i: int) -> Any:
-                lo, hi = A.indptr[i], A.indptr[i + 1]
-                if lo == hi:
-                    return None
-                return quicksum(c * variables[j] for j, c in zip(A.indices[lo:hi], A.data[lo:hi]))
-
-            self.columns = list(variables)  # the problem's columns, in cvxpy's order, before any cone's aux
-            n_eq, n_leq = dims[cvx_s.EQ_DIM], dims[cvx_s.LEQ_DIM]
-            eq, leq = [], []
-            for i in range(n_eq):
-                e = row(i)
-                eq.append(model.addCons(e == b[i]) if e is not None else None)
-            for i in range(n_eq, n_eq + n_leq):
-                e = row(i)
-                leq.append(model.addCons(e <= b[i]) if e is not None else None)
-            soc, new_leq, start = [], [], n_eq + n_leq
-            for size in dims[cvx_s.SOC_DIM]:
-                t_vars = [model.addVar(obj=0, name=f"soc_t_{i}", vtype="C", lb=0 if k == 0 else None, ub=None)
-                          for k, i in enumerate(range(start, start + size))]
-                for k, i in enumerate(range(start, start + size)):
-                    e = row(i)
-                    new_leq.append(model.addCons(t_vars[k] == (b[i] - e if e is not None else b[i])))
-                soc.append(model.addCons(quicksum(v * v for v in t_vars[1:]) <= t_vars[0] * t_vars[0]))
-                variables += t_vars
-                start += size
-            return eq + leq + new_leq + soc
-
-        def _set_params(self, model, verbose, solver_opts, data, dims):  # noqa: ANN001 (cvxpy's signature)
-            super()._set_params(model, verbose, solver_opts, data, dims)
-            cols = self.columns  # cvxpy's column order (SCIP's getVars() sorts binaries first)
-            for kind, idx, weights in self.sets:
-                members = [cols[c] for c in idx]
-                if kind == 1:
-                    model.addConsSOS1(members, weights)
-                else:
-                    model.addConsSOS2(members, weights)
-            if self.start:
-                sol = model.createPartialSol()
-                for c, v in self.start.items():
-                    model.setSolVal(sol, cols[c], float(v))
-                model.addSol(sol)
-
-    return ScipSos
-
-
 class ConicBuilder(BuilderBase):
     """Named blocks of a convex or mixed-integer program (cvxpy)."""
 
@@ -244,7 +166,7 @@ class ConicBuilder(BuilderBase):
         self._problems: dict[str, tuple[tuple, Any, dict]] = {}
         self._bound_params: dict[str, tuple[Any, Any, np.ndarray, np.ndarray]] = {}
         self._nx = 0
-        self._start: dict[str, np.ndarray] | None = None
+        self._scip_status: str | None = None  # SCIP's own status of the last SCIP solve
 
     def _changed(self) -> None:
         self.version += 1
@@ -447,7 +369,7 @@ class ConicBuilder(BuilderBase):
         """
         mixed = (self.mixed_integer or bool(self.sos)) and not relax
         # SCIP takes ``warm`` (a Solution, or block name -> values) as a partial start solution; the others none
-        self._start = (dict(warm.x) if hasattr(warm, "x") else dict(warm)) if warm is not None else None
+        start = (dict(warm.x) if hasattr(warm, "x") else dict(warm)) if warm is not None else None
         solver = (solver or self.default_solver(relax)).upper()
         if solver not in SOLVERS:
             raise ValueError(f"solver must be one of {', '.join(SOLVERS)}, got {solver!r}")
@@ -456,7 +378,7 @@ class ConicBuilder(BuilderBase):
         if self.mixed_integer and mixed and solver == "CLARABEL":
             raise ValueError(f"model {self.name!r} has integer variables: Clarabel solves only its relaxation "
                              f"(relax=True); use SCIP or HiGHS")
-        first = self._solve_mode("mi" if mixed else "relaxed", solver, options)
+        first = self._solve_mode("mi" if mixed else "relaxed", solver, options, start=start)
         other = self.fallback_solver(solver, mixed)
         if first.status == "error" and other is not None:
             retry = self._solve_mode("relaxed", other, None)
@@ -489,7 +411,8 @@ class ConicBuilder(BuilderBase):
             self._problems.pop("fixed", None)
         p.value = value
 
-    def _solve_mode(self, mode: str, solver: str, options: dict | None) -> Solution:
+    def _solve_mode(self, mode: str, solver: str, options: dict | None,
+                    start: dict[str, np.ndarray] | None = None) -> Solution:
         import cvxpy as cp
 
         prob = self._build(mode)
@@ -506,16 +429,15 @@ class ConicBuilder(BuilderBase):
                 warnings.filterwarnings("ignore", message="Solution may be inaccurate", category=UserWarning)
                 # parameters are substituted as constants (ignore_dpp): cvxpy's parametrized (DPP) compilation
                 # costs far more than it saves here (benchmarks/README.md, model layer)
-                if solver == "SCIP":  # cvxpy's canonicalization, tdcoord's SCIP model building (_scip_with_sos)
-                    self._solve_with_sos(prob, opts, with_sets=mode == "mi",
-                                         start=self._start if mode == "mi" else None)
+                if solver == "SCIP":  # cvxpy's canonicalization, tdcoord's SCIP model (backends/scip_model.py)
+                    self._solve_scip(prob, opts, mixed=mode == "mi", start=start if mode == "mi" else None)
                 else:
                     prob.solve(solver=getattr(cp, solver), ignore_dpp=True, **opts)
             solver_status = str(prob.status)
         except cp.error.SolverError as exc:
-            scip = getattr(self, "_scip_status", None) if solver == "SCIP" else None
-            solver_status = (f"solver_error: SCIP stopped ({scip}) without a feasible solution" if scip and scip not in (
-                "optimal", "None") else f"solver_error: {exc}")
+            scip = self._scip_status if solver == "SCIP" else None
+            solver_status = (f"solver_error: SCIP stopped ({scip}) without a feasible solution"
+                             if scip not in (None, "optimal") else f"solver_error: {exc}")
         except cp.error.DCPError as exc:
             raise ValueError(f"model {self.name!r} is not convex as written (cvxpy: {exc}); "
                              f"solve it with the NLP backend") from exc
@@ -572,17 +494,17 @@ class ConicBuilder(BuilderBase):
             out.append(v.reshape(v.shape[0], -1) if v.ndim else v.reshape(1, 1))
         return out
 
-    def _solve_with_sos(self, prob: Any, opts: dict, with_sets: bool = True,
-                        start: dict[str, np.ndarray] | None = None) -> None:
-        """Canonicalize for SCIP, add the SOS sets at their columns (``with_sets``) and ``start`` (block name ->
-        values) as a partial solution that SCIP completes and keeps if feasible, solve, and unpack (cvxpy's own
-        steps)."""
-        cls = _scip_with_sos()
-        solver = cls([])
+    def _solve_scip(self, prob: Any, opts: dict, mixed: bool = True, start: dict[str, np.ndarray] | None = None) -> None:
+        """Canonicalize for SCIP, add the SOS sets at their columns (``mixed``: the mixed-integer problem) and
+        ``start`` (block name -> values) as a partial solution that SCIP completes and keeps if feasible, solve,
+        and unpack (cvxpy's own steps; the model itself is built by :mod:`tdcoord.backends.scip_model`)."""
+        from tdcoord.backends.scip_model import scip_solver_class
+
+        solver = scip_solver_class()([])
         data, chain, inverse = prob.get_problem_data(solver=solver, ignore_dpp=True)
         offsets = next(i.var_offsets for i in reversed(inverse) if hasattr(i, "var_offsets"))
         sets = []
-        for kind, bname, weights in (self.sos if with_sets else []):
+        for kind, bname, weights in (self.sos if mixed else []):
             b = self.blocks[bname]
             rows, periods = b.lb.shape
             base = offsets[b.sym.id]
