@@ -166,11 +166,7 @@ def dso_led_system(n_feeders: int = 5, *, periods: int = 24, pv_share: tuple[flo
                 size = share * peak / len(PROSUMER_BUSES)
                 f.add_gen(pb, p_mw=0.0, p_min_mw=0.0, p_max_mw=size, q_min_mvar=0.0, q_max_mvar=0.0, kind="pv",
                           cost_c1=0.0, cost_c2=0.0, cost_c0=0.0, slack=False, name=f"PV {pb}")
-            f.add_storage(BATTERY_BUS, BATTERY["e_max_mwh"], BATTERY["p_charge_max_mw"],
-                          BATTERY["p_discharge_max_mw"], **{k2: v for k2, v in BATTERY.items()
-                                                             if k2 not in ("e_max_mwh", "p_charge_max_mw",
-                                                                           "p_discharge_max_mw")},
-                          controllable=True, name=f"battery {BATTERY_BUS}")
+            f.add("storage", {"bus": BATTERY_BUS, **BATTERY, "controllable": True, "name": f"battery {BATTERY_BUS}"})
         f.set_timeseries("load", "p_mw", np.outer(load_shape, f.load.p_mw.to_numpy(float)))
         f.set_timeseries("load", "q_mvar", np.outer(load_shape, f.load.q_mvar.to_numpy(float)))
         if len(f.gen):

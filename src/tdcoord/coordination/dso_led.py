@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from tdcoord.errors import InputError
-from tdcoord.problems.dso_market import DsoModel, build_dso, tso_dual_bounds, tso_lp, tso_slack_bounds
+from tdcoord.problems.dso_market import DsoModel, build_dso, n_units, tso_dual_bounds, tso_lp, tso_slack_bounds
 from tdcoord.problems.lp_kkt import add_kkt
 
 #: SCIP stops at this relative gap unless told otherwise
@@ -75,10 +75,9 @@ class CoordinationResult:
         dt = self.dt_h
         pb = self.exchange_mw
         pv = sum(float(np.sum(s["pv_mw"])) for s in self.series.values()) * dt
-        pv = pv if pv > 1e-6 else 0.0  # solver noise on a day without sun
+        pv = pv if pv >= NOISE_MWH else 0.0  # solver noise on a day without sun
         exported = float(np.sum(np.maximum(-pb, 0.0))) * dt
-        thr = max(0.0, sum(float(np.sum(s.get("charge", 0.0)) + np.sum(s.get("discharge", 0.0)))
-                           for s in self.series.values()) * dt)
+        thr = sum(float(np.sum(s.get("charge", 0.0)) + np.sum(s.get("discharge", 0.0))) for s in self.series.values()) * dt
         cap = sum(float(np.sum(s.get("e_max", 0.0))) for s in self.series.values())
         out = {"total_cost": self.total_cost, "dso_cost": self.dso_cost, "tso_cost": self.tso_cost,
                 "imports_mwh": float(np.sum(np.maximum(pb, 0.0))) * dt,
@@ -110,7 +109,7 @@ def _size(b: Any) -> dict[str, int]:
     n_var = int(sum(blk.size for blk in b.blocks.values()))
     n_bin = int(sum(blk.size for blk in b.blocks.values() if blk.kind != "continuous"))
     n_con = int(sum(sum(int(np.prod(c.shape)) if c.shape else 1 for c in cons) for _, cons, _, _ in b.cons))
-    n_sos = int(sum(b.blocks[name].size // 2 for _, name, _ in getattr(b, "sos", [])))
+    n_sos = int(sum(b.blocks[name].lb.shape[1] for _, name, _ in b.sos))  # a set per column of its block
     return {"variables": n_var, "constraints": n_con, "binaries": n_bin, "sos1_sets": n_sos}
 
 
@@ -147,6 +146,33 @@ def _scip_options(gap: float, time_limit: float | None) -> dict[str, Any]:
     return {"scip_params": params}
 
 
+def system_lp(system: Any) -> Any:
+    """The TSO's DC OPF of ``system`` as a standard-form LP, its leader rows the feeders' exchanges."""
+    return tso_lp(system.tn, [f.bus for f in system.feeders], system.periods)
+
+
+def _forecast_prices(system: Any, lp: Any) -> tuple[np.ndarray, dict[str, Any], np.ndarray | None]:
+    """The feeders' forecast exchanges, the TSO's dispatch for them, and the boundary prices it sets (``None``
+    where that dispatch is infeasible)."""
+    fc = forecast_exchange(system)
+    first = lp.solve(fc / system.tn.sn_mva)
+    price = _boundary(system, lp, first["lam"]) if np.isfinite(first["objective"]) else None
+    return fc, first, price
+
+
+def _dsos_at_prices(name: str, system: Any, price: np.ndarray, bands: list | None = None) -> tuple[Any, list]:
+    """The DSOs' model (one builder) paying fixed boundary prices for their exchanges."""
+    from tdcoord.backends import new_builder
+
+    b = new_builder("conic", name)
+    dsos = _dsos(b, system, bands)
+    o = b.ops
+    b.objective_term("dso_other", sum(d.cost_rest for d in dsos))
+    b.objective_term("energy_payment", sum(o.sum(o.mul(price[k].reshape(1, -1) * system.dt_h, d.p_b))
+                                           for k, d in enumerate(dsos)))
+    return b, dsos
+
+
 def incumbent(system: Any, lp: Any, method: str) -> dict[str, np.ndarray] | None:
     """A feasible point of the DSO-led model, for SCIP to start from (``None`` if the construction fails).
 
@@ -156,19 +182,11 @@ def incumbent(system: Any, lp: Any, method: str) -> dict[str, np.ndarray] | None
     those binaries; the TSO's LP at the exchanges that result gives its primal and dual values, its multipliers
     and slacks cleaned to exact complementarity. Every leader decision has a follower optimum, so this is a
     point of the single-level model; on many feeders it is what lets SCIP report a gap at all."""
-    from tdcoord.backends import new_builder
-
     base = system.tn.sn_mva
-    first = lp.solve(forecast_exchange(system) / base)
-    if not np.isfinite(first["objective"]):
+    _, _, price = _forecast_prices(system, lp)
+    if price is None:
         return None
-    price = _boundary(system, lp, first["lam"])
-    b = new_builder("conic", f"dso_led_start_{system.name}")
-    dsos = _dsos(b, system)
-    o = b.ops
-    b.objective_term("dso_other", sum(d.cost_rest for d in dsos))
-    b.objective_term("energy_payment", sum(o.sum(o.mul(price[k].reshape(1, -1) * system.dt_h, d.p_b))
-                                           for k, d in enumerate(dsos)))
+    b, dsos = _dsos_at_prices(f"dso_led_start_{system.name}", system, price)
     relaxed = b.solve(relax=True)
     if not relaxed.ok:
         return None
@@ -201,7 +219,6 @@ def incumbent(system: Any, lp: Any, method: str) -> dict[str, np.ndarray] | None
     mu, slack = np.where(tight, mu, 0.0), np.where(tight, 0.0, slack)
     start.update({"tso.x": tso["x"], "tso.lam": tso["lam"]})
     if method == "sos1":
-        mi, T = mu.shape
         start["tso.pair"] = np.vstack([mu.ravel(order="F"), slack.ravel(order="F")])
     else:
         start.update({"tso.mu": mu, "tso.slack": slack, "tso.z": tight.astype(float)})
@@ -221,7 +238,7 @@ def solve_dso_led(system: Any, *, method: str = "sos1", gap: float = MIP_GAP, ti
     b = new_builder("conic", f"dso_led_{system.name}")
     dsos = _dsos(b, system)
     base = system.tn.sn_mva
-    lp = tso_lp(system.tn, [f.bus for f in system.feeders], system.periods)
+    lp = system_lp(system)
     o = b.ops
     y = o.vcat([d.p_b for d in dsos]) * (1.0 / base)
     m_mu = m_s = None
@@ -244,7 +261,7 @@ def solve_dso_led(system: Any, *, method: str = "sos1", gap: float = MIP_GAP, ti
     res.info.update(build_s=build_s, complementarity=method)
     if sol.ok:
         v = kkt.values(b, sol)
-        res.tso_dispatch_mw = v["x"][: _n_gen(lp)] * base
+        res.tso_dispatch_mw = v["x"][: n_units(lp)] * base
         res.price = _boundary(system, lp, v["lam"])
         res.tso_cost = float(np.sum(lp.c @ v["x"])) * dt
         res.info["energy_payment_linearized"] = float(sol.terms.get("energy_payment", np.nan))
@@ -255,10 +272,6 @@ def solve_dso_led(system: Any, *, method: str = "sos1", gap: float = MIP_GAP, ti
         res.info["complementarity_max"] = float(np.max(np.abs(v["mu"] * v["slack"]))) if v["mu"].size else 0.0
     res.model = (b, dsos, kkt)
     return res
-
-
-def _n_gen(lp: Any) -> int:
-    return sum(1 for n in lp.x_names if n.startswith("pg "))
 
 
 def _boundary(system: Any, lp: Any, lam: np.ndarray) -> np.ndarray:
@@ -306,32 +319,24 @@ def forecast_exchange(system: Any) -> np.ndarray:
 def solve_tso_led(system: Any, *, band_mw: float = 1.0, gap: float = MIP_GAP,
                   time_limit: float | None = 300.0) -> CoordinationResult:
     """The top-down sequence (module docstring)."""
-    from tdcoord.backends import new_builder
-
     if not band_mw >= 0:
         raise InputError(f"band_mw = {band_mw!r}: expected a deviation >= 0 MW around the TSO's schedule")
     t0 = time.perf_counter()
     base = system.tn.sn_mva
-    lp = tso_lp(system.tn, [f.bus for f in system.feeders], system.periods)
-    fc = forecast_exchange(system)
-    first = lp.solve(fc / base)
-    if not np.isfinite(first["objective"]):
+    lp = system_lp(system)
+    fc, first, price = _forecast_prices(system, lp)
+    if price is None:
         raise InputError(f"{system.name}: the TSO's DC OPF with the forecast feeder loads is infeasible "
                          f"({first['status'][0]})")
-    price = _boundary(system, lp, first["lam"])
-    b = new_builder("conic", f"tso_led_{system.name}")
-    dsos = _dsos(b, system, bands=[(fc[k] - band_mw, fc[k] + band_mw) for k in range(len(system.feeders))])
-    o = b.ops
+    b, dsos = _dsos_at_prices(f"tso_led_{system.name}", system, price,
+                              bands=[(fc[k] - band_mw, fc[k] + band_mw) for k in range(len(system.feeders))])
     dt = system.dt_h
-    energy = sum(o.sum(o.mul(price[k].reshape(1, -1) * dt, d.p_b)) for k, d in enumerate(dsos))
-    b.objective_term("dso_other", sum(d.cost_rest for d in dsos))
-    b.objective_term("energy_payment", energy)
     sol = b.solve(solver="SCIP", options=_scip_options(gap, time_limit))
     res = _result("tso_led", system, b, sol, dsos, 0.0)
     res.size = _size(b)
     if sol.ok:
         final = lp.solve(res.exchange_mw / base)
-        res.tso_dispatch_mw = final["x"][: _n_gen(lp)] * base
+        res.tso_dispatch_mw = final["x"][: n_units(lp)] * base
         res.tso_cost = float(final["objective"]) * dt
         res.price = price
         res.info["price_after_redispatch"] = _boundary(system, lp, final["lam"])
@@ -343,7 +348,8 @@ def solve_tso_led(system: Any, *, band_mw: float = 1.0, gap: float = MIP_GAP,
     return res
 
 
-__all__ = ["CoordinationResult", "MIP_GAP", "forecast_exchange", "incumbent", "solve_dso_led", "solve_tso_led"]
+__all__ = ["CoordinationResult", "MIP_GAP", "forecast_exchange", "incumbent", "solve_dso_led", "solve_tso_led",
+           "system_lp"]
 
 
 def tso_with_exchanges(system: Any, exchange_mw: np.ndarray) -> Any:

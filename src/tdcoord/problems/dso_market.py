@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from tdcoord.errors import InputError
 from tdcoord.formulations.base import Formulation
 from tdcoord.network.compiled import compile_network
 from tdcoord.network.network import Network
@@ -95,6 +96,11 @@ def tso_lp(tn: Network, boundary_buses: list[str], periods: int) -> StandardLp:
                       + [f"rate+ {n}" for n in brn] + [f"rate- {n}" for n in brn])
 
 
+def n_units(lp: StandardLp) -> int:
+    """How many of the TSO LP's columns are unit segments (they come first, then the bus angles)."""
+    return sum(1 for n in lp.x_names if n.startswith("pg "))
+
+
 def tso_dual_bounds(lp: StandardLp, price_max: float) -> np.ndarray:
     """Bounds on the multipliers of the TSO LP's inequality rows, from its data (for big-M complementarity).
 
@@ -104,7 +110,7 @@ def tso_dual_bounds(lp: StandardLp, price_max: float) -> np.ndarray:
     so each is at most ``price_max + |c_g|``. A branch rating's multiplier has no such bound in a meshed grid
     (it can be any large number on a loop); it is given ``n_bus * price_max`` and :meth:`Kkt.at_bound` reports
     any multiplier found on its bound after a solve."""
-    ng = sum(1 for n in lp.x_names if n.startswith("pg "))
+    ng = n_units(lp)
     nb = len(lp.x_names) - ng
     cg = np.abs(lp.c[:ng])
     n_rate = lp.G.shape[0] - 2 * ng
@@ -114,12 +120,29 @@ def tso_dual_bounds(lp: StandardLp, price_max: float) -> np.ndarray:
 def tso_slack_bounds(lp: StandardLp) -> np.ndarray:
     """Bounds on the slacks of the TSO LP's inequality rows: a unit's bound rows by its range, a rated branch's
     rows ``+-f <= rate`` by ``2 rate`` (the other row keeps ``f`` within the rating)."""
-    ng = sum(1 for n in lp.x_names if n.startswith("pg "))
+    ng = n_units(lp)
     rng = lp.h[:ng] + lp.h[ng:2 * ng]  # pmax - pmin
     n_rate = (lp.G.shape[0] - 2 * ng) // 2
     rate_plus, rate_minus = lp.h[2 * ng:2 * ng + n_rate], lp.h[2 * ng + n_rate:]
     both = rate_plus + rate_minus  # = 2 rate (the phase-shift terms cancel)
     return np.r_[rng, rng, both, both]
+
+
+def _placement(feeder: Any, pros: list[str], buses: list[str], what: str) -> sp.csr_matrix:
+    """(prosumers x units) incidence of units on prosumer buses; a unit elsewhere is refused (it would be left
+    out of the market's balance)."""
+    bad = [x for x in buses if x not in pros]
+    if bad:
+        raise InputError(f"feeder {feeder.name}: {what} on bus {bad[0]} is not at a prosumer bus "
+                         f"({', '.join(pros) or 'the feeder has none'})")
+    return sp.csr_matrix((np.ones(len(buses)), ([pros.index(x) for x in buses], np.arange(len(buses)))),
+                         shape=(len(pros), len(buses)))
+
+
+def _per_period(a: np.ndarray, T: int) -> np.ndarray:
+    """A device set's limit as (units, T): a series where it has one, else its value in every period."""
+    a = np.asarray(a, float)
+    return np.broadcast_to(a.reshape(a.shape[0], -1), (a.shape[0], T))
 
 
 @dataclass
@@ -133,7 +156,6 @@ class DsoModel:
     xin: Any
     xout: Any
     parts: dict[str, Any] = field(default_factory=dict)
-    binaries: int = 0
 
 
 def build_dso(b: Any, feeder: Any, prefix: str, tariffs: Any, dt_h: float, periods: int, *,
@@ -172,16 +194,13 @@ def build_dso(b: Any, feeder: Any, prefix: str, tariffs: Any, dt_h: float, perio
     d_cons = load[on & ~np.isin(lbus, pros)].sum(axis=0).reshape(1, T)
     costs = {}
     parts: dict[str, Any] = {"load_mw": load[on].sum(axis=0)}
+    at_pv = _placement(feeder, pros, pvbus, "PV")
+    at_st = _placement(feeder, pros, stbus, "a battery")
     if pvdev is not None:
-        bad = [x for x in pvbus if x not in pros]
-        if bad:
-            from tdcoord.errors import InputError
-
-            raise InputError(f"feeder {feeder.name}: PV on bus {bad[0]} is not at a prosumer bus ({', '.join(pros)})")
+        pv_max = _per_period(pvdev.ds.p_max, T) * base  # available PV, MW
         parts["pv_mw"] = o.sum_rows(pvdev.p) * base
         parts["pv_units_mw"] = pvdev.p * base
-        parts["pv_available_mw"] = pvdev.ds.p_max.sum(axis=0) * base if pvdev.ds.p_max.ndim == 2 else \
-            np.full(T, pvdev.ds.p_max.sum() * base)
+        parts["pv_available_mw"] = pv_max.sum(axis=0)
     else:
         parts["pv_mw"] = np.zeros(T)
         parts["pv_available_mw"] = np.zeros(T)
@@ -194,31 +213,19 @@ def build_dso(b: Any, feeder: Any, prefix: str, tariffs: Any, dt_h: float, perio
     gc = b.variable(f"{prefix}.consumers_grid", (1, T), 0.0, np.inf, 0.0)
     rc = b.variable(f"{prefix}.consumers_p2p", (1, T), 0.0, np.inf, 0.0)
     b.constraint_eq(f"{prefix}.consumers", gc + rc - d_cons)
-    binaries = T + (storage.ds.bus.size * T if storage is not None else 0)  # cross direction, battery
     bought, sold = rc, 0.0
     grid = o.sum(gc)
-    if storage is not None and not all(x in pros for x in stbus):
-        from tdcoord.errors import InputError
-
-        bad = next(x for x in stbus if x not in pros)
-        raise InputError(f"feeder {feeder.name}: a battery on bus {bad} is not at a prosumer bus "
-                         f"({', '.join(pros) or 'the feeder has none'})")
     if K:
         net_inj = -load_k
         if pvdev is not None:
-            at_pv = sp.csr_matrix(([1.0] * len(pvbus), ([pros.index(x) for x in pvbus], range(len(pvbus)))),
-                                  shape=(K, len(pvbus)))
             pv_p = o.mm(at_pv, pvdev.p) * base
-            pv_cap = np.asarray(at_pv @ (pvdev.ds.p_max if pvdev.ds.p_max.ndim == 2 else
-                                          np.repeat(pvdev.ds.p_max.reshape(-1, 1), T, axis=1))) * base
+            pv_cap = np.asarray(at_pv @ pv_max)
         else:
             pv_p, pv_cap = 0.0, np.zeros((K, T))
         if storage is not None:
-            at = sp.csr_matrix(([1.0] * len(stbus), ([pros.index(x) if x in pros else 0 for x in stbus],
-                                                    range(len(stbus)))), shape=(K, len(stbus)))
-            storage_p = o.mm(at, storage.p) * base
-            d_max = np.array([storage.ds.p_max[[i for i, x in enumerate(stbus) if x == p]].sum() for p in pros]) * base
-            c_max = np.array([-storage.ds.p_min[[i for i, x in enumerate(stbus) if x == p]].sum() for p in pros]) * base
+            storage_p = o.mm(at_st, storage.p) * base
+            d_max = at_st @ storage.ds.p_max * base
+            c_max = at_st @ -storage.ds.p_min * base
         else:
             storage_p, d_max, c_max = 0.0, np.zeros(K), np.zeros(K)
         s_cap = pv_cap.max(axis=1) + d_max
@@ -235,7 +242,6 @@ def build_dso(b: Any, feeder: Any, prefix: str, tariffs: Any, dt_h: float, perio
         bought = bought + o.sum_rows(rp2p)
         sold = o.sum_rows(sp2p)
         grid = grid + o.sum(gb)
-        binaries += K * T
         parts.update(p2p_sell=sp2p, p2p_buy=rp2p, grid_buy=gb, grid_sell=gs)
     b.constraint_eq(f"{prefix}.pool", sold + xin - bought - xout)
     dt = float(dt_h)
@@ -250,7 +256,7 @@ def build_dso(b: Any, feeder: Any, prefix: str, tariffs: Any, dt_h: float, perio
     if storage is not None:
         parts.update(charge=storage.other["charge"] * base, discharge=storage.other["discharge"] * base,
                      energy=storage.other["energy_mwh"], e_max=storage.ds.extra["e_max_mwh"])
-    return DsoModel(feeder.name, s, p_b, rest, xin, xout, parts, binaries)
+    return DsoModel(feeder.name, s, p_b, rest, xin, xout, parts)
 
 
-__all__ = ["DsoModel", "build_dso", "tso_dual_bounds", "tso_lp", "tso_slack_bounds"]
+__all__ = ["DsoModel", "build_dso", "n_units", "tso_dual_bounds", "tso_lp", "tso_slack_bounds"]

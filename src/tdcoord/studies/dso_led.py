@@ -114,14 +114,18 @@ def _f(v: Any) -> Any:
     return x if np.isfinite(x) else None
 
 
-def growth_entry(n: int, settings: DsoLedSettings) -> dict[str, Any]:
-    """Size and solve figures of the DSO-led MISOCP with ``n`` feeders."""
-    system = dso_led_system(n, periods=settings.periods)
+def growth_row(n: int, r: CoordinationResult) -> dict[str, Any]:
+    """Size and solve figures of a DSO-led solve ``r`` with ``n`` feeders (a row of the growth table)."""
+    return {"feeders": n, **r.size, "time_s": r.time_s, "build_s": r.info.get("build_s"),
+            "mip_gap": _f(r.gap), "status": r.status, "ok": r.ok,
+            "objective": _f(r.solution.objective) if r.ok else None}
+
+
+def growth_entry(n: int, settings: DsoLedSettings, system: DsoLedSystem | None = None) -> dict[str, Any]:
+    """Size and solve figures of the DSO-led MISOCP with ``n`` feeders (``system``: built already)."""
+    system = system or dso_led_system(n, periods=settings.periods)
     r = solve_dso_led(system, method=settings.method, gap=settings.gap, time_limit=settings.growth_time_limit)
-    out = {"feeders": n, **r.size, "time_s": r.time_s, "build_s": r.info.get("build_s"),
-           "mip_gap": _f(r.gap), "status": r.status, "ok": r.ok,
-           "objective": _f(r.solution.objective) if r.ok else None}
-    return out
+    return growth_row(n, r)
 
 
 def run_study(settings: DsoLedSettings | None = None, *, progress: Callable[[str], None] | None = None,
@@ -132,9 +136,9 @@ def run_study(settings: DsoLedSettings | None = None, *, progress: Callable[[str
     say = progress or (lambda m: None)
     t0 = time.perf_counter()
     system = dso_led_system(s.feeders, periods=s.periods)
-    if growth:  # every system of the growth table is built (and checked) before the first long solve
-        for n in s.growth:
-            dso_led_system(int(n), periods=s.periods)
+    # every system of the growth table is built (and checked) before the first long solve
+    systems = {int(n): dso_led_system(int(n), periods=s.periods) for n in s.growth if int(n) != s.feeders} \
+        if growth else {}
     say(f"{system.name}: DSO-led single-level MISOCP ({s.method} complementarity) ...")
     dso = solve_dso_led(system, method=s.method, gap=s.gap, time_limit=s.time_limit)
     if not dso.ok:
@@ -150,12 +154,10 @@ def run_study(settings: DsoLedSettings | None = None, *, progress: Callable[[str
     if growth:
         for n in s.growth:
             if n == s.feeders:
-                r = dso
-                entry = {"feeders": n, **r.size, "time_s": r.time_s, "build_s": r.info.get("build_s"),
-                         "mip_gap": _f(r.gap), "status": r.status, "ok": r.ok, "objective": _f(r.solution.objective)}
+                entry = growth_row(n, dso)
             else:
                 say(f"growth: {n} feeders ...")
-                entry = growth_entry(int(n), s)
+                entry = growth_entry(int(n), s, systems[int(n)])
             say(f"growth: {n} feeders, {entry['variables']} variables, {entry['binaries']} binaries, "
                 f"{entry['time_s']:.1f} s, gap {entry['mip_gap']}")
             study.growth.append(entry)
@@ -163,4 +165,4 @@ def run_study(settings: DsoLedSettings | None = None, *, progress: Callable[[str
     return study
 
 
-__all__ = ["DsoLedSettings", "DsoLedStudy", "GROWTH_FEEDERS", "growth_entry", "run_study"]
+__all__ = ["DsoLedSettings", "DsoLedStudy", "GROWTH_FEEDERS", "growth_entry", "growth_row", "run_study"]
