@@ -23,37 +23,50 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tdcoord.coordination.dso_led import system_lp
+from tdcoord.problems.dso_market import n_units
 from tdcoord.results.serialize import write_json
 from tdcoord.studies.dso_led import DsoLedStudy
+
+
+#: schedules.csv's columns (per feeder and period, summed over a feeder's units) and the series they come from
+SCHEDULE_COLUMNS = (("pv_mw", "pv_mw"), ("pv_available_mw", "pv_available_mw"), ("load_mw", "load_mw"),
+                    ("charge_mw", "charge"), ("discharge_mw", "discharge"), ("p2p_sold_mw", "sold"),
+                    ("p2p_bought_mw", "bought"), ("cross_sold_mw", "xout"), ("cross_bought_mw", "xin"),
+                    ("consumers_grid_mw", "consumers_grid"))
+
+
+def _per_period(series: dict[str, Any], key: str, T: int) -> np.ndarray:
+    """A feeder's series summed over its units, per period (NaN where the feeder has none)."""
+    v = series.get(key)
+    if v is None:
+        return np.full(T, np.nan)
+    a = np.asarray(v, float)
+    return a.reshape(-1, T).sum(axis=0) if a.size >= T else np.full(T, float(a.sum()))
 
 
 def schedules_table(study: DsoLedStudy) -> pd.DataFrame:
     rows = []
     for scheme, r in (("dso_led", study.dso_led), ("tso_led", study.tso_led)):
+        T = r.periods
         for k, name in enumerate(r.feeders):
             s = r.series[name]
             soc = (np.asarray(s["energy"], float) / np.asarray(s["e_max"], float).reshape(-1, 1)).sum(axis=0) \
-                if "energy" in s else np.full(r.periods, np.nan)
-            for t in range(r.periods):
-                def val(key: str) -> float:
-                    v = s.get(key)
-                    if v is None:
-                        return float("nan")
-                    a = np.asarray(v, float)
-                    return float(a.reshape(-1, r.periods)[:, t].sum()) if a.size >= r.periods else float(a.sum())
-
+                if "energy" in s else np.full(T, np.nan)
+            cols = {col: _per_period(s, key, T) for col, key in SCHEDULE_COLUMNS}
+            for t in range(T):
                 rows.append({"scheme": scheme, "feeder": name, "bus": r.buses[k], "period": t,
                              "exchange_mw": float(r.exchange_mw[k, t]), "price_usd_mwh": float(r.price[k, t]),
-                             "pv_mw": val("pv_mw"), "pv_available_mw": val("pv_available_mw"),
-                             "load_mw": val("load_mw"), "charge_mw": val("charge"), "discharge_mw": val("discharge"),
-                             "soc": float(soc[t]), "p2p_sold_mw": val("sold"), "p2p_bought_mw": val("bought"),
-                             "cross_sold_mw": val("xout"), "cross_bought_mw": val("xin"),
-                             "consumers_grid_mw": val("consumers_grid")})
-    return pd.DataFrame(rows).set_index(["scheme", "feeder", "period"])
+                             **{col: float(v[t]) for col, v in cols.items()}, "soc": float(soc[t])})
+    order = ["scheme", "feeder", "bus", "period", "exchange_mw", "price_usd_mwh", "pv_mw", "pv_available_mw",
+             "load_mw", "charge_mw", "discharge_mw", "soc", "p2p_sold_mw", "p2p_bought_mw", "cross_sold_mw",
+             "cross_bought_mw", "consumers_grid_mw"]
+    return pd.DataFrame(rows, columns=order).set_index(["scheme", "feeder", "period"])
 
 
 def dispatch_table(study: DsoLedStudy) -> pd.DataFrame:
-    names = [f"gen {i}" for i in study.system.tn.gen.index]
+    lp = system_lp(study.system)
+    names = [n.removeprefix("pg ") for n in lp.x_names[:n_units(lp)]]  # the units in the TSO's LP
     frames = []
     for scheme, r in (("dso_led", study.dso_led), ("tso_led", study.tso_led)):
         df = pd.DataFrame(r.tso_dispatch_mw.T, columns=names)
