@@ -116,10 +116,7 @@ class Kkt:
     def payment(self, ops: Any) -> Any:
         """``sum_t lambda_t' E y_t`` written linearly by strong duality: ``sum_t (c'x_t + h'mu_t - b0_t'lambda_t)``."""
         lp = self.lp
-        cx = ops.sum(ops.rows(lp.c, self.x))
-        hmu = ops.sum(ops.rows(lp.h, self.mu))
-        b0lam = ops.sum(ops.mul(lp.b0, self.lam))
-        return cx + hmu - b0lam
+        return self.cost(ops) + ops.sum(ops.rows(lp.h, self.mu)) - ops.sum(ops.mul(lp.b0, self.lam))
 
     def cost(self, ops: Any) -> Any:
         """The follower's objective ``sum_t c'x_t``."""
