@@ -241,6 +241,11 @@ def pf(
     spec: Annotated[str, typer.Argument(help="case name, coupled spec 'T+F@BUS...' or case file")],
     method: Annotated[str, typer.Option(help="auto | merged | split (coupled); newton | sweep (single network)")] = "auto",
     enforce_q_lims: Annotated[bool, Flag("--enforce-q-lims", help="Switch PV buses to PQ at generator Q limits.")] = False,
+    inverters: Annotated[Optional[str], typer.Option(
+        "--inverters", help="IEEE 1547 local control of every inverter (sgen with sn_mva), default curves: "
+        "volt-var | volt-watt | watt-var | pf | constant_q | fixed; iterated to a fixed point on the AC power "
+        "flow")] = None,
+    category: Annotated[str, typer.Option("--category", help="IEEE 1547 category of the inverters: A | B")] = "B",
     json_out: JsonOut = None,
     debug: Debug = False,
 ) -> None:
@@ -252,6 +257,9 @@ def pf(
         from tdcoord.cases import load_case
 
         system = load_case(spec)
+        if inverters is not None:
+            _pf_inverters(spec, system, inverters, category, json_out)
+            return
         result = run_power_flow(spec, method, enforce_q_lims, system)
         print_pf(result, spec)
         data = summary_dict(result)
@@ -270,6 +278,37 @@ def pf(
             )
 
     guarded(body, debug)
+
+
+def _pf_inverters(spec: str, system: Any, mode: str, category: str, json_out: Any) -> None:
+    from tdcoord.coordination.smart_inverters import simulate_inverters
+    from tdcoord.devices.ieee1547 import CATEGORIES, MODES
+    from tdcoord.errors import InputError
+    from tdcoord.results.powerflow import summary_dict
+
+    if mode not in MODES:
+        raise InputError(f"--inverters {mode!r}: expected one of {', '.join(MODES)}")
+    if category not in CATEGORIES:
+        raise InputError(f"--category {category!r}: expected A or B")
+    result, table, lc = simulate_inverters(system, mode, category)
+    print_pf(result, spec)
+    t = _table(f"inverters ({mode}, category {category}): {lc.iterations} local-control iterations, "
+               f"{'converged' if lc.converged else 'NOT converged'}")
+    for col in table.columns:
+        t.add_column(col, justify="right" if col not in ("area", "bus", "mode") else "left")
+    for _, row in table.iterrows():
+        t.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row])
+    console.print(t)
+    data = summary_dict(result)
+    data["local_control"] = {"mode": mode, "category": category, **lc.summary(),
+                             "residuals": [float(r) for r in lc.residuals]}
+    data["iterations"] = int(lc.iterations)
+    data["inverters"] = [{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+                         for row in table.to_dict("records")]
+    write_json(json_out, data)
+    if not (lc.converged and result.converged):
+        raise Failed(f"local control did not reach a fixed point in {lc.iterations} iterations (last residual "
+                     f"{lc.residuals[-1] if lc.residuals else float('nan'):.3e} MW/Mvar)")
 
 
 # ----------------------------------------------------------------- strategies
@@ -1101,6 +1140,83 @@ def study_dso_led(
                 g.add_row(str(e["feeders"]), str(e["variables"]), str(e["constraints"]), str(e["binaries"]),
                           str(e.get("sos1_sets", 0)), _fmt(e["time_s"], 1), _fmt(e["mip_gap"], 4))
             console.print(g)
+        console.print(f"written to {out}/ in {summary['time_s']:.1f} s")
+
+    guarded(body, debug, out=out)
+
+
+@study_app.command("smart-inverters")
+def study_smart_inverters(
+    feeder_load: Annotated[float, typer.Option(help="feeders' load at the study point, per unit of peak")] = 0.5,
+    pv: Annotated[float, typer.Option(help="PV output at the study point, per unit of installed")] = 1.0,
+    transmission_load: Annotated[float, typer.Option(help="transmission load at the study point, per unit of "
+                                                          "peak")] = 0.93,
+    category: Annotated[str, typer.Option(help="IEEE 1547 category of the inverters: A | B")] = "B",
+    outage_line: Annotated[int, typer.Option(help="transmission line out of service in the contingency case "
+                                                  "(-1: none); 1 is ieee9's line 4-5")] = 1,
+    periods: Annotated[int, typer.Option(help="hours of the multi-period scale run on ieee123 (0: none)")] = 0,
+    form: Annotated[str, typer.Option(help="formulation of the loop's dispatches: sos1 | sos2 | binary")] = "binary",
+    solver: Annotated[str, typer.Option(help="solver of the loop's dispatches: SCIP | HIGHS (binary form only)")]
+    = "HIGHS",
+    time_limit: Annotated[float, typer.Option(help="time limit per MILP, s")] = 120.0,
+    rls_steps: Annotated[int, typer.Option(help="measurement steps of the RLS estimation")] = 300,
+    seed: Annotated[int, typer.Option(help="seed of the RLS excitation and measurement noise")] = 0,
+    out: Annotated[Path, typer.Option(help="output folder")] = Path("tdcoord-out/smart-inverters"),
+    json_out: JsonOut = None,
+    debug: Debug = False,
+) -> None:
+    """Smart-inverter dispatch with IEEE 1547 modes (seed 002) on WSCC 9-bus + IEEE 13 + IEEE 123: default
+    volt-var against optimized droop, PCC capability, the MILP's formulations side by side, RLS sensitivities,
+    and the TSO-DSO loop with and without a line outage."""
+
+    def body() -> None:
+        from tdcoord.errors import InputError
+        from tdcoord.reporting.smart_inverters import write_outputs
+        from tdcoord.studies.smart_inverters import SmartInverterSettings, run_study
+
+        check_json(json_out)
+        if category not in ("A", "B"):
+            raise InputError(f"--category {category!r}: expected A or B")
+        if form not in ("sos1", "sos2", "binary"):
+            raise InputError(f"--form {form!r}: expected sos1, sos2 or binary")
+        if solver.upper() not in ("SCIP", "HIGHS"):
+            raise InputError(f"--solver {solver!r}: expected SCIP or HIGHS")
+        if solver.upper() == "HIGHS" and form != "binary":
+            raise InputError(f"--form {form} has special ordered sets: only SCIP solves it (use --solver SCIP)")
+        st = SmartInverterSettings(feeder_load=feeder_load, pv=pv, transmission_load=transmission_load,
+                                   category=category, outage_line=None if outage_line < 0 else outage_line,
+                                   loop_form=form, loop_solver=solver.upper(), time_limit_s=time_limit,
+                                   rls_steps=rls_steps, seed=seed, periods=periods)
+        result = run_study(st)
+        summary = write_outputs(result, out, json_out)
+        record_outputs(sorted(p for p in out.iterdir() if p.is_file()))
+        pr = summary["paper"]
+        t = _table("smart-inverter study against the paper")
+        for col in ("figure", "tdcoord", "paper"):
+            t.add_column(col, justify="left" if col == "figure" else "right")
+        cur, rng = summary["curtailment_pct"], summary["pcc_q_range_mvar"]
+        width = lambda r: None if r is None else r[1] - r[0]  # noqa: E731
+        t.add_row("curtailment, default volt-var (%)", _fmt(cur["default_vv"], 2),
+                  _fmt(pr["curtailment_pct"]["default_vv"], 1))
+        t.add_row("curtailment, optimized droop (%)", _fmt(cur["optimized"], 2),
+                  _fmt(pr["curtailment_pct"]["optimized"], 1))
+        t.add_row("PCC Q range width, default (Mvar)", _fmt(width(rng["default_vv"]), 3),
+                  _fmt(pr["pcc_q_range_mvar"]["default_vv"], 1))
+        t.add_row("PCC Q range width, optimized (Mvar)", _fmt(width(rng["optimized"]), 3),
+                  _fmt(pr["pcc_q_range_mvar"]["optimized"], 1))
+        t.add_row("TSO-DSO loop iterations (normal / outage)",
+                  f"{summary['loop_iterations']} / {summary['loop'].get('outage', {}).get('iterations', '-')}",
+                  pr["loop_iterations"])
+        t.add_row("V min / max after AC re-checks (p.u.)",
+                  f"{summary['vm_min_pu']:.4f} / {summary['vm_max_pu']:.4f}", "0.95 / 1.05")
+        t.add_row("RLS relative error", _fmt(summary["rls_error"], 4), "-")
+        console.print(t)
+        r = _table("the dispatch MILP of ieee123 (one period), four formulations")
+        for col in ("formulation", "objective", "time (s)"):
+            r.add_column(col, justify="left" if col == "formulation" else "right")
+        for key in ("sos1", "sos2", "binary_scip", "binary_highs"):
+            r.add_row(key, _fmt(summary["objective"].get(key), 8), _fmt(summary["runtime_s"].get(key), 3))
+        console.print(r)
         console.print(f"written to {out}/ in {summary['time_s']:.1f} s")
 
     guarded(body, debug, out=out)

@@ -456,6 +456,8 @@ class ConicBuilder(BuilderBase):
                 sol.info["mip_gap"] = float(model.getGap())
                 sol.info["scip_status"] = str(model.getStatus())
                 sol.info["nodes"] = int(model.getNNodes())
+                sol.info["scip_solving_s"] = float(model.getSolvingTime())
+                sol.info["scip_presolving_s"] = float(model.getPresolvingTime())
                 if status != "optimal" and model.getNSols() > 0 and str(model.getStatus()) in (
                         "timelimit", "gaplimit", "nodelimit", "sollimit", "userinterrupt"):
                     status = sol.status = "acceptable"

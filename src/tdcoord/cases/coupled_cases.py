@@ -12,7 +12,9 @@ impedance (0.1889 + j0.6078 ohm), normally open, closable by the user.
 
 ``ieee9+ieee13@5+ieee123@7`` (seed 002): the IEEE 13-node feeder on load bus
 5 and the IEEE 123-node feeder on load bus 7 of the WSCC 9-bus system (the
-paper does not say which buses; 5 and 7 are two of the three load buses).
+paper does not say which buses; 5 and 7 are two of the three load buses),
+with PV behind IEEE 1547 inverters and the regulator positions of
+:mod:`tdcoord.cases.smart_inverters` (available PV at 0.90 of installed).
 
 ``ieee30+5xieee33`` (seed 003): five Baran-Wu feeders on IEEE 30-bus load
 buses 7, 12, 15, 21 and 30 (the paper does not say which; these are the
@@ -51,9 +53,11 @@ def seed001() -> CoupledSystem:
 
 
 def seed002() -> CoupledSystem:
+    from tdcoord.cases.smart_inverters import PV_AVAILABLE, with_der
+
     cs = _spec("ieee9+ieee13@5+ieee123@7")
     cs.notes.append("feeders on case9 load buses 5 (ieee13) and 7 (ieee123); the paper does not name the buses")
-    return cs
+    return with_der(cs, PV_AVAILABLE)
 
 
 def seed003() -> CoupledSystem:
@@ -92,8 +96,10 @@ CASES = [
              "them (open)",
              not_for=("run",), why_not=NOT_THE_MAIN_STUDY),
     CaseInfo("ieee9+ieee13@5+ieee123@7", "coupled", seed002,
-             "smart-inverter dispatch test system: WSCC 9-bus + IEEE 13-node at bus 5 + IEEE 123-node at bus 7",
-             not_for=("run",), why_not=NOT_THE_MAIN_STUDY),
+             "smart-inverter dispatch test system: WSCC 9-bus + IEEE 13-node at bus 5 + IEEE 123-node at bus 7, "
+             "PV behind IEEE 1547 inverters",
+             not_for=("run",), why_not="the smart-inverter study's test system: run `tdcoord study smart-inverters`, "
+                                       "or `tdcoord pf SPEC --inverters MODE` for its local-control power flow"),
     CaseInfo("ieee30+5xieee33", "coupled", seed003,
              "bilevel coordination test system: IEEE 30-bus + five IEEE 33-bus feeders at buses 7, 12, 15, 21, 30",
              not_for=("run",), why_not=NOT_THE_MAIN_STUDY),

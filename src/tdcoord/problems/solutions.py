@@ -76,7 +76,7 @@ class AreaEvaluator:
             self.layout.append((name, kind, key, m.shape))
         out = ca.vertcat(*exprs) if exprs else ca.MX(0, 1)
         syms = ca.symvar(out)
-        blocks = {blk.sym.name(): blk for blk in b.blocks.values()}
+        blocks = {blk.sym.name(): blk for blk in b.blocks.values() if blk.size}  # an empty block is a constant
         offsets, k = {}, 0
         for _, (sym, val) in b.params.items():
             offsets[sym.name()] = (k, val.size)
