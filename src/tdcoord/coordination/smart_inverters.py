@@ -197,8 +197,9 @@ def solve_tso(cs: CoupledSystem, offers: dict[str, tuple[float, float, float]], 
            # the machines' voltage set-points the TSO chose (what the coupled system is re-checked with)
            "gen_vm_pu": {int(i): float(bus_v[b]) for i, b in t.gen.bus.items()},
            "ext_grid_vm_pu": {int(i): float(bus_v[b]) for i, b in t.ext_grid.bus.items()}}
-    for k, f in enumerate(offers):
-        row = svc.iloc[k]
+    for f in offers:  # each feeder's own SVG (the grid may have SVCs of its own)
+        idx = t.svc.index[t.svc.name == f"feeder {f}"][0]
+        row = svc[svc["index"].astype(int) == int(idx)].iloc[0]
         out["request"][f] = -float(row.q_mvar)
         out["vm_pcc"][f] = float(bus_v[cs.boundary.loc[f, "bus"]])
     return out

@@ -123,7 +123,7 @@ def default_settings(net: Network, mode: str = "volt-var", category: str = "B") 
            "vw_v1": VW_DEFAULT[0], "vw_v2": VW_DEFAULT[1], "vw_p2": VW_DEFAULT[2],
            "wv_p1": WV_DEFAULT_P[0], "wv_p2": WV_DEFAULT_P[1], "wv_p3": WV_DEFAULT_P[2],
            "wv_q1": 0.0, "wv_q2": 0.0, "wv_q3": -cat.q_abs, "p_limit_mw": np.nan}
-    df = pd.DataFrame([row] * len(rows), index=rows.index)
+    df = pd.DataFrame([row] * len(rows), index=rows.index, columns=SETTING_COLUMNS)
     df.index.name = "sgen"
     df["q_set_mvar"] = rows.q_mvar.to_numpy(float)
     return df[SETTING_COLUMNS]

@@ -36,11 +36,18 @@ from tdcoord.devices.ieee1547 import CATEGORY, VREF_RANGE, VW_DEFAULT
 FORMS = ("sos1", "sos2", "binary")
 
 #: Volt-var shapes (V1..V4 relative to VRef; Q1..Q4 as a fraction of the apparent-power rating), category B.
+#: Every shape lies inside the standard's ranges (checked in the tests by ieee1547.check_settings).
 VV_SHAPES = {
     "vv-default": ((-0.08, -0.02, 0.02, 0.08), (0.44, 0.0, 0.0, -0.44)),
     "vv-steep": ((-0.03, -0.01, 0.01, 0.03), (0.44, 0.0, 0.0, -0.44)),
     "vv-steepest": ((-0.02, 0.0, 0.0, 0.02), (0.44, 0.0, 0.0, -0.44)),
     "vv-wide": ((-0.18, -0.03, 0.03, 0.18), (0.44, 0.0, 0.0, -0.44)),
+}
+#: Category A has no deadband (V2 = V3 = VRef) and Q2 = Q3 = 0; its capability clips Q (0.44 / 0.25).
+VV_SHAPES_A = {
+    "vv-default": ((-0.10, 0.0, 0.0, 0.10), (0.25, 0.0, 0.0, -0.25)),
+    "vv-steepest": ((-0.02, 0.0, 0.0, 0.02), (0.44, 0.0, 0.0, -0.25)),
+    "vv-wide": ((-0.18, 0.0, 0.0, 0.18), (0.44, 0.0, 0.0, -0.25)),
 }
 #: Watt-var shapes (P1..P3 fractions of the rated P; Q1..Q3 of the rating).
 WV_SHAPES = {
@@ -70,7 +77,7 @@ def build_menu(kind: str = "full", category: str = "B") -> list[Option]:
         d = cat.vv_default
         shapes = {"vv-default": (d[:4], d[4:])}
     else:
-        shapes = VV_SHAPES
+        shapes = VV_SHAPES if category == "B" else VV_SHAPES_A
     out = []
     for name, (dv, dq) in shapes.items():
         x, y = np.array(dv), np.clip(np.array(dq), -cat.q_abs, cat.q_inj)
@@ -418,5 +425,6 @@ def chosen(sol_w: np.ndarray, menu: list[Option]) -> list[Option]:
     return [menu[k] for k in np.argmax(np.asarray(sol_w, float), axis=0)]
 
 
-__all__ = ["FORMS", "InverterData", "ModeVars", "Option", "PF_VALUES", "Pieces", "VV_SHAPES", "WV_SHAPES",
+__all__ = ["FORMS", "InverterData", "ModeVars", "Option", "PF_VALUES", "Pieces", "VV_SHAPES", "VV_SHAPES_A",
+           "WV_SHAPES",
            "breakpoints", "build_menu", "build_pieces", "chosen", "constraint_modes"]
