@@ -9,6 +9,7 @@ views, their linearizations, the TSO-DSO loops) are module-scoped fixtures share
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,7 @@ from tdcoord.cases import load_case
 from tdcoord.cases.profiles import apply_hour
 from tdcoord.cases.smart_inverters import with_der
 from tdcoord.coordination.sensitivity_estimation import estimate_sensitivities, estimated_linearization
-from tdcoord.coordination.smart_inverters import (BAND_TOL, PCC, dispatch_corrected, feeder_view, recheck,
+from tdcoord.coordination.smart_inverters import (BAND_TOL, PCC, solve_dispatch_corrected, feeder_view, recheck,
                                                   solve_tso, solve_tso_dso_loop)
 from tdcoord.devices.ieee1547 import (MODES, SETTING_COLUMNS, check_settings, default_settings, inverter_rows,
                                       target_pq)
@@ -31,16 +32,16 @@ from tdcoord.network.network import Network
 from tdcoord.pf.ac import run_newton, solve_compiled
 from tdcoord.pf.integrated import run_coupled
 from tdcoord.pf.sensitivity import injection_sensitivities
-from tdcoord.problems.inverter_dispatch import (DispatchOptions, dispatch_settings, linearize, pcc_capability,
+from tdcoord.problems.inverter_dispatch import (DispatchOptions, dispatch_settings, linearize, solve_pcc_capability,
                                                 solve_dispatch)
 from tdcoord.uncertainty.rls import Rls
 
 SPEC = "ieee9+ieee13@5+ieee123@7"
 HOUR = 12
 F13, F123 = "ieee13@5", "ieee123@7"
-FAST = DispatchOptions(form="binary", solver="HIGHS")  # the quickest form
+FAST = DispatchOptions(form="binary", solver="HIGHS")  # the quickest form (and the default)
 # the loops: without the tie-break towards default curves HiGHS solves them ~3x faster (3 s instead of 8-20 s per
-# loop); the loops with the default objective, and with the default form (SOS1 on SCIP, 1-4 min), are marked slow
+# loop); the loops with the default objective, and with SOS1 on SCIP (1-4 min), are marked slow
 LOOP = DispatchOptions(form="binary", solver="HIGHS", change_weight=0.0)
 FORM_SOLVERS = (("sos1", "SCIP"), ("sos2", "SCIP"), ("binary", "SCIP"), ("binary", "HIGHS"))
 
@@ -517,7 +518,7 @@ def test_feeder_view_exchange_is_the_boundary_flow(study):
 @pytest.mark.parametrize("vm_pcc", [1.02, 1.04])
 def test_recheck_of_corrected_dispatch(study, vm_pcc):
     view = feeder_view(study, F13, vm_pcc)
-    corr = dispatch_corrected(view, DispatchOptions())
+    corr = solve_dispatch_corrected(view, DispatchOptions())
     chk = corr.check
     assert corr.dispatch.ok and 1 <= corr.passes <= len(corr.history)
     assert chk.local.converged
@@ -545,7 +546,7 @@ def test_recheck_counts_violations(view13, lin13):
 
 @pytest.fixture(scope="module")
 def capability13(lin13):
-    return pcc_capability(lin13, FAST)
+    return solve_pcc_capability(lin13, FAST)
 
 
 def test_pcc_capability_range(lin13, capability13):
@@ -555,7 +556,7 @@ def test_pcc_capability_range(lin13, capability13):
     for d in (lo, hi):
         _check_dispatch(lin13, d)
     # a cap on curtailment narrows the range
-    cap_lo, cap_hi = pcc_capability(lin13, FAST, curtailment_cap_mwh=1e-4)
+    cap_lo, cap_hi = solve_pcc_capability(lin13, FAST, curtailment_cap_mwh=1e-4)
     assert cap_lo.curtailment_mwh <= 1e-4 + 1e-7 and cap_hi.curtailment_mwh <= 1e-4 + 1e-7
     assert lo.q_pcc_point - 1e-6 <= cap_lo.q_pcc_point and cap_hi.q_pcc_point <= hi.q_pcc_point + 1e-6
     assert cap_lo.q_pcc_point > lo.q_pcc_point + 1e-3  # here the lowest exchange needs curtailment
@@ -727,8 +728,56 @@ def test_tso_dso_loop_rejects_unknown_outage(study):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("outage", [None, 1])
-@pytest.mark.parametrize("opts", [FAST, DispatchOptions()], ids=["binary-highs", "default"])
+@pytest.mark.parametrize("opts", [FAST, DispatchOptions(form="sos1", solver="SCIP")], ids=["default", "sos1-scip"])
 def test_tso_dso_loop_default_objective(study, opts, outage):
     """The default objective (with the tie-break towards default curves): 8-20 s per loop on binary/HiGHS, one
-    (intact grid) to four (line 1 out) minutes on the default form (SOS1 hull on SCIP)."""
+    (intact grid) to four (line 1 out) minutes with the SOS1 hull on SCIP."""
     _check_loop(solve_tso_dso_loop(study, opts, outage=outage))
+
+
+def test_request_outside_the_range_is_reported_with_the_range(lin13, capability13):
+    """An infeasible PCC request comes back infeasible, naming the request and the range the feeder can offer."""
+    lo, hi = capability13
+    req = hi.q_pcc_mvar[0] + 1.0
+    d = solve_dispatch(lin13, replace(FAST, q_request_mvar=np.array([req])))
+    assert d.status == "infeasible"
+    rng = d.info["capability_mvar"]
+    assert rng[1] < req and rng[0] < rng[1]
+    assert f"{req:.4f}" in d.info["message"] and f"{rng[1]:.4f}" in d.info["message"]
+
+
+def test_formulations_agree_with_variations(view13):
+    """Two columns (the forecast and a cloud halving PV) share one setting: the VRef over the horizon, the constant-Q
+    set-point and the P limit; the four forms reach one optimum, and the limit never cuts the variation."""
+    sc = ((1.0, 1.0), (0.5, 1.0))
+    lin = linearize(view13, scenarios=sc)
+    objs = []
+    for form, solver in FORM_SOLVERS:
+        d = solve_dispatch(lin, DispatchOptions(form=form, solver=solver, scenarios=sc))
+        assert d.ok, (form, solver, d.solver_status)
+        objs.append(d.objective)
+        assert d.curtailment_by_column[1] == pytest.approx(0.0, abs=1e-6)
+        vref = [d.inverters.loc[i, "vref_pu"] for i in lin.index if d.inverters.loc[i, "mode"] == "volt-var"]
+        assert all(0.95 - 1e-6 <= v <= 1.05 + 1e-6 for v in vref)
+    assert max(objs) - min(objs) < 1e-5
+    with pytest.raises(InputError, match="scenarios"):
+        solve_dispatch(lin, DispatchOptions())  # options that do not match the linearization's columns
+
+
+def test_injection_at_the_slack_bus_comes_out_of_the_slack():
+    net = toy()
+    cn = compile_network(net)
+    out, _ = solve_compiled(cn)
+    s = injection_sensitivities(cn, out.v, np.array([0, 1]))
+    assert s.dps_dp[0] == -1.0 and s.dqs_dq[0] == -1.0
+    assert s.dps_dq[0] == 0.0 and s.dqs_dp[0] == 0.0
+    # at the far bus (exporting 1 MW here) a further injection also raises the line's losses
+    assert -1.0 < s.dps_dp[1] < -0.8
+
+
+@pytest.mark.parametrize("kwargs, what", [({"menu": "fulll"}, "menu"), ({"category": "C"}, "category"),
+                                          ({"q_weight": -1.0}, "q_weight"), ({"loop_gain_max": 0.0}, "loop_gain_max"),
+                                          ({"solver": "GUROBI"}, "solver")])
+def test_dispatch_options_are_checked(lin13, kwargs, what):
+    with pytest.raises(InputError, match=what):
+        solve_dispatch(lin13, DispatchOptions(**kwargs))

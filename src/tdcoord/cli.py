@@ -256,6 +256,13 @@ def pf(
 
         from tdcoord.cases import load_case
 
+        from tdcoord.errors import InputError
+
+        if inverters is None and category != "B":
+            raise InputError("--category applies to --inverters only")
+        if inverters is not None and (method != "auto" or enforce_q_lims):
+            raise InputError("--inverters runs its own Newton power flow at every iteration: --method and "
+                             "--enforce-q-lims do not apply")
         system = load_case(spec)
         if inverters is not None:
             _pf_inverters(spec, system, inverters, category, json_out)

@@ -80,9 +80,12 @@ def study_point(cs: CoupledSystem, feeder_load: float = FEEDER_LOAD, pv: float =
     ``pv`` of its installed power, every transmission load times ``transmission_load`` (P and Q alike)."""
     from tdcoord.errors import InputError
 
-    for name, v in (("feeder load", feeder_load), ("PV", pv), ("transmission load", transmission_load)):
-        if not 0 <= v <= 2:
-            raise InputError(f"study point: {name} factor {v}, expected within [0, 2] (per unit of peak/installed)")
+    for name, v, top in (("feeder load", feeder_load, 2.0), ("PV", pv, SN_PER_P),
+                         ("transmission load", transmission_load, 2.0)):
+        if not 0 <= v <= top:
+            why = " (the inverters are rated 1.12 times their PV)" if name == "PV" else ""
+            raise InputError(f"study point: {name} factor {v}, expected within [0, {top:g}] (per unit of "
+                             f"{'installed' if name == 'PV' else 'peak'}){why}")
     out = cs.copy()
     for net, k in [(out.transmission, transmission_load)] + [(f, feeder_load) for f in out.feeders.values()]:
         net.load["p_mw"] *= k

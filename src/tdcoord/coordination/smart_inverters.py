@@ -8,7 +8,7 @@
   by the local-control AC power flow (:mod:`tdcoord.devices.local_control`):
   voltages, band violations, PCC exchange, and the gap between linearized and
   AC voltages.
-- :func:`dispatch_corrected`: the paper neglects losses and linearization
+- :func:`solve_dispatch_corrected`: the paper neglects losses and linearization
   error; here a dispatch whose AC re-check leaves the band (or misses the
   PCC request) is linearized again at the AC point and solved again, with
   the band narrowed by the overshoot seen, until the re-check is in the band.
@@ -35,7 +35,7 @@ from tdcoord.errors import InputError, SolveError
 from tdcoord.network.coupled import CoupledSystem
 from tdcoord.network.network import Network
 from tdcoord.problems.inverter_dispatch import (Dispatch, DispatchOptions, Linearization, dispatch_settings,
-                                                linearize, pcc_capability, solve_dispatch)
+                                                linearize, solve_pcc_capability, solve_dispatch)
 
 PCC = "pcc"
 BAND_TOL = 1e-6  # p.u.: a voltage this far outside the band is not counted as a violation
@@ -110,7 +110,7 @@ class Corrected:
     history: list[dict] = field(default_factory=list)  # per pass: band used, re-check figures
 
 
-def dispatch_corrected(view: Network, opts: DispatchOptions, *, max_passes: int = 6, q_tol_mvar: float = 0.01,
+def solve_dispatch_corrected(view: Network, opts: DispatchOptions, *, max_passes: int = 6, q_tol_mvar: float = 0.01,
                        lin: Linearization | None = None) -> Corrected:
     """Dispatch one period, re-check it by AC, and re-linearize at the AC point (narrowing the band by the
     overshoot seen) until the AC voltages are within the band and the PCC request is met within ``q_tol_mvar``."""
@@ -136,7 +136,7 @@ def dispatch_corrected(view: Network, opts: DispatchOptions, *, max_passes: int 
         history.append({"pass": k, "band_lo": lo, "band_hi": hi, "status": disp.status, **chk.as_dict(),
                         "q_request_miss_mvar": miss, "objective": disp.objective})
         last = Corrected(disp, lin, chk, k, history)
-        if chk.violations == 0 and miss <= q_tol_mvar:
+        if chk.violations == 0 and miss <= q_tol_mvar and chk.local.converged:
             return last
         hi -= max(chk.vm_max_pu - band[1], 0.0)
         lo += max(band[0] - chk.vm_min_pu, 0.0)
@@ -162,7 +162,7 @@ class LoopResult:
     time_s: float = 0.0
 
 
-def tso_equivalent(cs: CoupledSystem, offers: dict[str, tuple[float, float, float]],
+def build_tso_equivalent(cs: CoupledSystem, offers: dict[str, tuple[float, float, float]],
                    outage: int | None = None) -> CoupledSystem:
     """The transmission grid with each feeder as a load (its active exchange, MW) and an SVG at its bus whose
     injection is minus the feeder's reactive import, within the offered range ``(p_mw, q_min, q_max)``."""
@@ -184,7 +184,7 @@ def solve_tso(cs: CoupledSystem, offers: dict[str, tuple[float, float, float]], 
     from tdcoord.coordination.centralized import solve_centralized
     from tdcoord.problems.rpo import RpoConfig
 
-    eq = tso_equivalent(cs, offers, outage)
+    eq = build_tso_equivalent(cs, offers, outage)
     res = solve_centralized(eq, RpoConfig(vm_band=band))
     if not res.converged:
         raise SolveError(f"TSO reactive power optimization failed: {res.status}")
@@ -219,14 +219,17 @@ def _feeder_round(cs: CoupledSystem, f: str, vm: float, request: float | None, o
     if not base.ok:
         raise SolveError(f"feeder {f}: no dispatch keeps the band at PCC voltage {vm:.4f} ({base.solver_status})")
     cap = float(base.curtailment_by_column.sum()) + 1e-4
-    lo, hi = pcc_capability(lin, opts, curtailment_cap_mwh=cap)
+    lo, hi = solve_pcc_capability(lin, opts, curtailment_cap_mwh=cap)
+    if not (lo.ok and hi.ok):
+        raise SolveError(f"feeder {f}: the PCC capability MILPs ended {lo.status} / {hi.status} "
+                         f"({lo.solver}: {lo.solver_status} / {hi.solver_status})")
     rng = (lo.q_pcc_point, hi.q_pcc_point)
     target = base.q_pcc_mvar[0] if request is None else float(np.clip(request, *rng))
     o = replace(opts, q_request_mvar=np.array([target]), curtailment_cap_mwh=cap)
-    return dispatch_corrected(view, o, lin=lin), rng, target
+    return solve_dispatch_corrected(view, o, lin=lin), rng, target
 
 
-def system_check(cs: CoupledSystem, settings: dict[str, pd.DataFrame], outage: int | None = None,
+def check_coupled_system(cs: CoupledSystem, settings: dict[str, pd.DataFrame], outage: int | None = None,
                  band: tuple[float, float] = (0.95, 1.05), tso: dict | None = None) -> dict:
     """Every inverter of every feeder on its settings and the machines on the TSO's voltage set-points, the
     whole coupled system by the local-control AC power flow (merged network): extreme voltages and band
@@ -262,6 +265,11 @@ def solve_tso_dso_loop(cs: CoupledSystem, opts: DispatchOptions | None = None, *
     t0 = time.perf_counter()
     opts = opts or DispatchOptions()
     from tdcoord.pf.integrated import run_coupled
+
+    series = [f for f, net in cs.feeders.items() if net.n_periods]
+    if series or cs.transmission.n_periods:
+        raise InputError(f"the TSO-DSO loop runs one operating point; {series or [cs.transmission.name]} carry "
+                         f"time series (take one period with at_period first)")
 
     base = cs.copy()
     if outage is not None:
@@ -301,6 +309,8 @@ def solve_tso_dso_loop(cs: CoupledSystem, opts: DispatchOptions | None = None, *
             if request[f] is not None:
                 worst_q = max(worst_q, miss_q)
             worst_p = max(worst_p, miss_p)
+            if corr.check.violations or not corr.check.local.converged:  # not agreed while the band is broken
+                worst_q = float("inf")
             prev[f] = corr
             p_ex[f] = p_ac
         if it > 1 and worst_q <= tol_mvar and worst_p <= tol_mw:
@@ -308,15 +318,10 @@ def solve_tso_dso_loop(cs: CoupledSystem, opts: DispatchOptions | None = None, *
             break
     final = {f: c for f, c in prev.items() if c is not None}
     settings = {f: dispatch_settings(c.lin, c.dispatch, 0, opts.category) for f, c in final.items()}
-    check = system_check(cs, settings, outage, opts.v_band, tso)
+    check = check_coupled_system(cs, settings, outage, opts.v_band, tso)
     return LoopResult(converged=converged, iterations=it, history=pd.DataFrame(rows), final=final,
                       settings=settings, system_check=check, tso=tso,
                       outage=None if outage is None else str(outage), time_s=time.perf_counter() - t0)
-
-
-def default_vv_settings(view: Network, category: str = "B") -> pd.DataFrame:
-    """Every inverter of ``view`` on the category's default volt-var curve."""
-    return default_settings(view, "volt-var", category)
 
 
 def simulate_inverters(system: CoupledSystem | Network, mode: str, category: str = "B", *,
@@ -349,9 +354,9 @@ def simulate_inverters(system: CoupledSystem | Network, mode: str, category: str
                 continue
             for orig, merged in m.items():
                 if merged in table.index:
-                    owner.append((merged, "T" if f == "T" else f, orig))
+                    owner.append((merged, f, orig))
         lookup = {mg: (o, org) for mg, o, org in owner}
-        table.insert(0, "area", [lookup[i][0] for i in table.index])
+        table.insert(0, "area", [lookup[i][0] for i in table.index])  # "T" or the feeder's name
         table.insert(1, "sgen", [lookup[i][1] for i in table.index])
         result = split_merged_result(system, ms, lc.pf, lc.pf.iterations)
         result.time_s = lc.time_s
@@ -360,6 +365,6 @@ def simulate_inverters(system: CoupledSystem | Network, mode: str, category: str
     return lc.pf, table.reset_index(drop=True), lc
 
 
-__all__ = ["BAND_TOL", "Corrected", "LoopResult", "PCC", "Recheck", "default_vv_settings", "dispatch_corrected",
-           "feeder_view", "recheck", "simulate_inverters", "solve_tso", "solve_tso_dso_loop", "system_check",
-           "tso_equivalent"]
+__all__ = ["BAND_TOL", "Corrected", "LoopResult", "PCC", "Recheck", "build_tso_equivalent", "check_coupled_system",
+           "feeder_view", "recheck", "simulate_inverters", "solve_dispatch_corrected", "solve_tso",
+           "solve_tso_dso_loop"]

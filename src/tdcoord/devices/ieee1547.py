@@ -98,9 +98,10 @@ def inverter_rows(net: Network) -> pd.DataFrame:
 
 
 def p_rated(sgen: pd.DataFrame) -> np.ndarray:
-    """Rated active power (MW): ``p_max_mw``, else ``p_mw``."""
+    """Rated active power (MW): ``p_max_mw``, else ``p_mw`` where positive, else ``sn_mva``."""
     pm = sgen.p_max_mw.to_numpy(float)
-    return np.where(np.isfinite(pm), pm, sgen.p_mw.to_numpy(float))
+    p = sgen.p_mw.to_numpy(float)
+    return np.where(np.isfinite(pm) & (pm > 0), pm, np.where(p > 0, p, sgen.sn_mva.to_numpy(float)))
 
 
 def vv_curve(category: str = "B", vref: float = 1.0) -> dict[str, float]:
@@ -150,7 +151,7 @@ def check_settings(net: Network, settings: pd.DataFrame) -> None:
         if r["category"] not in CATEGORIES:
             raise InputError(f"inverter settings, sgen {i}: category {r['category']!r}, expected A or B")
         cat = CATEGORY[r["category"]]
-        _check_row(i, r, cat)
+        _check_row(i, r, cat, float(rows.loc[i, "sn_mva"]))
 
 
 def _in(i: object, field: str, value: float, lo: float, hi: float) -> None:
@@ -158,7 +159,7 @@ def _in(i: object, field: str, value: float, lo: float, hi: float) -> None:
         raise _bad(i, field, value, f"within [{lo:.4g}, {hi:.4g}] (IEEE 1547-2018)")
 
 
-def _check_row(i: object, r: pd.Series, cat: Category) -> None:
+def _check_row(i: object, r: pd.Series, cat: Category, sn: float | None = None) -> None:
     mode = r["mode"]
     if mode == "pf":
         pf = float(r["pf"])
@@ -211,6 +212,8 @@ def _check_row(i: object, r: pd.Series, cat: Category) -> None:
             _in(i, f"wv_q{k + 1}", q[k], -cat.q_abs, cat.q_inj)
     if mode == "constant_q" and not np.isfinite(float(r["q_set_mvar"])):
         raise _bad(i, "q_set_mvar", float(r["q_set_mvar"]), "a finite set-point (Mvar)")
+    if mode == "constant_q" and sn is not None:
+        _in(i, "q_set_mvar", float(r["q_set_mvar"]), -cat.q_abs * sn, cat.q_inj * sn)
     lim = float(r["p_limit_mw"])
     if not (np.isnan(lim) or lim >= 0):
         raise _bad(i, "p_limit_mw", lim, ">= 0 or NaN (no limit)")

@@ -55,7 +55,7 @@ WV_SHAPES = {
     "wv-early": ((0.2, 0.4, 0.5), (0.0, 0.0, -0.44)),
 }
 #: Power factors (> 0 injecting, < 0 absorbing).
-PF_VALUES = (0.90, 0.95, 1.0, -0.95, -0.90)
+PF_VALUES = (0.90, 0.95, 1.0, -0.97, -0.95, -0.90)
 
 
 @dataclass
@@ -209,7 +209,6 @@ class ModeVars:
     v: Any
     vref: Any
     w: Any  # (n_options, n) option weights
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _repeat(n: int, t: int) -> np.ndarray:
@@ -309,7 +308,7 @@ def _hull(b: Any, menu: list[Option], d: InverterData, pc: Pieces, w: Any, w_col
         _same_over_periods(b, f"{prefix}.hull_q_set_{r}", zq[r, :], d)
     p, q, v = agg(zp), agg(zq), agg(zv)
     vref = agg(zr) if len(vv) else cp.Constant(np.zeros((d.n, t)))
-    return ModeVars(p, q, v, vref, w, {"z": z})
+    return ModeVars(p, q, v, vref, w)
 
 
 def _lambda(b: Any, menu: list[Option], d: InverterData, w: Any, w_col: Any, agg: Any, prefix: str,

@@ -94,6 +94,10 @@ def run_local_control(net: Network, settings: pd.DataFrame, *, p_avail: np.ndarr
             break
         v = out.v
         pt, qt = target_pq(work, settings, np.abs(v[at]), p_now=p, p_avail=avail)
+        if not (np.all(np.isfinite(pt)) and np.all(np.isfinite(qt))):
+            k = int(np.flatnonzero(~(np.isfinite(pt) & np.isfinite(qt)))[0])
+            raise InputError(f"local control: sgen {settings.index[k]} ({settings['mode'].iloc[k]}) asks for a "
+                             f"non-finite P or Q at V = {abs(v[at[k]]):.4f} p.u.: check its settings and ratings")
         r = float(max(np.max(np.abs(pt - p), initial=0.0), np.max(np.abs(qt - q), initial=0.0)))
         residuals.append(r)
         if r <= tol:

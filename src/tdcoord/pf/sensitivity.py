@@ -77,7 +77,10 @@ def injection_sensitivities(cn: CompiledNetwork, v: np.ndarray, buses: np.ndarra
     dvm[pq] = dx[n_a:]
     s_ref_a = d_a[ref][:, pvpq].toarray().ravel()
     s_ref_m = d_m[ref][:, pq].toarray().ravel()
-    ds = s_ref_a @ dx[:n_a] + s_ref_m @ dx[n_a:]
+    ds = (s_ref_a @ dx[:n_a] + s_ref_m @ dx[n_a:]).astype(complex)
+    at_ref = np.flatnonzero(buses == ref[0])  # an injection at the slack bus itself: the slack gives that much less
+    ds[at_ref] = -1.0
+    ds[k + at_ref] = -1j
     s_slack = (v * np.conj(ybus @ v))[ref[0]] - (cn.p_fix - cn.p_load + 1j * (cn.q_fix - cn.q_load))[ref[0]]
     return Sensitivities(buses=buses, vm=np.abs(v), dv_dp=dvm[:, :k], dv_dq=dvm[:, k:],
                          dps_dp=ds[:k].real, dps_dq=ds[k:].real, dqs_dp=ds[:k].imag, dqs_dq=ds[k:].imag,

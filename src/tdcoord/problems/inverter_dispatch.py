@@ -14,7 +14,7 @@ choice per inverter for the whole horizon). Voltages stay within the band
 plus ``q_weight`` (0.01 by default) times the reactive effort sum |Q|
 (Mvarh) so that among dispatches with the least curtailment the one that
 moves the least reactive power is chosen; a TSO request fixes Qpcc per
-period. :func:`pcc_capability` finds the smallest and largest Qpcc that
+period. :func:`solve_pcc_capability` finds the smallest and largest Qpcc that
 the feeder can reach without curtailing more than a given amount.
 
 Among dispatches that tie, the settings closest to the standard's default
@@ -39,7 +39,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from tdcoord.devices.ieee1547 import CATEGORY, SETTING_COLUMNS, default_settings, inverter_rows, p_rated
+from tdcoord.devices.ieee1547 import (CATEGORY, SETTING_COLUMNS, VREF_RANGE, default_settings, inverter_rows,
+                                      p_rated)
 from tdcoord.devices.inverter_modes import FORMS, InverterData, Option, build_menu, chosen, constraint_modes
 from tdcoord.errors import InputError, SolveError
 from tdcoord.network.compiled import REF, compile_network
@@ -221,6 +222,34 @@ class Dispatch:
         return 100.0 * self.curtailment_mwh / self.available_mwh if self.available_mwh > 0 else 0.0
 
 
+def check_options(opts: DispatchOptions, lin: Linearization) -> None:
+    """Raise :class:`InputError` on options that are not what the model can take."""
+    if opts.form not in FORMS:
+        raise InputError(f"form {opts.form!r}: expected one of {', '.join(FORMS)}")
+    if opts.solver.upper() not in ("SCIP", "HIGHS"):
+        raise InputError(f"solver {opts.solver!r}: expected SCIP or HIGHS")
+    if opts.solver.upper() == "HIGHS" and opts.form != "binary":
+        raise InputError(f"form {opts.form!r} has special ordered sets: SCIP solves it, HiGHS only the binary form")
+    if opts.menu not in ("full", "default-vv"):
+        raise InputError(f"menu {opts.menu!r}: expected full or default-vv")
+    if opts.category not in CATEGORY:
+        raise InputError(f"category {opts.category!r}: expected A or B")
+    lo, hi = opts.v_band
+    if not 0 < lo < hi:
+        raise InputError(f"voltage band {opts.v_band}: expected 0 < low < high")
+    for name in ("q_weight", "change_weight"):
+        if not getattr(opts, name) >= 0:
+            raise InputError(f"{name} {getattr(opts, name)}: expected >= 0")
+    if not opts.loop_gain_max > 0:
+        raise InputError(f"loop_gain_max {opts.loop_gain_max}: expected > 0")
+    if opts.objective not in ("curtailment", "q_pcc_min", "q_pcc_max"):
+        raise InputError(f"objective {opts.objective!r}: expected curtailment, q_pcc_min or q_pcc_max")
+    want = tuple(tuple(float(x) for x in sc) for sc in opts.scenarios) if opts.scenarios else None
+    if want != lin.scenarios:
+        raise InputError(f"the options' scenarios {want} are not the linearization's {lin.scenarios}: linearize "
+                         f"with scenarios=opts.scenarios")
+
+
 def inverter_data(lin: Linearization, menu: list[Option], opts: DispatchOptions) -> InverterData:
     inv = lin.net.sgen.loc[lin.index]
     sn = inv.sn_mva.to_numpy(float)
@@ -230,10 +259,15 @@ def inverter_data(lin: Linearization, menu: list[Option], opts: DispatchOptions)
     for o, opt in enumerate(menu):
         if opt.mode == "volt-var" and opts.menu == "full":  # the default curve is what it is: not filtered
             allowed[o] = opt.slope_pu * sn * own < opts.loop_gain_max
-    if not allowed.any(axis=0).all():
-        k = int(np.flatnonzero(~allowed.any(axis=0))[0])
-        raise InputError(f"sgen {lin.index[k]}: no volt-var curve of the menu is stable at its bus "
-                         f"(dV/dQ = {own[k]:.4f} p.u./Mvar); raise loop_gain_max or use the full menu")
+    # the model's reactive capability is a box: it needs the rating to hold full Q at the available power
+    room = np.sqrt(np.maximum(sn**2 - (np.maximum(cat.q_inj, cat.q_abs) * sn) ** 2, 0.0))
+    over = lin.p_avail.max(axis=1) > room + 1e-9
+    if over.any():
+        k = int(np.flatnonzero(over)[0])
+        raise InputError(f"sgen {lin.index[k]}: available power {lin.p_avail[k].max():.4f} MW exceeds "
+                         f"{room[k]:.4f} MW, what its {sn[k]:.4f} MVA rating carries with the category's full "
+                         f"reactive capability; the dispatch needs sn_mva >= "
+                         f"{lin.p_avail[k].max() / np.sqrt(1 - max(cat.q_inj, cat.q_abs) ** 2):.4f}")
     return InverterData(sn_mva=sn, p_rated=p_rated(inv), p_avail=lin.p_avail, q_lo=-cat.q_abs * sn,
                         q_hi=cat.q_inj * sn, v_lo=opts.v_band[0], v_hi=opts.v_band[1], allowed=allowed,
                         vref_fixed=1.0 if opts.menu == "default-vv" else None)
@@ -242,6 +276,8 @@ def inverter_data(lin: Linearization, menu: list[Option], opts: DispatchOptions)
 def request_per_column(lin: Linearization, request: object) -> np.ndarray:
     """The PCC request per column: for scenarios, a single value binds the forecast (column 0) only."""
     req = np.atleast_1d(np.asarray(request, float))
+    if not np.all(np.isfinite(req)):
+        raise InputError(f"PCC request {req.tolist()}: expected finite values (Mvar)")
     if lin.scenarios and req.size == 1:
         return np.r_[req, np.full(lin.periods - 1, np.nan)]
     if req.size not in (1, lin.periods):
@@ -259,13 +295,8 @@ def build_dispatch(lin: Linearization, opts: DispatchOptions):  # noqa: ANN201 (
 
     from tdcoord.backends.cvxpy_conic import ConicBuilder
 
-    if opts.form not in FORMS:
-        raise InputError(f"form {opts.form!r}: expected one of {', '.join(FORMS)}")
-    if opts.solver.upper() == "HIGHS" and opts.form != "binary":
-        raise InputError(f"form {opts.form!r} has special ordered sets: SCIP solves it, HiGHS only the binary form")
+    check_options(opts, lin)
     lo, hi = opts.v_band
-    if not 0 < lo < hi:
-        raise InputError(f"voltage band {opts.v_band}: expected 0 < low < high")
     menu = build_menu(opts.menu, opts.category)
     d = inverter_data(lin, menu, opts)
     n, t = d.n, d.periods
@@ -290,7 +321,14 @@ def build_dispatch(lin: Linearization, opts: DispatchOptions):  # noqa: ANN201 (
         b.constraint_eq("pcc.q_request", q_pcc[at], req[at])
     # curtailment as a variable of its own: an objective without a constant term, so that the branch and bound's
     # relative gap is measured against the curtailment itself, not against an offset of the available power
-    cut = b.variable("inv.curtail_mw", (n, t), 0.0, lin.p_avail, 0.0)
+    cut_hi = lin.p_avail.copy()
+    if lin.scenarios and t > 1:
+        # one P limit L for every variation (the settings hold for the interval): the forecast curtails to L, and
+        # L must not cut a variation (L >= its available power A), so the forecast keeps at least min(avail, A)
+        spare = lin.p_avail[:, 1:].max(axis=1)
+        cut_hi[:, 0] = np.maximum(lin.p_avail[:, 0] - spare, 0.0)
+        cut_hi[:, 1:] = 0.0
+    cut = b.variable("inv.curtail_mw", (n, t), 0.0, cut_hi, 0.0)
     b.constraint_eq("inv.curtailment", cut + mv.p, lin.p_avail)
     curtail = cp.sum(cut)
     if opts.curtailment_cap_mwh is not None:
@@ -308,8 +346,6 @@ def build_dispatch(lin: Linearization, opts: DispatchOptions):  # noqa: ANN201 (
     elif opts.objective in ("q_pcc_min", "q_pcc_max"):  # scenarios: the forecast's exchange
         q_obj = q_pcc[0] if lin.scenarios else cp.sum(q_pcc)
         b.objective_term("q_pcc_mvar", q_obj, 1.0 if opts.objective == "q_pcc_min" else -1.0)
-    else:
-        raise InputError(f"objective {opts.objective!r}: expected curtailment, q_pcc_min or q_pcc_max")
     handles = {"menu": menu, "data": d, "mv": mv, "v_mon": v_mon, "q_pcc": q_pcc, "p_pcc": p_pcc,
                "curtail": curtail}
     return b, handles
@@ -329,6 +365,17 @@ def solve_dispatch(lin: Linearization, opts: DispatchOptions | None = None) -> D
                    objective=sol.objective, time_s=sol.time_s, build_s=build_s,
                    available_mwh=float(lin.p_avail.sum()), info=dict(sol.info), scenarios=bool(lin.scenarios))
     if not sol.ok:
+        if sol.status == "infeasible" and opts.q_request_mvar is not None and opts.objective == "curtailment":
+            # a request the feeder cannot meet: say so with the range it can offer (two more MILPs)
+            lo, hi = solve_pcc_capability(lin, opts, curtailment_cap_mwh=opts.curtailment_cap_mwh)
+            if lo.ok and hi.ok:
+                rng = [lo.q_pcc_point, hi.q_pcc_point]
+                req = request_per_column(lin, opts.q_request_mvar)
+                out.info["capability_mvar"] = rng
+                out.info["message"] = (f"PCC request {float(np.nansum(req) if not lin.scenarios else req[0]):.4f} "
+                                       f"Mvar is outside the feeder's capability [{rng[0]:.4f}, {rng[1]:.4f}] Mvar")
+            else:
+                out.info["message"] = f"no dispatch keeps the band at all (capability MILPs: {lo.status}, {hi.status})"
         return out
     mv = h["mv"]
     vals = b.evaluate(sol, [mv.p, mv.q, mv.vref, h["v_mon"], h["q_pcc"], h["p_pcc"]])
@@ -361,18 +408,20 @@ def dispatch_settings(lin: Linearization, disp: Dispatch, period: int = 0, categ
         for col, val in opt.settings.items():
             st.loc[i, col] = val
         if opt.mode == "volt-var":
-            vref = float(disp.inverters.loc[i, "vref_pu"])
+            # within the standard's range: the solver holds bounds to its feasibility tolerance (1e-6) only
+            vref = float(np.clip(disp.inverters.loc[i, "vref_pu"], *VREF_RANGE))
             st.loc[i, "vref_pu"] = vref
             for j in range(1, 5):
                 st.loc[i, f"vv_v{j}"] = vref + opt.settings[f"vv_v{j}"]
         if opt.mode == "constant_q":
-            st.loc[i, "q_set_mvar"] = float(disp.q_mvar[k, period])
+            cat, sn = CATEGORY[category], float(lin.net.sgen.loc[i, "sn_mva"])
+            st.loc[i, "q_set_mvar"] = float(np.clip(disp.q_mvar[k, period], -cat.q_abs * sn, cat.q_inj * sn))
         p, avail = float(disp.p_mw[k, period]), float(lin.p_avail[k, period])
         st.loc[i, "p_limit_mw"] = p if p < avail - 1e-6 else np.nan
     return st[SETTING_COLUMNS]
 
 
-def pcc_capability(lin: Linearization, opts: DispatchOptions | None = None,
+def solve_pcc_capability(lin: Linearization, opts: DispatchOptions | None = None,
                    curtailment_cap_mwh: float | None = None) -> tuple[Dispatch, Dispatch]:
     """The dispatches with the smallest and the largest Qpcc (summed over periods) that keep the band and curtail
     at most ``curtailment_cap_mwh`` (default: no limit); each a MILP."""
@@ -386,4 +435,4 @@ def pcc_capability(lin: Linearization, opts: DispatchOptions | None = None,
 
 
 __all__ = ["Dispatch", "DispatchOptions", "Linearization", "build_dispatch", "dispatch_settings", "inverter_data",
-           "linearize", "pcc_capability", "request_per_column", "scenario_nets", "solve_dispatch"]
+           "check_options", "linearize", "solve_pcc_capability", "request_per_column", "scenario_nets", "solve_dispatch"]

@@ -37,10 +37,10 @@ import pandas as pd
 from tdcoord.cases.profiles import attach_profiles
 from tdcoord.cases.smart_inverters import FEEDER_LOAD, PV_OUTPUT, TRANSMISSION_LOAD, study_point
 from tdcoord.coordination.sensitivity_estimation import estimate_sensitivities, estimated_linearization
-from tdcoord.coordination.smart_inverters import dispatch_corrected, feeder_view, recheck, solve_tso_dso_loop
+from tdcoord.coordination.smart_inverters import solve_dispatch_corrected, feeder_view, recheck, solve_tso_dso_loop
 from tdcoord.errors import InputError
 from tdcoord.network.coupled import CoupledSystem
-from tdcoord.problems.inverter_dispatch import DispatchOptions, linearize, pcc_capability, solve_dispatch
+from tdcoord.problems.inverter_dispatch import DispatchOptions, linearize, solve_pcc_capability, solve_dispatch
 
 FORMS = (("sos1", "SCIP"), ("sos2", "SCIP"), ("binary", "SCIP"), ("binary", "HIGHS"))
 FORM_KEYS = {("sos1", "SCIP"): "sos1", ("sos2", "SCIP"): "sos2", ("binary", "SCIP"): "binary_scip",
@@ -82,6 +82,8 @@ class SmartInverterSettings:
             raise InputError(f"time limit {self.time_limit_s}: expected > 0 s")
         if self.rls_steps < 2:
             raise InputError(f"RLS steps {self.rls_steps}: expected 2 or more")
+        if self.seed < 0:
+            raise InputError(f"seed {self.seed}: expected an integer >= 0")
 
 
 def _opts(st: SmartInverterSettings, **kw: object) -> DispatchOptions:
@@ -98,7 +100,7 @@ def _scenario(view, lin, st: SmartInverterSettings, menu: str) -> dict:
         return {"status": disp.status, "solver_status": disp.solver_status}
     chk = recheck(view, lin, disp, 0, st.band, st.category)
     others = [recheck(view, lin, disp, k, st.band, st.category) for k in range(1, lin.periods)]
-    lo, hi = pcc_capability(lin, o, curtailment_cap_mwh=float(disp.curtailment_by_column.sum()) + 1e-4)
+    lo, hi = solve_pcc_capability(lin, o, curtailment_cap_mwh=float(disp.curtailment_by_column.sum()) + 1e-4)
     return {"status": disp.status, "dispatch": disp, "check": chk, "scenario_checks": others,
             "curtailment_mw": disp.curtailment_mwh, "available_mw": disp.available_mwh,
             "q_range": (lo.q_pcc_point, hi.q_pcc_point), "q_range_ok": lo.ok and hi.ok}
@@ -194,9 +196,10 @@ def run_study(st: SmartInverterSettings | None = None, cs: CoupledSystem | None 
         cur = sum(r.get("curtailment_mw", 0.0) for r in per.values())
         avail = sum(r.get("available_mw", 0.0) for r in per.values())
         out["curtailment_pct"][key] = 100.0 * cur / avail if ok and avail > 0 else None
+        ok_range = ok and all(r["q_range_ok"] for r in per.values())
         out["pcc_q_range_mvar"][key] = ([sum(r["q_range"][0] for r in per.values()),
-                                         sum(r["q_range"][1] for r in per.values())] if ok else None)
-        out["pcc_q_range_by_feeder"][key] = {f: list(r["q_range"]) if "q_range" in r else None
+                                         sum(r["q_range"][1] for r in per.values())] if ok_range else None)
+        out["pcc_q_range_by_feeder"][key] = {f: list(r["q_range"]) if r.get("q_range_ok") else None
                                              for f, r in per.items()}
         out["scenarios"][key] = {f: ({"curtailment_mw": r["curtailment_mw"], "available_mw": r["available_mw"],
                                       "options": r["dispatch"].inverters.option.value_counts().to_dict(),
@@ -227,7 +230,7 @@ def run_study(st: SmartInverterSettings | None = None, cs: CoupledSystem | None 
         d = solve_dispatch(lin_e, _opts(st))
         rls_cmp[key] = ({"status": d.status, **recheck(view, lin_e, d, 0, st.band, st.category).as_dict(),
                          "curtailment_mw": d.curtailment_mwh} if d.ok else {"status": d.status})
-    corr = dispatch_corrected(view, _opts(st), lin=estimated_linearization(lin, est, est.observed))
+    corr = solve_dispatch_corrected(view, _opts(st), lin=estimated_linearization(lin, est, est.observed))
     rls_cmp["estimated_corrected"] = {"passes": corr.passes, **corr.check.as_dict()}
     out["rls_error"] = est.final_error
     out["rls"] = {"feeder": st.rls_feeder, "observed_buses": [str(lin.labels[b]) for b in est.observed],
