@@ -224,7 +224,9 @@ def _feeder_round(cs: CoupledSystem, f: str, vm: float, request: float | None, o
         raise SolveError(f"feeder {f}: the PCC capability MILPs ended {lo.status} / {hi.status} "
                          f"({lo.solver}: {lo.solver_status} / {hi.solver_status})")
     rng = (lo.q_pcc_point, hi.q_pcc_point)
-    target = base.q_pcc_mvar[0] if request is None else float(np.clip(request, *rng))
+    # a request at the very end of the range is met only to the solvers' tolerance: aim just inside it
+    inset = min(1e-4, (rng[1] - rng[0]) / 4)
+    target = base.q_pcc_mvar[0] if request is None else float(np.clip(request, rng[0] + inset, rng[1] - inset))
     o = replace(opts, q_request_mvar=np.array([target]), curtailment_cap_mwh=cap)
     return solve_dispatch_corrected(view, o, lin=lin), rng, target
 

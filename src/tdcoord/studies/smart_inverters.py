@@ -38,7 +38,7 @@ from tdcoord.cases.profiles import attach_profiles
 from tdcoord.cases.smart_inverters import FEEDER_LOAD, PV_OUTPUT, TRANSMISSION_LOAD, study_point
 from tdcoord.coordination.sensitivity_estimation import estimate_sensitivities, estimated_linearization
 from tdcoord.coordination.smart_inverters import solve_dispatch_corrected, feeder_view, recheck, solve_tso_dso_loop
-from tdcoord.errors import InputError
+from tdcoord.errors import InputError, SolveError
 from tdcoord.network.coupled import CoupledSystem
 from tdcoord.problems.inverter_dispatch import DispatchOptions, linearize, solve_pcc_capability, solve_dispatch
 
@@ -230,8 +230,11 @@ def run_study(st: SmartInverterSettings | None = None, cs: CoupledSystem | None 
         d = solve_dispatch(lin_e, _opts(st))
         rls_cmp[key] = ({"status": d.status, **recheck(view, lin_e, d, 0, st.band, st.category).as_dict(),
                          "curtailment_mw": d.curtailment_mwh} if d.ok else {"status": d.status})
-    corr = solve_dispatch_corrected(view, _opts(st), lin=estimated_linearization(lin, est, est.observed))
-    rls_cmp["estimated_corrected"] = {"passes": corr.passes, **corr.check.as_dict()}
+    try:
+        corr = solve_dispatch_corrected(view, _opts(st), lin=estimated_linearization(lin, est, est.observed))
+        rls_cmp["estimated_corrected"] = {"passes": corr.passes, **corr.check.as_dict()}
+    except SolveError as exc:  # the estimate can make the band look unreachable: a result, not a crash
+        rls_cmp["estimated_corrected"] = {"status": "failed", "message": str(exc)}
     out["rls_error"] = est.final_error
     out["rls"] = {"feeder": st.rls_feeder, "observed_buses": [str(lin.labels[b]) for b in est.observed],
                   "steps": est.steps, "noise_pu": est.noise_pu, "noise_mvar": est.noise_mvar,
