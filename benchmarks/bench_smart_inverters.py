@@ -18,8 +18,7 @@ from tdcoord.cases.profiles import attach_profiles
 from tdcoord.cases.smart_inverters import study_point
 from tdcoord.coordination.smart_inverters import feeder_view
 from tdcoord.problems.inverter_dispatch import DispatchOptions, linearize, solve_dispatch
-
-FORMS = (("sos1", "SCIP"), ("sos2", "SCIP"), ("binary", "SCIP"), ("binary", "HIGHS"))
+from tdcoord.studies.smart_inverters import FORMS
 
 
 def run(lin, label: str, time_limit: float, forms: tuple = FORMS, change_weight: float = 1e-4) -> None:

@@ -24,7 +24,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from tdcoord.errors import InputError
-from tdcoord.network.compiled import REF, compile_network
+from tdcoord.devices.local_control import InverterInjections
+from tdcoord.network.compiled import REF
 from tdcoord.pf.ac import solve_compiled
 from tdcoord.problems.inverter_dispatch import Linearization
 from tdcoord.uncertainty.rls import Rls
@@ -79,13 +80,8 @@ def estimate_sensitivities(lin: Linearization, *, observed: list[str] | None = N
     inv = net.sgen.loc[lin.index]
     sn = inv.sn_mva.to_numpy(float)
     n = len(sn)
-    cn = compile_network(net)
-    pos = cn.position()
-    at = np.array([pos[b] for b in inv.bus])
-    base = cn.base_mva
-    p_tab, q_tab = inv.p_mw.to_numpy(float), inv.q_mvar.to_numpy(float)
-    p_base = cn.p_fix - np.bincount(at, p_tab / base, cn.n_bus)
-    q_base = cn.q_fix - np.bincount(at, q_tab / base, cn.n_bus)
+    inj = InverterInjections(net, lin.index)
+    cn, base = inj.cn, inj.cn.base_mva
     p0, q0 = lin.p0[:, 0], lin.q0[:, 0]
     rng = np.random.default_rng(seed)
     truth = _truth(lin, obs)
@@ -99,8 +95,7 @@ def estimate_sensitivities(lin: Linearization, *, observed: list[str] | None = N
         p = p0 - rng.uniform(0.0, step, n) * sn
         p = np.maximum(p, 0.0)
         q = q0 + rng.uniform(-step, step, n) * sn
-        cn.p_fix = p_base + np.bincount(at, p / base, cn.n_bus)
-        cn.q_fix = q_base + np.bincount(at, q / base, cn.n_bus)
+        inj.set(p, q)
         out, _ = solve_compiled(cn, v)
         v = out.v
         s_slack = (v * np.conj(cn.ybus()[0] @ v))

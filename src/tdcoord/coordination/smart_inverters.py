@@ -78,16 +78,11 @@ class Recheck:
                 "local_control_converged": self.local.converged}
 
 
-def _period_net(net: Network, t: int) -> Network:
-    return net.at_period(t) if net.n_periods else net
-
-
 def recheck(view: Network, lin: Linearization, disp: Dispatch, period: int = 0,
             band: tuple[float, float] = (0.95, 1.05), category: str = "B") -> Recheck:
     """Realize ``disp`` as settings and simulate ``period`` with the inverters following them."""
     st = dispatch_settings(lin, disp, 0 if lin.scenarios else period, category)  # scenarios: one setting
-    net_t = lin.nets[period] if lin.nets else _period_net(view, period)
-    lc = run_local_control(net_t, st, p_avail=lin.p_avail[:, period])
+    lc = run_local_control(lin.nets[period], st, p_avail=lin.p_avail[:, period])
     if not lc.pf.converged:
         raise SolveError(f"feeder {view.name!r}: the local-control power flow of the dispatch did not converge")
     vm = lc.pf.res_bus.vm_pu.drop(PCC, errors="ignore")
@@ -108,6 +103,14 @@ class Corrected:
     check: Recheck
     passes: int
     history: list[dict] = field(default_factory=list)  # per pass: band used, re-check figures
+
+
+def _ac_point(c: Corrected) -> tuple[np.ndarray, np.ndarray]:
+    """Where to linearize next: the dispatch's P and Q per column, the first column at its AC re-check."""
+    inv = c.check.local.inverters
+    p_now, q_now = c.dispatch.p_mw.copy(), c.dispatch.q_mvar.copy()
+    p_now[:, 0], q_now[:, 0] = inv.p_mw.to_numpy(float), inv.q_mvar.to_numpy(float)
+    return p_now, q_now
 
 
 def solve_dispatch_corrected(view: Network, opts: DispatchOptions, *, max_passes: int = 6, q_tol_mvar: float = 0.01,
@@ -140,9 +143,7 @@ def solve_dispatch_corrected(view: Network, opts: DispatchOptions, *, max_passes
             return last
         hi -= max(chk.vm_max_pu - band[1], 0.0)
         lo += max(band[0] - chk.vm_min_pu, 0.0)
-        lc = chk.local.inverters  # period 0 at its AC point, other columns at the dispatch's
-        p_now, q_now = disp.p_mw.copy(), disp.q_mvar.copy()
-        p_now[:, 0], q_now[:, 0] = lc.p_mw.to_numpy(float), lc.q_mvar.to_numpy(float)
+        p_now, q_now = _ac_point(last)
         lin = linearize(view, p_now=p_now, q_now=q_now, index=lin.index, scenarios=lin.scenarios)
     assert last is not None
     return last
@@ -209,9 +210,7 @@ def _feeder_round(cs: CoupledSystem, f: str, vm: float, request: float | None, o
                   prev: Corrected | None) -> tuple[Corrected, tuple[float, float], float]:
     view = feeder_view(cs, f, vm)
     if prev is not None:
-        inv = prev.check.local.inverters
-        p_now, q_now = prev.dispatch.p_mw.copy(), prev.dispatch.q_mvar.copy()
-        p_now[:, 0], q_now[:, 0] = inv.p_mw.to_numpy(float), inv.q_mvar.to_numpy(float)
+        p_now, q_now = _ac_point(prev)
         lin = linearize(view, p_now=p_now, q_now=q_now, scenarios=opts.scenarios)
     else:
         lin = linearize(view, scenarios=opts.scenarios)

@@ -31,6 +31,28 @@ from tdcoord.pf.flows import build_result
 from tdcoord.results.powerflow import PowerFlowResult
 
 
+class InverterInjections:
+    """``net`` compiled once, with the injections of the inverters ``index`` (sgen rows) settable in place: the
+    loads and every other injection stay as compiled. Power flows in a loop then re-solve ``cn`` without
+    compiling the network again."""
+
+    def __init__(self, net: Network, index: pd.Index) -> None:
+        s = net.sgen.loc[index]
+        self.cn = compile_network(net)
+        pos = self.cn.position()
+        self.at = np.array([pos[b] for b in s.bus], dtype=int)
+        self.p_base = self.cn.p_fix - self._per_bus(s.p_mw.to_numpy(float))
+        self.q_base = self.cn.q_fix - self._per_bus(s.q_mvar.to_numpy(float))
+
+    def _per_bus(self, x_mw: np.ndarray) -> np.ndarray:
+        return np.bincount(self.at, x_mw / self.cn.base_mva, self.cn.n_bus)
+
+    def set(self, p_mw: np.ndarray, q_mvar: np.ndarray) -> None:
+        """The inverters inject ``p_mw``, ``q_mvar`` (rows of ``index``)."""
+        self.cn.p_fix = self.p_base + self._per_bus(p_mw)
+        self.cn.q_fix = self.q_base + self._per_bus(q_mvar)
+
+
 @dataclass
 class LocalControlResult:
     pf: PowerFlowResult  # the power flow at the last iterate (its net has the inverters' final P and Q)
@@ -72,13 +94,8 @@ def run_local_control(net: Network, settings: pd.DataFrame, *, p_avail: np.ndarr
     if avail.shape != (len(settings),):
         raise InputError(f"local control: p_avail has {avail.shape} values for {len(settings)} inverters")
     work.sgen.loc[settings.index, "p_mw"] = avail
-    cn = compile_network(work)
-    pos = cn.position()
-    at = np.array([pos[b] for b in s.bus], dtype=int)
-    base = cn.base_mva
-    nb = cn.n_bus
-    p_base = cn.p_fix - np.bincount(at, avail / base, nb)
-    q_base = cn.q_fix - np.bincount(at, s.q_mvar.to_numpy(float) / base, nb)
+    inj = InverterInjections(work, settings.index)
+    cn, at, nb = inj.cn, inj.at, inj.cn.n_bus
     p, q = avail.copy(), s.q_mvar.to_numpy(float).copy()
     v = None
     residuals: list[float] = []
@@ -87,8 +104,7 @@ def run_local_control(net: Network, settings: pd.DataFrame, *, p_avail: np.ndarr
     it = 0
     out = None
     while it < max_iter:
-        cn.p_fix = p_base + np.bincount(at, p / base, nb)
-        cn.q_fix = q_base + np.bincount(at, q / base, nb)
+        inj.set(p, q)
         out, _ = solve_compiled(cn, v)
         if not out.converged:
             break
@@ -120,4 +136,4 @@ def run_local_control(net: Network, settings: pd.DataFrame, *, p_avail: np.ndarr
                               residuals=residuals, damping=a, time_s=res.time_s, network=work)
 
 
-__all__ = ["LocalControlResult", "run_local_control"]
+__all__ = ["InverterInjections", "LocalControlResult", "run_local_control"]

@@ -19,6 +19,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
 from tdcoord.network.compiled import PQ, PV, REF, CompiledNetwork
+from tdcoord.pf.newton import JacobianPattern
 
 
 @dataclass
@@ -56,9 +57,8 @@ def injection_sensitivities(cn: CompiledNetwork, v: np.ndarray, buses: np.ndarra
         raise ValueError(f"sensitivities need exactly one slack bus, {cn.name!r} has {len(ref)}")
     pvpq = np.r_[pv, pq]
     ybus = cn.ybus()[0]
-    d_a, d_m = dsbus_dv(ybus, v)
-    j = sp.bmat([[d_a[pvpq][:, pvpq].real, d_m[pvpq][:, pq].real],
-                 [d_a[pq][:, pvpq].imag, d_m[pq][:, pq].imag]], format="csc")
+    j = JacobianPattern(ybus, pvpq, pq).jacobian(v, ybus @ v)  # Newton's own Jacobian
+    d_a, d_m = dsbus_dv(ybus, v)  # the slack's row, which Newton does not solve for
     n_a = len(pvpq)
     row_p = np.full(cn.n_bus, -1)
     row_p[pvpq] = np.arange(n_a)

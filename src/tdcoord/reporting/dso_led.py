@@ -25,7 +25,7 @@ import pandas as pd
 
 from tdcoord.coordination.dso_led import system_lp
 from tdcoord.problems.dso_market import n_units
-from tdcoord.results.serialize import write_json
+from tdcoord.reporting.files import save_figure, write_summary
 from tdcoord.studies.dso_led import DsoLedStudy
 
 
@@ -134,9 +134,7 @@ def write_outputs(study: DsoLedStudy, out: str | Path, json_file: str | Path | N
     if study.growth:
         pd.DataFrame(study.growth).to_csv(out / "growth.csv", index=False)
     summary = study.summary()
-    write_json(out / "summary.json", summary)
-    if json_file is not None:
-        write_json(json_file, summary)
+    write_summary(out, summary, json_file)
     write_figures(study, out)
     return summary
 
@@ -164,11 +162,7 @@ def write_figures(study: DsoLedStudy, out: Path) -> list[Path]:
             ax.grid(alpha=0.3)
         axes[0].set_ylabel(ylabel)
         axes[1].legend(fontsize=8)
-        fig.tight_layout()
-        p = out / f"{stem}.png"
-        fig.savefig(p, dpi=110)
-        plt.close(fig)
-        paths.append(p)
+        paths.append(save_figure(fig, out / f"{stem}.png"))
     fig, ax = plt.subplots(figsize=(8, 4))
     for scheme, r, style in (("DSO-led", study.dso_led, "-"), ("TSO-led", study.tso_led, "--")):
         ax.step(hours, r.price[0], where="post", linestyle=style, label=f"{scheme} (bus {r.buses[0]})")
@@ -177,11 +171,7 @@ def write_figures(study: DsoLedStudy, out: Path) -> list[Path]:
     ax.set_title("locational price at the boundary")
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    p = out / "prices.png"
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    paths.append(p)
+    paths.append(save_figure(fig, out / "prices.png"))
     if study.growth:
         g = pd.DataFrame(study.growth)
         fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -196,11 +186,7 @@ def write_figures(study: DsoLedStudy, out: Path) -> list[Path]:
         h1, l1 = ax.get_legend_handles_labels()
         h2, l2 = ax2.get_legend_handles_labels()
         ax.legend(h1 + h2, l1 + l2, fontsize=8)
-        fig.tight_layout()
-        p = out / "growth.png"
-        fig.savefig(p, dpi=110)
-        plt.close(fig)
-        paths.append(p)
+        paths.append(save_figure(fig, out / "growth.png"))
     return paths
 
 

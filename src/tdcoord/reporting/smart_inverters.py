@@ -26,7 +26,7 @@ import pandas as pd
 
 from tdcoord.devices.ieee1547 import curve_points, p_rated
 from tdcoord.problems.inverter_dispatch import dispatch_settings
-from tdcoord.results.serialize import write_json
+from tdcoord.reporting.files import save_figure, write_summary
 
 
 def settings_table(out: dict) -> pd.DataFrame:
@@ -50,9 +50,7 @@ def write_outputs(out: dict, folder: str | Path, json_file: str | Path | None = 
         tables[name].to_csv(folder / f"{name}.csv", index=False)
     settings_table(out).to_csv(folder / "settings.csv", index=False)
     summary = {k: v for k, v in out.items() if not k.startswith("_") and k != "tables"}
-    write_json(folder / "summary.json", summary)
-    if json_file is not None:
-        write_json(json_file, summary)
+    write_summary(folder, summary, json_file)
     write_figures(out, folder)
     return summary
 
@@ -71,14 +69,14 @@ def write_figures(out: dict, folder: Path) -> list[Path]:
         default, opt, lin = out["_curves"][f]
         sg = lin.net.sgen.loc[lin.index]
         sn, pr = sg.sn_mva.to_numpy(float), p_rated(sg)
-        for key, d, style in (("default", default, "--"), ("optimized", opt, "-")):
+        for key, scenario, d, style in (("default", "default_vv", default, "--"), ("optimized", "optimized", opt, "-")):
             if d is None:
                 continue
             st = dispatch_settings(lin, d, 0, out["category"])
             inv = tables["inverters"]
-            pts = inv[(inv.feeder == f) & (inv.scenario == ("default_vv" if key == "default" else "optimized"))]
+            pts = inv[(inv.feeder == f) & (inv.scenario == scenario)]
             vm = tables["voltages"]
-            vm = vm[(vm.feeder == f) & (vm.scenario == ("default_vv" if key == "default" else "optimized"))]
+            vm = vm[(vm.feeder == f) & (vm.scenario == scenario)]
             vmap = dict(zip(vm.bus, vm.vm_pu))
             for k, i in enumerate(lin.index):
                 cp_ = curve_points(st.loc[i], sn[k], pr[k])
@@ -97,11 +95,7 @@ def write_figures(out: dict, folder: Path) -> list[Path]:
         ax.set_title(f"{f}: volt-var curves and operating points")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    p = folder / "curves.png"
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    paths.append(p)
+    paths.append(save_figure(fig, folder / "curves.png"))
 
     vm = tables["voltages"]
     fig, axes = plt.subplots(1, len(feeders), figsize=(5.5 * len(feeders), 4), squeeze=False)
@@ -116,11 +110,7 @@ def write_figures(out: dict, folder: Path) -> list[Path]:
         ax.set_title(f"{f}: voltages")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    p = folder / "voltage_profile.png"
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    paths.append(p)
+    paths.append(save_figure(fig, folder / "voltage_profile.png"))
 
     loop = tables["loop"]
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -132,11 +122,7 @@ def write_figures(out: dict, folder: Path) -> list[Path]:
     ax.set_title("TSO-DSO loop")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    p = folder / "loop_convergence.png"
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    paths.append(p)
+    paths.append(save_figure(fig, folder / "loop_convergence.png"))
 
     rls = tables["rls"]
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -145,11 +131,7 @@ def write_figures(out: dict, folder: Path) -> list[Path]:
     ax.set_ylabel("relative error of the sensitivities")
     ax.set_title(f"RLS estimate, {out['rls']['feeder']} (forgetting {out['rls']['forgetting']})")
     ax.grid(alpha=0.3, which="both")
-    fig.tight_layout()
-    p = folder / "rls_error.png"
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    paths.append(p)
+    paths.append(save_figure(fig, folder / "rls_error.png"))
     return paths
 
 

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tdcoord.results.serialize import write_json
+from tdcoord.reporting.files import write_summary
 from tdcoord.studies.double_time_scale import REPORT_HOURS, DtsStudy, device_moves, indexed_columns
 
 STYLE = {"no-control": ("#8c8c8c", "--", "o"), "slow": ("#4c72b0", "-.", "s"), "double": ("#c44e52", "-", "^")}
@@ -68,9 +68,7 @@ def write_outputs(study: DtsStudy, out: str | Path, json_file: str | Path | None
     for stem, df in study_tables(study).items():
         df.to_csv(out / f"{stem}.csv")
     summary = study.summary()
-    write_json(out / "summary.json", summary)
-    if json_file is not None:
-        write_json(json_file, summary)
+    write_summary(out, summary, json_file)
     write_figures(study, out)
     return summary
 
