@@ -129,12 +129,33 @@ def raise_if_interrupted(hit: list[bool], solver_status: str, name: str) -> None
         raise KeyboardInterrupt(f"{name}: solve interrupted ({solver_status})")
 
 
+_DM_CACHE: dict[tuple, Any] = {}
+_DM_CACHE_SIZE = 512
+
+
 def sparse_dm(m: Any) -> Any:
-    """casadi DM of a scipy sparse matrix (structure kept)."""
+    """casadi DM of a scipy sparse matrix (structure kept).
+
+    The conversion is remembered by content for small matrices: a thousand identical feeders give the
+    same incidence and selection matrices a thousand times.
+    """
     import scipy.sparse as sp
 
+    if not isinstance(m, (sp.csr_matrix, sp.csc_matrix)):
+        m = sp.csc_matrix(m)
+    small = m.nnz <= 4096
+    if small:
+        key = (m.format, m.shape, m.indptr.tobytes(), m.indices.tobytes(), np.asarray(m.data, float).tobytes())
+        hit = _DM_CACHE.get(key)
+        if hit is not None:
+            return hit
     m = sp.csc_matrix(m)
-    return ca.DM(ca.Sparsity(m.shape[0], m.shape[1], m.indptr.tolist(), m.indices.tolist()), m.data.tolist())
+    dm = ca.DM(ca.Sparsity(m.shape[0], m.shape[1], m.indptr.tolist(), m.indices.tolist()), m.data.tolist())
+    if small:
+        if len(_DM_CACHE) >= _DM_CACHE_SIZE:
+            _DM_CACHE.pop(next(iter(_DM_CACHE)))
+        _DM_CACHE[key] = dm
+    return dm
 
 
 class CasadiOps:

@@ -197,15 +197,16 @@ def build_strategy_result(cs: CoupledSystem, strategy: str, solutions: list, *, 
     res.applied = applied
     res.table_maker = OperatingPointTables(applied, pf, dispatch, ev.devices)
     if q_limit_recheck:
-        res.recheck_q_limits = q_limited_recheck(applied, weights, band)
+        res.recheck_q_limits = q_limited_recheck(applied, weights, band, merged=pf.merged[0] if pf.merged else None)
     return res
 
 
-def q_limited_recheck(applied: CoupledSystem, weights: Weights, band=(0.95, 1.05)) -> dict:
-    """The dispatch's point with the machines' reactive limits enforced (PV to PQ), judged the same way."""
+def q_limited_recheck(applied: CoupledSystem, weights: Weights, band=(0.95, 1.05), merged=None) -> dict:
+    """The dispatch's point with the machines' reactive limits enforced (PV to PQ), judged the same way
+    (``merged``: ``applied`` merged, from the re-check)."""
     from tdcoord.problems.evaluate import evaluate
 
-    pf = run_coupled(applied, "merged", check=False, enforce_q_lims=True)
+    pf = run_coupled(applied, "merged", check=False, enforce_q_lims=True, merged=merged)
     if not pf.converged:
         return {"converged": False, "iterations": int(pf.iterations)}
     ev = evaluate(applied, pf, weights, band=band)

@@ -44,6 +44,8 @@ from tdcoord.network.network import Network
 
 
 def device_sets(net: Network, cn: CompiledNetwork, periods: int | None = None) -> list[DeviceSet]:
+    if not len(net.shunt):
+        return []
     pos = cn.position()
     base = cn.base_mva
     sh = net.shunt[net.shunt.in_service & net.shunt.controllable & net.shunt.bus.isin(pos)]

@@ -42,8 +42,8 @@ def device_sets(net: Network, cn: CompiledNetwork, periods: int | None = None) -
     pos = cn.position()
     base = cn.base_mva
     out = []
-    sel = net.gen.in_service.to_numpy(bool) & net.gen.bus.isin(pos).to_numpy()
-    g = net.gen[sel]
+    sel = net.gen.in_service.to_numpy(bool) & net.gen.bus.isin(pos).to_numpy() if len(net.gen) else None
+    g = net.gen[sel] if sel is not None else net.gen
     if len(g):
         def series(column: str) -> np.ndarray:
             v = values(net, "gen", column, periods)[sel] if periods is not None else g[column].to_numpy(float)
@@ -60,7 +60,7 @@ def device_sets(net: Network, cn: CompiledNetwork, periods: int | None = None) -
             extra={"vm_set": g.vm_pu.to_numpy(float), "cost_c": g[["cost_c2", "cost_c1", "cost_c0"]].to_numpy(float),
                    "ramp": g.ramp_mw_per_h.to_numpy(float) / base},
         ))
-    e = net.ext_grid[net.ext_grid.in_service & net.ext_grid.bus.isin(pos)]
+    e = net.ext_grid[net.ext_grid.in_service & net.ext_grid.bus.isin(pos)] if len(net.ext_grid) else net.ext_grid
     if len(e):
         n = len(e)
         out.append(DeviceSet(

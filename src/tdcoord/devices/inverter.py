@@ -41,6 +41,8 @@ def q_capability(p_mw: np.ndarray, sn_mva: np.ndarray, pf_min: np.ndarray) -> np
 
 
 def device_sets(net: Network, cn: CompiledNetwork, periods: int | None = None) -> list[DeviceSet]:
+    if not len(net.sgen):
+        return []
     pos = cn.position()
     base = cn.base_mva
     sel = net.sgen.in_service.to_numpy(bool) & net.sgen.bus.isin(pos).to_numpy()

@@ -48,8 +48,10 @@ def positions(tap_pu: np.ndarray, step_pu: np.ndarray) -> np.ndarray:
 
 
 def device_sets(net: Network, cn: CompiledNetwork, periods: int | None = None) -> list[DeviceSet]:
-    pos = cn.position()
     tr = net.trafo
+    if not len(tr):
+        return []
+    pos = cn.position()
     sel = is_oltc(tr) & tr.in_service.to_numpy(bool) & tr.from_bus.isin(pos).to_numpy() & tr.to_bus.isin(pos).to_numpy()
     t = tr[sel]
     if not len(t):

@@ -40,6 +40,8 @@ from tdcoord.network.network import Network
 
 
 def device_sets(net: Network, cn: CompiledNetwork, periods: int | None = None) -> list[DeviceSet]:
+    if not len(net.storage):
+        return []
     pos = cn.position()
     base = cn.base_mva
     s = net.storage[net.storage.in_service & net.storage.bus.isin(pos)]

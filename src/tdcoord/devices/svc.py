@@ -20,6 +20,8 @@ from tdcoord.network.network import Network
 
 
 def device_sets(net: Network, cn: CompiledNetwork, periods: int | None = None) -> list[DeviceSet]:
+    if not len(net.svc):
+        return []
     pos = cn.position()
     base = cn.base_mva
     v = net.svc[net.svc.in_service & net.svc.bus.isin(pos)]

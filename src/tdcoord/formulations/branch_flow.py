@@ -54,6 +54,7 @@ class RadialOrientation:
     bsh: np.ndarray
     a_child: sp.csr_matrix  # bus x branch, 1 at the child bus
     a_parent: sp.csr_matrix  # bus x branch, 1 at the parent bus
+    order: np.ndarray | None = None  # buses from the root outwards (each after its parent)
 
     @property
     def u_factor(self) -> np.ndarray:
@@ -84,7 +85,7 @@ def _orient(cn: CompiledNetwork, root: int | None) -> RadialOrientation:
     k = first_loop_branch(nb, cn.f, cn.t)
     if k is not None or cn.n_branch != nb - 1:
         raise TopologyError(f"network {cn.name!r} is not a connected tree; the branch-flow model needs a radial network")
-    _, parent = tree_order(nb, cn.f, cn.t, root)
+    order, parent = tree_order(nb, cn.f, cn.t, root)
     from_is_parent = parent[cn.t] == cn.f
     par = np.where(from_is_parent, cn.f, cn.t)
     chi = np.where(from_is_parent, cn.t, cn.f)
@@ -101,6 +102,7 @@ def _orient(cn: CompiledNetwork, root: int | None) -> RadialOrientation:
         gsh=gsh, bsh=bsh,
         a_child=sp.csr_matrix((np.ones(nl), (chi, cols)), shape=(nb, nl)),
         a_parent=sp.csr_matrix((np.ones(nl), (par, cols)), shape=(nb, nl)),
+        order=order,
     )
 
 
@@ -259,7 +261,7 @@ def radial_bus_values(form: Any, sol: Any) -> tuple[np.ndarray, np.ndarray]:
     vm = np.sqrt(np.maximum(form.squared_voltages(sol), 0.0))
     p, q = form._values(sol, "p", cn.n_branch), form._values(sol, "q", cn.n_branch)
     va = np.zeros_like(vm)
-    order, _ = tree_order(cn.n_bus, cn.f, cn.t, o.root)
+    order = o.order if o.order is not None else tree_order(cn.n_bus, cn.f, cn.t, o.root)[0]
     ref, angle = form.reference_angles()
     va[o.root] = angle[0] if len(ref) and ref[0] == o.root else 0.0
     by_child = {int(c): k for k, c in enumerate(o.child)}

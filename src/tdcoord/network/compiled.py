@@ -131,11 +131,15 @@ def _positions(index: pd.Index, labels: pd.Series) -> np.ndarray:
 
 
 def _col(df: pd.DataFrame, name: str, kind: type = float) -> np.ndarray:
+    if not len(df):  # most tables of a feeder are empty; taking a column out of a table costs tens of us
+        return np.zeros(0, dtype=kind)
     return df[name].to_numpy(kind)
 
 
 def _live(df: pd.DataFrame, index: pd.Index, field: str = "bus") -> tuple[np.ndarray, np.ndarray]:
     """Mask of in-service rows at in-service buses, and their bus positions."""
+    if not len(df):
+        return np.zeros(0, dtype=bool), np.zeros(0, dtype=np.int64)
     pos = _positions(index, df[field])
     mask = _col(df, "in_service", bool) & (pos >= 0)
     return mask, pos[mask]

@@ -74,7 +74,7 @@ class CoupledSystem:
         self.transmission = transmission
         self.name = name or transmission.name
         self.feeders: dict[str, Network] = {}
-        self.boundary = pd.DataFrame(
+        self._boundary = pd.DataFrame(
             {
                 "bus": pd.Series(dtype=object),
                 "root": pd.Series(dtype=object),
@@ -85,9 +85,26 @@ class CoupledSystem:
                 "in_service": pd.Series(dtype=bool),
             }
         )
-        self.boundary.index.name = "feeder"
+        self._boundary.index.name = "feeder"
+        self._pending: dict[str, dict[str, Any]] = {}  # boundary rows attached since the table was last read
         self.tie = Network(name="ties").line  # same schema as lines; labels are namespaced
         self.notes: list[str] = []
+
+    @property
+    def boundary(self) -> pd.DataFrame:
+        """The boundary transformers, one row per feeder (index: feeder name): ``bus`` (transmission bus),
+        ``root`` (feeder bus), ``sn_mva``, ``r_pu``, ``x_pu`` (on ``sn_mva``), ``tap_pu``, ``in_service``."""
+        if self._pending:  # rows attached one by one are added in one go (appending a row copies the table)
+            rows = pd.DataFrame.from_dict(self._pending, orient="index").astype(self._boundary.dtypes.to_dict())
+            self._pending = {}
+            rows.index.name = "feeder"
+            self._boundary = pd.concat([self._boundary, rows]) if len(self._boundary) else rows
+        return self._boundary
+
+    @boundary.setter
+    def boundary(self, value: pd.DataFrame) -> None:
+        self._pending = {}
+        self._boundary = value
 
     # -------------------------------------------------------------- building
     def attach(
@@ -139,7 +156,7 @@ class CoupledSystem:
                 f"(got sn_mva={sn_mva}, vk_percent={vk}, vkr_percent={vkr}, tap_pu={tap_pu})"
             )
         self.feeders[fname] = feeder
-        self.boundary.loc[fname] = {
+        self._pending[fname] = {
             "bus": bus,
             "root": root,
             "sn_mva": float(sn_mva),
@@ -273,40 +290,35 @@ class CoupledSystem:
         """One Network of everything, on the transmission's base (for Newton)."""
         t = self.transmission
         out = Network(name=self.name, sn_mva=t.sn_mva, f_hz=t.f_hz, kind="transmission", source="merged")
-        frames: dict[str, list[pd.DataFrame]] = {tab: [] for tab in TABLES}
-        owners_of: dict[str, list[tuple[str, pd.Index]]] = {tab: [] for tab in TABLES}
         parts: list[tuple[str, Network]] = [("T", t)] + list(self.feeders.items())
-        for owner, net in parts:
-            for tab in TABLES:
-                df = getattr(net, tab)
-                if owner != "T" and tab == "ext_grid":
-                    continue
-                if not len(df):
-                    continue
-                df = df.copy()
-                if owner != "T":
-                    for fld in BUS_REF_FIELDS[tab]:
-                        df[fld] = [feeder_label(owner, b) for b in df[fld]]
-                    if tab == "bus":
-                        df.index = pd.Index([feeder_label(owner, b) for b in df.index], dtype=object, name="bus")
-                frames[tab].append(df)
-                owners_of[tab].append((owner, df.index))
+        element_map: dict[str, dict[str, pd.Series]] = {o: {} for o, _ in parts}
         for tab in TABLES:
-            if not frames[tab]:
+            # one concat per table, then the feeders' bus labels namespaced in one pass (a thousand feeders:
+            # a per-feeder copy and relabel took a second per merge)
+            owned = [(o, getattr(net, tab)) for o, net in parts if not (o != "T" and tab == "ext_grid")]
+            owned = [(o, df) for o, df in owned if len(df)]
+            if not owned:
                 continue
-            big = pd.concat(frames[tab])
-            if tab != "bus":
+            big = pd.concat([df for _, df in owned]) if len(owned) > 1 else owned[0][1].copy()
+            owner = np.repeat(np.array([o for o, _ in owned], dtype=object), [len(df) for _, df in owned])
+            fed = owner != "T"
+            if fed.any():
+                for fld in BUS_REF_FIELDS[tab]:
+                    col = big[fld].to_numpy(dtype=object).copy()
+                    col[fed] = [feeder_label(o, b) for o, b in zip(owner[fed], col[fed])]
+                    big[fld] = col
+            if tab == "bus":
+                labels = big.index.to_numpy(dtype=object).copy()
+                labels[fed] = [feeder_label(o, b) for o, b in zip(owner[fed], labels[fed])]
+                big.index = pd.Index(labels, dtype=object, name="bus")
+            else:
+                start = 0
+                for o, df in owned:
+                    element_map[o][tab] = pd.Series(np.arange(start, start + len(df)), index=df.index)
+                    start += len(df)
                 big = big.reset_index(drop=True)
                 big.index.name = tab
             out.set_table(tab, big)
-        element_map: dict[str, dict[str, pd.Series]] = {o: {} for o, _ in parts}
-        for tab in TABLES:
-            if tab == "bus":
-                continue
-            start = 0
-            for owner, idx in owners_of[tab]:
-                element_map[owner][tab] = pd.Series(np.arange(start, start + len(idx)), index=idx)
-                start += len(idx)
         b = self.boundary
         bt = pd.Series(dtype=int)
         if len(b):

@@ -228,10 +228,14 @@ def check_hvdc(net: Network) -> None:
 
 
 def slack_buses(net: Network) -> list[str]:
-    e = net.ext_grid[net.ext_grid.in_service]
-    g = net.gen[net.gen.in_service & net.gen.slack]
+    e, g = net.ext_grid, net.gen
+    cands = []
+    if len(e):
+        cands += list(e.bus.to_numpy(dtype=object)[e.in_service.to_numpy(bool)])
+    if len(g):
+        cands += list(g.bus.to_numpy(dtype=object)[g.in_service.to_numpy(bool) & g.slack.to_numpy(bool)])
     out: list[str] = []
-    for b in list(e.bus) + list(g.bus):
+    for b in cands:
         if b not in out and net.bus.at[b, "in_service"]:
             out.append(b)
     return out

@@ -34,35 +34,67 @@ from tdcoord.results.powerflow import CoupledPowerFlowResult, PowerFlowResult
 BOUNDARY_TOL = 1e-10
 
 
-def _take(table: pd.DataFrame, mapping: pd.Series) -> pd.DataFrame:
+def _take(table: pd.DataFrame, mapping: pd.Series | None) -> pd.DataFrame:
     """Rows of a merged result table, re-indexed by the owner's indices."""
     if mapping is None or not len(mapping):
         return table.iloc[0:0].copy()
-    out = table.loc[mapping.to_numpy()].copy()
-    out.index = mapping.index.copy()
-    return out
+    return _Rows(table).take(table.index.get_indexer(mapping.to_numpy()), mapping.index)
+
+
+class _Rows:
+    """A merged result table cut into many owners' tables: one array per dtype, sliced by position (a thousand
+    feeders make some seven thousand tables; ``DataFrame.loc`` for each took seconds)."""
+
+    def __init__(self, table: pd.DataFrame) -> None:
+        self.table = table
+        self.cols = table.columns
+        self.values = table.to_numpy(float) if len(self.cols) and all(
+            dt == np.float64 for dt in table.dtypes) else None
+        self._empty: pd.DataFrame | None = None
+        ix = table.index
+        self.positional = isinstance(ix, pd.RangeIndex) and ix.start == 0 and ix.step == 1
+
+    def positions(self, labels: np.ndarray) -> np.ndarray:
+        """Row positions of index labels (the labels themselves where the index is 0..n-1)."""
+        return labels if self.positional else self.table.index.get_indexer(labels)
+
+    def empty(self) -> pd.DataFrame:
+        if self._empty is None:
+            self._empty = self.table.iloc[0:0].copy()
+        return self._empty.copy()
+
+    def take(self, pos: np.ndarray, index: pd.Index) -> pd.DataFrame:
+        if (pos < 0).any():
+            raise KeyError(f"{index[pos < 0][0]!r}: not among the merged result's rows")
+        if self.values is None:
+            out = self.table.iloc[pos].copy()
+            out.index = index.copy()
+            return out
+        return pd.DataFrame(self.values[pos], index=index.copy(), columns=self.cols.copy())
+
+
+TABLE_OF = {"res_line": "line", "res_trafo": "trafo", "res_gen": "gen", "res_ext_grid": "ext_grid",
+            "res_sgen": "sgen", "res_svc": "svc", "res_shunt": "shunt"}
 
 
 def split_merged_result(cs: CoupledSystem, ms: MergedSystem, res: PowerFlowResult, iterations: int) -> CoupledPowerFlowResult:
     """Per-network results (own indices) and boundary flows of a merged solve."""
+    rows = {name: _Rows(getattr(res, name)) for name in ["res_bus", *TABLE_OF]}
     per_owner: dict[str, PowerFlowResult] = {}
     for owner in ms.owners:
         net = cs.transmission if owner == "T" else cs.feeders[owner]
         emap = ms.element_map[owner]
-        if owner == "T":
-            res_bus = res.res_bus.loc[net.bus.index].copy()
-        else:
-            res_bus = res.res_bus.loc[[f"{owner}:{b}" for b in net.bus.index]].copy()
-            res_bus.index = net.bus.index.copy()
-        r = PowerFlowResult(
+        labels = net.bus.index if owner == "T" else [f"{owner}:{b}" for b in net.bus.index]
+        tables = {"res_bus": rows["res_bus"].take(res.res_bus.index.get_indexer(labels), net.bus.index)}
+        for name, tab in TABLE_OF.items():
+            m = emap.get(tab)
+            if m is None or not len(m):
+                tables[name] = rows[name].empty()
+            else:
+                tables[name] = rows[name].take(rows[name].positions(m.to_numpy()), m.index)
+        per_owner[owner] = PowerFlowResult(
             network=net.name, converged=res.converged, iterations=res.iterations,
-            max_mismatch_pu=res.max_mismatch_pu, method=res.method, res_bus=res_bus,
-            res_line=_take(res.res_line, emap.get("line")), res_trafo=_take(res.res_trafo, emap.get("trafo")),
-            res_gen=_take(res.res_gen, emap.get("gen")), res_ext_grid=_take(res.res_ext_grid, emap.get("ext_grid")),
-            res_sgen=_take(res.res_sgen, emap.get("sgen")), res_svc=_take(res.res_svc, emap.get("svc")),
-            res_shunt=_take(res.res_shunt, emap.get("shunt")),
-        )
-        per_owner[owner] = r
+            max_mismatch_pu=res.max_mismatch_pu, method=res.method, **tables)
     bt = _take(res.res_trafo, ms.boundary_trafo)
     res_boundary = boundary_table(cs, bt, res.res_bus)
     ties = _take(res.res_line, ms.tie_line)
@@ -87,9 +119,11 @@ def boundary_table(cs: CoupledSystem, trafo_res: pd.DataFrame, bus_res: pd.DataF
 
 
 def run_merged(cs: CoupledSystem, *, tol: float = DEFAULT_TOL, max_iter: int = 30,
-               enforce_q_lims: bool = False, check: bool = True) -> CoupledPowerFlowResult:
+               enforce_q_lims: bool = False, check: bool = True,
+               merged: MergedSystem | None = None) -> CoupledPowerFlowResult:
+    """``merged``: ``cs`` merged already (by an earlier solve of ``cs`` as it is now), to be solved again."""
     t0 = time.perf_counter()
-    ms = cs.validate() if check else cs.merge()
+    ms = merged if merged is not None else (cs.validate() if check else cs.merge())
     cn = compile_network(ms.network)
     out, messages = solve_compiled(cn, tol=tol, max_iter=max_iter, enforce_q_lims=enforce_q_lims)
     res = build_result(ms.network, cn, out.v, converged=out.converged, iterations=out.iterations,

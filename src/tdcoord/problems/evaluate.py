@@ -116,14 +116,11 @@ def merged_device_table(pf: CoupledPowerFlowResult) -> pd.DataFrame:
     for table in dev.table.unique():
         rows = dev.index[dev.table == table]
         merged_idx = dev.loc[rows, "index"].to_numpy()
-        who = pd.Series(index=pd.Index([], dtype=int), dtype=object)
-        orig = pd.Series(index=pd.Index([], dtype=int), dtype=object)
-        for name, tabs in ms.element_map.items():
-            m = tabs.get(table)
-            if m is None or not len(m):
-                continue
-            who = pd.concat([who, pd.Series(name, index=m.to_numpy())])
-            orig = pd.concat([orig, pd.Series(m.index.to_numpy(), index=m.to_numpy(), dtype=object)])
+        maps = [(name, tabs[table]) for name, tabs in ms.element_map.items() if len(tabs.get(table, ()))]
+        at = np.concatenate([m.to_numpy() for _, m in maps]) if maps else np.zeros(0, int)
+        who = pd.Series(np.repeat(np.array([n for n, _ in maps], dtype=object), [len(m) for _, m in maps]), index=at)
+        orig = pd.Series(np.concatenate([m.index.to_numpy(dtype=object) for _, m in maps]) if maps else [],
+                         index=at, dtype=object)
         owner.loc[rows] = who.reindex(merged_idx).to_numpy()
         original.loc[rows] = orig.reindex(merged_idx).to_numpy()
     dev["network"] = owner.to_numpy()
@@ -145,7 +142,11 @@ def evaluate(cs: CoupledSystem, pf: CoupledPowerFlowResult, weights: Weights, ba
         for f, net in cs.feeders.items():
             parts.append(device_table(net, pf.feeders[f], f))
         dev = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else parts[0]
-    shunt_p = float(pf.transmission.res_shunt.p_mw.sum()) + sum(float(r.res_shunt.p_mw.sum()) for r in pf.feeders.values())
+    if pf.merged is not None:
+        shunt_p = float(pf.merged[1].res_shunt.p_mw.sum())
+    else:
+        shunt_p = float(pf.transmission.res_shunt.p_mw.sum()) + sum(float(r.res_shunt.p_mw.sum())
+                                                                    for r in pf.feeders.values())
     loss = pf.p_loss_mw + shunt_p
     ctrl = dev[dev.controllable]
     q_cost = float(np.sum(ctrl.cost * ctrl.q_mvar**2))
@@ -178,13 +179,14 @@ def branch_loadings(pf: CoupledPowerFlowResult) -> pd.DataFrame:
         for table in ("line", "trafo"):
             df = getattr(res, f"res_{table}")
             if len(df):
-                owner = pd.Series("", index=df.index, dtype=object)
-                orig = pd.Series(df.index, index=df.index, dtype=object)
+                owner = np.full(len(df), "", dtype=object)
+                orig = df.index.to_numpy(dtype=object).copy()
                 for name, tabs in ms.element_map.items():
                     m = tabs.get(table)
                     if m is not None and len(m):
-                        owner.loc[m.to_numpy()] = name
-                        orig.loc[m.to_numpy()] = m.index.to_numpy()
+                        at = df.index.get_indexer(m.to_numpy())
+                        owner[at] = name
+                        orig[at] = m.index.to_numpy()
                 names = [f"{o}:{table} {i}" if o and o != "T" else (f"{table} {i}" if o == "T" else f"{table} {i} (boundary or tie)")
                          for o, i in zip(owner, orig)]
                 parts.append(pd.Series(df.loading_percent.to_numpy(float), index=names))

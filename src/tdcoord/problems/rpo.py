@@ -262,6 +262,7 @@ class AreaInputs:
     def __init__(self, cs: CoupledSystem) -> None:
         self.cs = cs
         self._feeders: dict[str, tuple[Network, CompiledNetwork]] = {}
+        self._rows: tuple[dict, dict] | None = None
 
     def feeder(self, fname: str) -> tuple[Network, CompiledNetwork]:
         """The feeder's network and the compiled view of it with its boundary (:func:`feeder_network`, device free).
@@ -275,11 +276,15 @@ class AreaInputs:
         if fname not in self._feeders:
             cs = self.cs
             net = cs.feeders[fname]
-            b = cs.boundary.loc[fname]
-            tb = cs.transmission.bus
-            cn = with_boundary(net, compile_network(net, device_free=True), HV_BUS, float(tb.at[b.bus, "vn_kv"]),
-                               (float(tb.at[b.bus, "vm_min_pu"]), float(tb.at[b.bus, "vm_max_pu"])), str(b.root),
-                               float(b.sn_mva), float(b.r_pu), float(b.x_pu), float(b.tap_pu), bool(b.in_service))
+            if self._rows is None:  # the boundary and transmission bus rows as dicts, once (a row lookup is slow)
+                self._rows = (cs.boundary.to_dict("index"),
+                              cs.transmission.bus[["vn_kv", "vm_min_pu", "vm_max_pu"]].to_dict("index"))
+            b = self._rows[0][fname]
+            tb = self._rows[1][b["bus"]]
+            cn = with_boundary(net, compile_network(net, device_free=True), HV_BUS, float(tb["vn_kv"]),
+                               (float(tb["vm_min_pu"]), float(tb["vm_max_pu"])), str(b["root"]),
+                               float(b["sn_mva"]), float(b["r_pu"]), float(b["x_pu"]), float(b["tap_pu"]),
+                               bool(b["in_service"]))
             self._feeders[fname] = (net, cn)
         return self._feeders[fname]
 

@@ -85,6 +85,10 @@ class CoupledPowerFlowResult:
 
     @property
     def res_bus(self) -> pd.DataFrame:
+        if self.merged is not None:  # the merged network's table has these rows in this order already
+            out = self.merged[1].res_bus.copy()
+            out.index.name = "bus"
+            return out
         parts = [self.transmission.res_bus]
         for name, r in self.feeders.items():
             df = r.res_bus.copy()
@@ -96,6 +100,8 @@ class CoupledPowerFlowResult:
 
     @property
     def p_loss_mw(self) -> float:
+        if self.merged is not None:  # every line and transformer, boundaries and ties included
+            return self.merged[1].p_loss_mw
         total = self.transmission.p_loss_mw + sum(r.p_loss_mw for r in self.feeders.values())
         total += float(self.res_boundary.pl_mw.sum()) if len(self.res_boundary) else 0.0
         if len(self.res_tie):
@@ -104,6 +110,8 @@ class CoupledPowerFlowResult:
 
     @property
     def q_loss_mvar(self) -> float:
+        if self.merged is not None:
+            return self.merged[1].q_loss_mvar
         total = self.transmission.q_loss_mvar + sum(r.q_loss_mvar for r in self.feeders.values())
         total += float(self.res_boundary.ql_mvar.sum()) if len(self.res_boundary) else 0.0
         if len(self.res_tie):
