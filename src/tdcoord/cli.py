@@ -1294,6 +1294,58 @@ def dispatch(
     guarded(body, debug, out=out, resume=resume, resumable=True)
 
 
+stvs_app = typer.Typer(no_args_is_help=True, help="Short-term voltage stability: time-domain dataset (ANDES), surrogate.")
+app.add_typer(stvs_app, name="stvs")
+
+
+@stvs_app.command("dataset")
+def stvs_dataset(
+    out: Annotated[Path, typer.Option("--out", help="dataset folder (chunks and manifest); a run with the same "
+                                      "settings resumes it")],
+    samples: Annotated[int, typer.Option("--samples", help="Monte-Carlo samples (the paper: 12000)")] = 500,
+    seed: Annotated[int, typer.Option("--seed", help="seed of the sampling (same seed, same dataset)")] = 0,
+    executor: Annotated[str, typer.Option("--executor", help="where simulations run: serial | process | ray")] = "process",
+    workers: Annotated[Optional[int], typer.Option("--workers", help="worker processes (Ray actors)")] = None,
+    chunk_size: Annotated[int, typer.Option("--chunk-size", help="samples per checkpointed chunk")] = 25,
+    key_nodes: Annotated[Optional[str], typer.Option("--key-nodes", help="key nodes, e.g. '14,13,12,10' (default: "
+                                                     "the three-step selection with pilot faults)")] = None,
+    json_out: JsonOut = None,
+    debug: Debug = False,
+) -> None:
+    """Simulate faults on sampled operating points of the seed-001 system and label them with TVCI and VDSI."""
+
+    def body() -> None:
+        import os
+
+        from tdcoord.errors import InputError
+        from tdcoord.stability.time_domain import require_andes
+        from tdcoord.studies.stvs_dataset import DatasetSettings, generate_dataset
+
+        require_andes()
+        check_json(json_out)
+        if executor not in ("serial", "process", "ray"):
+            raise InputError(f"--executor {executor!r}: expected serial, process or ray")
+        n = 1 if executor == "serial" else (workers if workers is not None else (os.cpu_count() or 1))
+        if n < 1:
+            raise InputError(f"--workers {n}: expected 1 or more")
+        if samples < 1:
+            raise InputError(f"--samples {samples}: expected at least 1")
+        if chunk_size < 1:
+            raise InputError(f"--chunk-size {chunk_size}: expected at least 1")
+        nodes = tuple(b.strip() for b in key_nodes.split(",") if b.strip()) if key_nodes else ()
+        settings = DatasetSettings(samples=samples, seed=seed, chunk_size=chunk_size, key_nodes=nodes)
+        ex = _executor(executor, n if executor != "serial" else None)
+        with _status() as status:
+            run = generate_dataset(out, settings, executor=ex, workers=n, progress=lambda m: status.update(m))
+        s = run.summary()
+        console.print(f"{run.samples} samples in {out} ({run.computed_samples} simulated now in {run.time_s:.1f} s, "
+                      f"{run.kept_chunks} chunk(s) kept): {run.stable} stable, {run.unstable} unstable, "
+                      f"{run.failed} failed simulations; key nodes {', '.join(run.key_nodes)}")
+        write_json(json_out, s)
+
+    guarded(body, debug)
+
+
 bench_app = typer.Typer(no_args_is_help=True, help="Measurements of tdcoord's own performance.")
 app.add_typer(bench_app, name="bench")
 
