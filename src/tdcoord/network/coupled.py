@@ -66,6 +66,22 @@ class MergedSystem:
     tie_line: pd.Series  # merged line index by tie index
     owners: list[str] = field(default_factory=list)
 
+    def owners_of(self, table: str, merged_idx: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Who holds merged ``table`` rows ``merged_idx`` ("T" or a feeder) and their index there; "" and the
+        merged index for rows no network holds (boundary transformers, tie lines)."""
+        merged_idx = np.asarray(merged_idx)
+        owner = np.full(len(merged_idx), "", dtype=object)
+        original = merged_idx.astype(object)
+        pos = pd.Index(merged_idx)
+        for name, tabs in self.element_map.items():
+            m = tabs.get(table)
+            if m is not None and len(m):
+                at = pos.get_indexer(m.to_numpy())
+                hit = at >= 0
+                owner[at[hit]] = name
+                original[at[hit]] = m.index.to_numpy(dtype=object)[hit]
+        return owner, original
+
 
 class CoupledSystem:
     """One transmission network and the feeders attached to its buses."""

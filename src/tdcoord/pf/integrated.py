@@ -22,7 +22,7 @@ import pandas as pd
 
 from tdcoord.errors import TopologyError
 from tdcoord.network.compiled import CompiledNetwork, compile_network
-from tdcoord.network.coupled import CoupledSystem, MergedSystem
+from tdcoord.network.coupled import CoupledSystem, MergedSystem, feeder_label
 from tdcoord.network.network import Network
 from tdcoord.network.transforms import HV_BUS, feeder_with_boundary
 from tdcoord.network.validate import check_islands
@@ -34,16 +34,10 @@ from tdcoord.results.powerflow import CoupledPowerFlowResult, PowerFlowResult
 BOUNDARY_TOL = 1e-10
 
 
-def _take(table: pd.DataFrame, mapping: pd.Series | None) -> pd.DataFrame:
-    """Rows of a merged result table, re-indexed by the owner's indices."""
-    if mapping is None or not len(mapping):
-        return table.iloc[0:0].copy()
-    return _Rows(table).take(table.index.get_indexer(mapping.to_numpy()), mapping.index)
-
-
 class _Rows:
-    """A merged result table cut into many owners' tables: one array per dtype, sliced by position (a thousand
-    feeders make some seven thousand tables; ``DataFrame.loc`` for each took seconds)."""
+    """A merged result table cut into many owners' tables: its values taken out once as one float array (when
+    every column is float) and sliced by position (a thousand feeders make some seven thousand tables;
+    ``DataFrame.loc`` for each took seconds)."""
 
     def __init__(self, table: pd.DataFrame) -> None:
         self.table = table
@@ -62,6 +56,12 @@ class _Rows:
         if self._empty is None:
             self._empty = self.table.iloc[0:0].copy()
         return self._empty.copy()
+
+    def owned(self, mapping: pd.Series | None) -> pd.DataFrame:
+        """The rows ``mapping`` names (owner's index -> merged index), indexed by the owner's index."""
+        if mapping is None or not len(mapping):
+            return self.empty()
+        return self.take(self.positions(mapping.to_numpy()), mapping.index)
 
     def take(self, pos: np.ndarray, index: pd.Index) -> pd.DataFrame:
         if (pos < 0).any():
@@ -84,20 +84,15 @@ def split_merged_result(cs: CoupledSystem, ms: MergedSystem, res: PowerFlowResul
     for owner in ms.owners:
         net = cs.transmission if owner == "T" else cs.feeders[owner]
         emap = ms.element_map[owner]
-        labels = net.bus.index if owner == "T" else [f"{owner}:{b}" for b in net.bus.index]
-        tables = {"res_bus": rows["res_bus"].take(res.res_bus.index.get_indexer(labels), net.bus.index)}
+        labels = net.bus.index if owner == "T" else [feeder_label(owner, b) for b in net.bus.index]
+        tables = {"res_bus": rows["res_bus"].take(rows["res_bus"].positions(np.asarray(labels)), net.bus.index)}
         for name, tab in TABLE_OF.items():
-            m = emap.get(tab)
-            if m is None or not len(m):
-                tables[name] = rows[name].empty()
-            else:
-                tables[name] = rows[name].take(rows[name].positions(m.to_numpy()), m.index)
+            tables[name] = rows[name].owned(emap.get(tab))
         per_owner[owner] = PowerFlowResult(
             network=net.name, converged=res.converged, iterations=res.iterations,
             max_mismatch_pu=res.max_mismatch_pu, method=res.method, **tables)
-    bt = _take(res.res_trafo, ms.boundary_trafo)
-    res_boundary = boundary_table(cs, bt, res.res_bus)
-    ties = _take(res.res_line, ms.tie_line)
+    res_boundary = boundary_table(cs, rows["res_trafo"].owned(ms.boundary_trafo), res.res_bus)
+    ties = rows["res_line"].owned(ms.tie_line)
     return CoupledPowerFlowResult(
         converged=res.converged, iterations=iterations, max_mismatch_pu=res.max_mismatch_pu, method="merged",
         transmission=per_owner["T"], feeders={k: v for k, v in per_owner.items() if k != "T"},

@@ -111,20 +111,13 @@ def merged_device_table(pf: CoupledPowerFlowResult) -> pd.DataFrame:
     own network, table index and bus label, as the per-network tables name them)."""
     ms, res = pf.merged
     dev = device_table(ms.network, res, "")
-    owner = pd.Series("", index=dev.index, dtype=object)
-    original = dev["index"].astype(object).copy()
+    owner = np.full(len(dev), "", dtype=object)
+    original = dev["index"].to_numpy(dtype=object).copy()
     for table in dev.table.unique():
-        rows = dev.index[dev.table == table]
-        merged_idx = dev.loc[rows, "index"].to_numpy()
-        maps = [(name, tabs[table]) for name, tabs in ms.element_map.items() if len(tabs.get(table, ()))]
-        at = np.concatenate([m.to_numpy() for _, m in maps]) if maps else np.zeros(0, int)
-        who = pd.Series(np.repeat(np.array([n for n, _ in maps], dtype=object), [len(m) for _, m in maps]), index=at)
-        orig = pd.Series(np.concatenate([m.index.to_numpy(dtype=object) for _, m in maps]) if maps else [],
-                         index=at, dtype=object)
-        owner.loc[rows] = who.reindex(merged_idx).to_numpy()
-        original.loc[rows] = orig.reindex(merged_idx).to_numpy()
-    dev["network"] = owner.to_numpy()
-    dev["index"] = original.to_numpy()
+        rows = np.flatnonzero(dev.table.to_numpy() == table)
+        owner[rows], original[rows] = ms.owners_of(table, dev["index"].to_numpy()[rows])
+    dev["network"] = owner
+    dev["index"] = original
     prefix = np.array([f"{o}:" if o != "T" else "" for o in dev.network], dtype=object)
     dev["bus"] = [b[len(p):] if p and b.startswith(p) else b for b, p in zip(dev.bus, prefix)]
     rank = {name: k for k, name in enumerate(ms.owners)}
@@ -142,12 +135,7 @@ def evaluate(cs: CoupledSystem, pf: CoupledPowerFlowResult, weights: Weights, ba
         for f, net in cs.feeders.items():
             parts.append(device_table(net, pf.feeders[f], f))
         dev = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else parts[0]
-    if pf.merged is not None:
-        shunt_p = float(pf.merged[1].res_shunt.p_mw.sum())
-    else:
-        shunt_p = float(pf.transmission.res_shunt.p_mw.sum()) + sum(float(r.res_shunt.p_mw.sum())
-                                                                    for r in pf.feeders.values())
-    loss = pf.p_loss_mw + shunt_p
+    loss = pf.p_loss_mw + pf.p_shunt_mw
     ctrl = dev[dev.controllable]
     q_cost = float(np.sum(ctrl.cost * ctrl.q_mvar**2))
     vm = pf.res_bus.vm_pu.dropna()
@@ -179,14 +167,7 @@ def branch_loadings(pf: CoupledPowerFlowResult) -> pd.DataFrame:
         for table in ("line", "trafo"):
             df = getattr(res, f"res_{table}")
             if len(df):
-                owner = np.full(len(df), "", dtype=object)
-                orig = df.index.to_numpy(dtype=object).copy()
-                for name, tabs in ms.element_map.items():
-                    m = tabs.get(table)
-                    if m is not None and len(m):
-                        at = df.index.get_indexer(m.to_numpy())
-                        owner[at] = name
-                        orig[at] = m.index.to_numpy()
+                owner, orig = ms.owners_of(table, df.index.to_numpy())
                 names = [f"{o}:{table} {i}" if o and o != "T" else (f"{table} {i}" if o == "T" else f"{table} {i} (boundary or tie)")
                          for o, i in zip(owner, orig)]
                 parts.append(pd.Series(df.loading_percent.to_numpy(float), index=names))

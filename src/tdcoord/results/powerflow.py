@@ -109,6 +109,14 @@ class CoupledPowerFlowResult:
         return total
 
     @property
+    def p_shunt_mw(self) -> float:
+        """Active power consumed by every bus shunt (MW)."""
+        if self.merged is not None:
+            return float(self.merged[1].res_shunt.p_mw.sum())
+        return float(self.transmission.res_shunt.p_mw.sum()) + sum(float(r.res_shunt.p_mw.sum())
+                                                                  for r in self.feeders.values())
+
+    @property
     def q_loss_mvar(self) -> float:
         if self.merged is not None:
             return self.merged[1].q_loss_mvar
