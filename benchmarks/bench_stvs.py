@@ -25,7 +25,7 @@ def run(kind: str, samples: int, workers: int, folder: Path) -> tuple[float, obj
     settings = DatasetSettings(samples=samples, seed=11, chunk_size=10, key_nodes=KEY_NODES)
     ex = make_executor(kind, workers if kind != "serial" else None)
     t0 = time.perf_counter()
-    r = generate_dataset(folder, settings, executor=ex, workers=workers if kind != "serial" else 1)
+    r = generate_dataset(folder, settings, executor=ex)
     return time.perf_counter() - t0, r
 
 

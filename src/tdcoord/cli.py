@@ -1315,8 +1315,6 @@ def stvs_dataset(
     """Simulate faults on sampled operating points of the seed-001 system and label them with TVCI and VDSI."""
 
     def body() -> None:
-        import os
-
         from tdcoord.errors import InputError
         from tdcoord.stability.time_domain import require_andes
         from tdcoord.studies.stvs_dataset import DatasetSettings, generate_dataset
@@ -1325,18 +1323,13 @@ def stvs_dataset(
         check_json(json_out)
         if executor not in ("serial", "process", "ray"):
             raise InputError(f"--executor {executor!r}: expected serial, process or ray")
-        n = 1 if executor == "serial" else (workers if workers is not None else (os.cpu_count() or 1))
-        if n < 1:
-            raise InputError(f"--workers {n}: expected 1 or more")
-        if samples < 1:
-            raise InputError(f"--samples {samples}: expected at least 1")
+        ex = _executor(executor, workers if executor != "serial" else None)  # its workers: one chunk each
         if chunk_size < 1:
             raise InputError(f"--chunk-size {chunk_size}: expected at least 1")
         nodes = tuple(b.strip() for b in key_nodes.split(",") if b.strip()) if key_nodes else ()
         settings = DatasetSettings(samples=samples, seed=seed, chunk_size=chunk_size, key_nodes=nodes)
-        ex = _executor(executor, n if executor != "serial" else None)
         with _status() as status:
-            run = generate_dataset(out, settings, executor=ex, workers=n, progress=lambda m: status.update(m))
+            run = generate_dataset(out, settings, executor=ex, progress=lambda m: status.update(m))
         s = run.summary()
         console.print(f"{run.samples} samples in {out} ({run.computed_samples} simulated now in {run.time_s:.1f} s, "
                       f"{run.kept_chunks} chunk(s) kept): {run.stable} stable, {run.unstable} unstable, "

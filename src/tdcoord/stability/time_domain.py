@@ -57,6 +57,7 @@ import numpy as np
 from tdcoord.errors import InputError
 
 ANDES_CASE = "ieee14/ieee14_full.xlsx"
+MVA = 100.0  # the ANDES case's system base: its powers are per unit of it
 T_FAULT = 0.2
 T_END = 5.0
 VV_DEADBAND = (0.98, 1.02)  # IEEE 1547 category B volt-var, p.u.
@@ -208,12 +209,12 @@ def build_system(op: OperatingPoint, fault: FaultSpec, t_end: float = T_END) -> 
         if name not in buses:
             raise InputError(f"operating point: bus {name!r} is not a bus of the IEEE 14-bus dynamic case")
     for k, f in enumerate(op.feeders):
-        ss.add("PQ", {"idx": f"feeder{k}", "bus": int(f.bus), "p0": f.p_load_mw / 100.0, "q0": f.q_load_mvar / 100.0,
+        ss.add("PQ", {"idx": f"feeder{k}", "bus": int(f.bus), "p0": f.p_load_mw / MVA, "q0": f.q_load_mvar / MVA,
                       "name": f"{f.name} load"})
         if f.sn_der_mva > 0:
-            ss.add("PV", {"idx": f"der{k}", "bus": int(f.bus), "p0": f.p_der_mw / 100.0, "q0": f.q_der_mvar / 100.0,
-                          "qmax": f.q_der_mvar / 100.0, "qmin": f.q_der_mvar / 100.0, "pmax": 999.0, "pmin": -999.0,
-                          "v0": 1.0, "Sn": 100.0, "name": f"{f.name} inverters"})
+            ss.add("PV", {"idx": f"der{k}", "bus": int(f.bus), "p0": f.p_der_mw / MVA, "q0": f.q_der_mvar / MVA,
+                          "qmax": f.q_der_mvar / MVA, "qmin": f.q_der_mvar / MVA, "pmax": 999.0, "pmin": -999.0,
+                          "v0": 1.0, "Sn": MVA, "name": f"{f.name} inverters"})
             ss.add("PVD1", {"idx": f"pvd{k}", "bus": int(f.bus), "gen": f"der{k}", "Sn": f.sn_der_mva,
                             "qmx": VV_Q, "qmn": -VV_Q, "v0": VV_DEADBAND[0], "v1": VV_DEADBAND[1], "dqdv": -VV_DROOP,
                             "pqflag": 0, **RIDE_THROUGH, "name": f"{f.name} PVD1"})
@@ -226,15 +227,15 @@ def build_system(op: OperatingPoint, fault: FaultSpec, t_end: float = T_END) -> 
     load_bus = {i: str(b) for i, b in zip(ss.PQ.idx.v, ss.PQ.bus.v)}
     p0 = dict(zip(ss.PQ.idx.v, np.array(ss.PQ.p0.v, float)))
     base_load = sum(p0[i] for i in loads)  # the dynamic case's own load, which its dispatch was made for (p.u.)
-    ss.PQ.set("p0", loads, np.array([op.load_mw.get(load_bus[i], 0.0) / 100.0 for i in loads]))
-    ss.PQ.set("q0", loads, np.array([op.load_mvar.get(load_bus[i], 0.0) / 100.0 for i in loads]))
+    ss.PQ.set("p0", loads, np.array([op.load_mw.get(load_bus[i], 0.0) / MVA for i in loads]))
+    ss.PQ.set("q0", loads, np.array([op.load_mvar.get(load_bus[i], 0.0) / MVA for i in loads]))
     machines = [i for i in ss.PV.idx.v if not str(i).startswith("der")]
     pv_bus = {i: str(b) for i, b in zip(ss.PV.idx.v, ss.PV.bus.v)}
     if op.gen_mw is not None:
-        p = np.array([op.gen_mw.get(pv_bus[i], 0.0) / 100.0 for i in machines])
+        p = np.array([op.gen_mw.get(pv_bus[i], 0.0) / MVA for i in machines])
     else:  # the dynamic case's shares, scaled to the load
         pv0 = dict(zip(ss.PV.idx.v, np.array(ss.PV.p0.v, float)))
-        total = (sum(op.load_mw.values()) + sum(f.p_mw for f in op.feeders)) / 100.0
+        total = (sum(op.load_mw.values()) + sum(f.p_mw for f in op.feeders)) / MVA
         share = op.gen_share or {}
         p = np.array([pv0[i] * share.get(pv_bus[i], 1.0) for i in machines]) * total / base_load
     ss.PV.set("p0", machines, p)
@@ -300,9 +301,9 @@ def simulate(op: OperatingPoint, fault: FaultSpec, t_end: float = T_END,
         return sim
     center_volt_var(ss)
     gen_bus = {str(i): str(b) for i, b in zip(ss.PV.idx.v, ss.PV.bus.v)}
-    sim.gen_mw = {gen_bus[str(i)]: float(p) * 100.0 for i, p in zip(ss.PV.idx.v, ss.PV.p.v)
+    sim.gen_mw = {gen_bus[str(i)]: float(p) * MVA for i, p in zip(ss.PV.idx.v, ss.PV.p.v)
                   if not str(i).startswith("der")}
-    sim.gen_mw.update({str(b): float(p) * 100.0 for b, p in zip(ss.Slack.bus.v, ss.Slack.p.v)})
+    sim.gen_mw.update({str(b): float(p) * MVA for b, p in zip(ss.Slack.bus.v, ss.Slack.p.v)})
     deadline = time.perf_counter() + wall_limit_s
     timed_out: list[float] = []
 

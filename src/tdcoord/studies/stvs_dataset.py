@@ -164,8 +164,9 @@ def sample_operating_point(base: Any, s: dict) -> Any:
     """The simulation's starting point of a sample (machines in the sample's shares of the dynamic case's)."""
     from tdcoord.stability.time_domain import operating_point
 
-    cs = sample_system(base, s)
-    return operating_point(cs), cs
+    op = operating_point(sample_system(base, s))
+    op.gen_share = dict(s["gen_share"])
+    return op
 
 
 def run_sample(base: Any, s: dict, key_nodes: list[str], t_end: float) -> dict:
@@ -173,8 +174,7 @@ def run_sample(base: Any, s: dict, key_nodes: list[str], t_end: float) -> dict:
     from tdcoord.stability.stvs_indices import stvs_indices, uniform
     from tdcoord.stability.time_domain import FaultSpec, simulate
 
-    op, _ = sample_operating_point(base, s)
-    op.gen_share = dict(s["gen_share"])
+    op = sample_operating_point(base, s)
     fault = FaultSpec(s["fault_bus"], T_FAULT + s["duration"], T_FAULT)
     sim = simulate(op, fault, t_end)
     n_grid = int(round(t_end / DT_SAVE))
@@ -334,10 +334,11 @@ class DatasetRun:
         return d
 
 
-def generate_dataset(out: str | Path, settings: DatasetSettings, executor: Any = None, workers: int = 1,
+def generate_dataset(out: str | Path, settings: DatasetSettings, executor: Any = None, workers: int | None = None,
                      progress: Callable[[str], None] | None = None) -> DatasetRun:
     """Simulate ``settings.samples`` samples into ``out`` in chunks on ``executor`` (serial unless given),
-    resuming what an earlier run with the same settings left."""
+    resuming what an earlier run with the same settings left. ``workers``: chunks simulated at a time (default:
+    the executor's workers)."""
     from tdcoord.cases.stvs_flex import stvs_flex_system
 
     t0 = time.perf_counter()
@@ -345,9 +346,7 @@ def generate_dataset(out: str | Path, settings: DatasetSettings, executor: Any =
     say = progress or (lambda m: None)
     if settings.chunk_size < 1:
         raise InputError(f"chunk size {settings.chunk_size}: expected at least 1")
-    if settings.samples < 1:
-        raise InputError(f"samples {settings.samples}: expected at least 1")
-    settings.ranges.check()
+    samples = draw_samples(stvs_flex_system(), settings)  # checks the settings before anything is written
     out.mkdir(parents=True, exist_ok=True)
     manifest_path = out / "manifest.json"
     manifest: dict[str, Any] = {}
@@ -369,8 +368,6 @@ def generate_dataset(out: str | Path, settings: DatasetSettings, executor: Any =
     if manifest.get("settings") and manifest["settings"] != wanted:
         raise InputError(f"{out} holds a dataset made with other settings ({_diff(manifest['settings'], wanted)}); "
                          "use another folder or the same settings to resume")
-    base = stvs_flex_system()
-    samples = draw_samples(base, settings)
     chunks = [samples[i:i + settings.chunk_size] for i in range(0, len(samples), settings.chunk_size)]
     digests: dict[str, str] = dict(manifest.get("chunks") or {})
     pending = [k for k in range(len(chunks)) if not chunk_ok(out, k, digests.get(str(k)), len(chunks[k]))]
@@ -387,7 +384,7 @@ def generate_dataset(out: str | Path, settings: DatasetSettings, executor: Any =
         from tdcoord.execution import make_executor
 
         ex = executor or make_executor("serial")
-        names = [f"sim{i}" for i in range(max(1, workers))]
+        names = [f"sim{i}" for i in range(max(1, workers or getattr(ex, "workers", 1)))]
         ex.open({n: _runner(key["nodes"], settings.t_end) for n in names})
         try:
             for start in range(0, len(pending), len(names)):
