@@ -21,7 +21,7 @@ from tdcoord.studies.stvs_dataset import (DatasetSettings, SampleRanges, chunk_o
                                           generate_dataset, load_dataset, sample_system, select_key_nodes)
 
 KEY = ("14", "13", "12", "10")
-SETTINGS = DatasetSettings(samples=48, chunk_size=8, seed=5, key_nodes=KEY)
+SETTINGS = DatasetSettings(samples=48, chunk_size=8, seed=5, key_nodes=KEY)  # the `dataset` fixture's (conftest.py)
 GRID = np.arange(1, 501) * 0.01  # the saved trajectories' times (DT_SAVE over 5 s)
 ARRAYS = ("features", "tvci", "vdsi", "status", "reason", "traj", "fault_bus", "t_clear")
 
@@ -201,13 +201,7 @@ def test_sample_system_scales_a_copy(base):
 
 
 # ------------------------------------------------------------------ the dataset (process executor)
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    from tdcoord.execution import make_executor
-
-    out = tmp_path_factory.mktemp("stvs") / "ds"
-    run = generate_dataset(out, SETTINGS, executor=make_executor("process", 2), workers=2)
-    return out, run, load_dataset(out)
+# the `dataset` fixture (made from SETTINGS, once per session) is in conftest.py: test_stvs_surrogate.py uses it too
 
 
 def test_dataset_run_summary(dataset):
@@ -248,7 +242,7 @@ def test_dataset_matches_its_samples(dataset, base):
     samples = draw_samples(base, SETTINGS)
     assert list(d["fault_bus"]) == [s["fault_bus"] for s in samples]
     np.testing.assert_allclose(d["t_clear"], [0.2 + s["duration"] for s in samples], rtol=0, atol=1e-12)
-    assert ((d["t_clear"] >= 0.3) & (d["t_clear"] <= 0.5)).all()
+    assert ((d["t_clear"] >= 0.3) & (d["t_clear"] <= 0.7)).all()  # durations 0.1-0.5 s
     with np.load(chunk_path(out, 2)) as z:
         assert json.loads(str(z["samples"])) == samples[16:24]
         assert list(z["key_nodes"]) == list(KEY)
