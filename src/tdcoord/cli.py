@@ -1309,6 +1309,7 @@ def stvs_dataset(
     chunk_size: Annotated[int, typer.Option("--chunk-size", help="samples per checkpointed chunk")] = 25,
     key_nodes: Annotated[Optional[str], typer.Option("--key-nodes", help="key nodes, e.g. '14,13,12,10' (default: "
                                                      "the three-step selection with pilot faults)")] = None,
+    durations: Annotated[str, typer.Option("--durations", help="range of the fault durations, s: LOW,HIGH")] = "0.1,0.5",
     json_out: JsonOut = None,
     debug: Debug = False,
 ) -> None:
@@ -1317,7 +1318,7 @@ def stvs_dataset(
     def body() -> None:
         from tdcoord.errors import InputError
         from tdcoord.stability.time_domain import require_andes
-        from tdcoord.studies.stvs_dataset import DatasetSettings, generate_dataset
+        from tdcoord.studies.stvs_dataset import DatasetSettings, SampleRanges, generate_dataset
 
         require_andes()
         check_json(json_out)
@@ -1327,7 +1328,12 @@ def stvs_dataset(
         if chunk_size < 1:
             raise InputError(f"--chunk-size {chunk_size}: expected at least 1")
         nodes = tuple(b.strip() for b in key_nodes.split(",") if b.strip()) if key_nodes else ()
-        settings = DatasetSettings(samples=samples, seed=seed, chunk_size=chunk_size, key_nodes=nodes)
+        try:
+            lo, hi = (float(v) for v in durations.split(","))
+        except ValueError:
+            raise InputError(f"--durations {durations!r}: expected LOW,HIGH in seconds, e.g. 0.1,0.5") from None
+        settings = DatasetSettings(samples=samples, seed=seed, chunk_size=chunk_size, key_nodes=nodes,
+                                   ranges=SampleRanges(duration=(lo, hi)))
         with _status() as status:
             run = generate_dataset(out, settings, executor=ex, progress=lambda m: status.update(m))
         s = run.summary()
@@ -1335,6 +1341,160 @@ def stvs_dataset(
                       f"{run.kept_chunks} chunk(s) kept): {run.stable} stable, {run.unstable} unstable, "
                       f"{run.failed} failed simulations; key nodes {', '.join(run.key_nodes)}")
         write_json(json_out, s)
+
+    guarded(body, debug)
+
+
+def _sizes(text: str | None, option: str) -> list[int]:
+    from tdcoord.errors import InputError
+
+    if not text:
+        return []
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise InputError(f"{option} {text!r}: expected comma-separated integers, e.g. 250,500,1000") from None
+
+
+@stvs_app.command("train")
+def stvs_train(
+    data: Annotated[Path, typer.Option("--data", help="dataset folder made by `tdcoord stvs dataset`")],
+    out: Annotated[Path, typer.Option("--out", help="model file to write (PyTorch)")],
+    test_data: Annotated[Optional[Path], typer.Option("--test-data", help="a separately generated dataset to test on "
+                                                      "(default: --test-samples held out of --data)")] = None,
+    test_samples: Annotated[int, typer.Option("--test-samples", help="labelled samples held out of --data for the "
+                                              "test (the paper: 100)")] = 100,
+    max_train: Annotated[Optional[int], typer.Option("--max-train", help="use at most this many of the other samples "
+                                                     "for training and validation")] = None,
+    epochs: Annotated[int, typer.Option("--epochs", help="most training epochs (early stopping ends sooner)")] = 100,
+    batch: Annotated[int, typer.Option("--batch", help="mini-batch size")] = 32,
+    lr: Annotated[float, typer.Option("--lr", help="Adam's learning rate")] = 1e-3,
+    patience: Annotated[int, typer.Option("--patience", help="epochs without a better validation loss before "
+                                          "stopping")] = 10,
+    class_weight: Annotated[str, typer.Option("--class-weight", help="none | balanced (weigh the rare unstable "
+                                              "class up in the cross-entropy)")] = "none",
+    seed: Annotated[int, typer.Option("--seed", help="seed of the split, the initial weights and the batches")] = 0,
+    baseline: Annotated[bool, typer.Option("--baseline/--no-baseline", help="train gradient boosting on the same "
+                                           "rows for comparison")] = True,
+    curve: Annotated[Optional[str], typer.Option("--learning-curve", help="training sizes, e.g. 250,500,1000: each "
+                                                 "is trained and tested on the same test samples")] = None,
+    json_out: JsonOut = None,
+    debug: Debug = False,
+) -> None:
+    """Train the CNN surrogate (TVCI and VDSI) on a dataset and evaluate it on held-out samples."""
+
+    def body() -> None:
+        from tdcoord.stability.surrogate import TrainSettings, require_torch
+        from tdcoord.studies.stvs_surrogate import train_on_dataset
+
+        require_torch()
+        check_json(json_out)
+        st = TrainSettings(epochs=epochs, batch=batch, lr=lr, patience=patience, seed=seed, class_weight=class_weight)
+        sizes = _sizes(curve, "--learning-curve")
+        with _status() as status:
+            status.update(f"training on {data}")
+            model, rep = train_on_dataset(data, st, test_samples=test_samples, test_folder=test_data,
+                                          max_train=max_train, baseline=baseline, curve=sizes)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        model.save(out)
+        t = _table(f"STVS surrogate on {rep.test_samples} held-out samples ({rep.unstable_test} unstable); trained on "
+                   f"{rep.train_samples} ({rep.epochs} epochs, {rep.train_time_s:.1f} s)")
+        for c in ("model", "TVCI accuracy", "balanced acc.", "VDSI MAE", "VDSI rel. error %"):
+            t.add_column(c, justify="left" if c == "model" else "right")
+        t.add_row("CNN", f"{rep.accuracy:.3f}", f"{rep.balanced_accuracy:.3f}", f"{rep.vdsi_mae:.4f}",
+                  f"{rep.vdsi_rel_error_pct:.1f}")
+        if rep.baseline_accuracy is not None:
+            t.add_row("gradient boosting", f"{rep.baseline_accuracy:.3f}", f"{rep.baseline_balanced_accuracy:.3f}",
+                      f"{rep.baseline_vdsi_mae:.4f}", "")
+        t.add_row("majority class", f"{rep.majority_accuracy:.3f}", "0.500", "", "")
+        console.print(t)
+        (ss, su), (us, uu) = rep.confusion
+        console.print(f"confusion (simulated x predicted): stable {ss} stable / {su} unstable; unstable {us} stable / "
+                      f"{uu} unstable. {rep.unlabelled} sample(s) of the data without a label (failed simulations) "
+                      "left out.")
+        if rep.baseline_beats_cnn:
+            console.print("[yellow]the gradient-boosting baseline classifies TVCI at least as accurately as the "
+                          "CNN[/yellow]")
+        if rep.baseline_beats_cnn_vdsi:
+            console.print("[yellow]the gradient-boosting baseline estimates VDSI with a smaller error than the "
+                          "CNN[/yellow]")
+        for r in rep.learning_curve:
+            console.print(f"learning curve: {r['train_samples']} samples -> accuracy {r['accuracy']:.3f} (balanced "
+                          f"{r['balanced_accuracy']:.3f}), VDSI MAE {r['vdsi_mae']:.4f}"
+                          + (f"; baseline {r['baseline_accuracy']:.3f}" if r["baseline_accuracy"] is not None else ""))
+        console.print(f"model written to {out} ({rep.time_s:.1f} s in all)")
+        write_json(json_out, rep.as_dict() | {"model": str(out)})
+
+    guarded(body, debug)
+
+
+@stvs_app.command("assess")
+def stvs_assess(
+    model_path: Annotated[Path, typer.Option("--model", help="model file made by `tdcoord stvs train`")],
+    data: Annotated[Optional[Path], typer.Option("--data", help="judge the model on every labelled sample of this "
+                                                 "dataset instead of assessing an operating point")] = None,
+    load: Annotated[float, typer.Option("--load", help="factor on every transmission load")] = 1.0,
+    gen_share: Annotated[float, typer.Option("--gen-share", help="factor on every machine's share of the "
+                                             "generation")] = 1.0,
+    feeder_load: Annotated[float, typer.Option("--feeder-load", help="factor on the feeders' loads")] = 1.0,
+    der: Annotated[float, typer.Option("--der", help="inverters' output, per unit of their availability")] = 1.0,
+    faults: Annotated[Optional[str], typer.Option("--faults", help="fault buses, e.g. '14,13' (default: the model's "
+                                                  "key nodes)")] = None,
+    duration: Annotated[float, typer.Option("--duration", help="fault duration, s (the fault starts at 0.2 s)")] = 0.2,
+    confirm: Annotated[int, typer.Option("--confirm", help="predictions checked by a whole time-domain run (all of "
+                                         "them when there are fewer)")] = 2,
+    seed: Annotated[int, typer.Option("--seed", help="seed of the choice of predictions to confirm")] = 0,
+    json_out: JsonOut = None,
+    debug: Debug = False,
+) -> None:
+    """Predict TVCI and VDSI of faults at an operating point of the seed-001 system, or judge the model on a dataset."""
+
+    def body() -> None:
+        from tdcoord.stability.surrogate import load_surrogate
+
+        check_json(json_out)
+        model = load_surrogate(model_path)
+        if data is not None:
+            from tdcoord.studies.stvs_surrogate import evaluate_on_dataset
+
+            ev = evaluate_on_dataset(model, data)
+            (ss, su), (us, uu) = ev["confusion"]
+            console.print(f"{model_path} on {ev['test_samples']} labelled samples of {data} ({ev['unstable_test']} "
+                          f"unstable): TVCI accuracy {ev['accuracy']:.3f} (balanced {ev['balanced_accuracy']:.3f}), "
+                          f"VDSI MAE {ev['vdsi_mae']:.4f}, relative {ev['vdsi_rel_error_pct']:.1f} %; confusion "
+                          f"(simulated x predicted) stable {ss}/{su}, unstable {us}/{uu}")
+            write_json(json_out, ev | {"model": str(model_path), "data": str(data)})
+            return
+        from tdcoord.cases.stvs_flex import stvs_flex_system
+        from tdcoord.stability.time_domain import T_FAULT, FaultSpec, require_andes
+        from tdcoord.studies.stvs_dataset import sample_operating_point, uniform_point
+        from tdcoord.studies.stvs_surrogate import assess, check_faults
+
+        require_andes()
+        buses = [b.strip() for b in faults.split(",") if b.strip()] if faults else list(model.key_nodes)
+        specs = [FaultSpec(b, T_FAULT + duration) for b in buses]
+        check_faults(specs)  # before the case and its power flow are built
+        base = stvs_flex_system()
+        op = sample_operating_point(base, uniform_point(base, load, gen_share, feeder_load, der))
+        with _status() as status:
+            status.update(f"assessing {len(specs)} fault(s)")
+            a = assess(model, op, specs, confirm=confirm, seed=seed)
+        t = _table(f"STVS assessment: load x{load:g}, machine shares x{gen_share:g}, feeder load x{feeder_load:g}, "
+                   f"DER x{der:g}; faults of {duration:g} s")
+        for c in ("fault bus", "TVCI", "P(stable)", "VDSI", "from", "simulated TVCI", "simulated VDSI"):
+            t.add_column(c, justify="right")
+        for f in a.faults:
+            t.add_row(f.bus, {1: "stable", 0: "unstable"}.get(f.tvci, "n/a"), f"{f.p_stable:.3f}", f"{f.vdsi:.4f}",
+                      f.source, "" if f.simulated_tvci is None else {1: "stable", 0: "unstable"}[f.simulated_tvci],
+                      "" if f.simulated_vdsi is None else f"{f.simulated_vdsi:.4f}")
+        console.print(t)
+        console.print(f"{a.confirmed} prediction(s) confirmed by simulation, {a.agree} agree; {a.time_s:.1f} s "
+                      f"({a.window_time_s:.1f} s simulating the windows after clearing, {a.confirm_time_s:.1f} s "
+                      "confirming)")
+        for f in a.faults:
+            if f.source == "failed":
+                console.print(f"[yellow]fault at bus {f.bus}: no prediction: {f.reason}[/yellow]")
+        write_json(json_out, a.as_dict() | {"model": str(model_path)})
 
     guarded(body, debug)
 
