@@ -16,6 +16,7 @@ from typing import Annotated, Any, Callable, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from tdcoord.errors import TdcoordError
@@ -76,12 +77,12 @@ def guarded(fn: Callable[[], Any], debug: bool, out: Path | None = None, resume:
     except TdcoordError as exc:
         if debug:
             traceback.print_exc()
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code)
     except Failed as exc:
         if debug:
             traceback.print_exc()
-        err_console.print(f"[bold red]failed:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]failed:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
     except typer.Exit:
         raise
@@ -89,7 +90,7 @@ def guarded(fn: Callable[[], Any], debug: bool, out: Path | None = None, resume:
         if debug:
             traceback.print_exc()
         else:
-            err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+            err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))} (run with --debug for the traceback)",
                               highlight=False, soft_wrap=True)
         raise typer.Exit(3)
 
@@ -1405,7 +1406,7 @@ def stvs_train(
                   f"{rep.vdsi_rel_error_pct:.1f}")
         if rep.baseline_accuracy is not None:
             t.add_row("gradient boosting", f"{rep.baseline_accuracy:.3f}", f"{rep.baseline_balanced_accuracy:.3f}",
-                      f"{rep.baseline_vdsi_mae:.4f}", "")
+                      f"{rep.baseline_vdsi_mae:.4f}", f"{rep.baseline_vdsi_rel_error_pct:.1f}")
         t.add_row("majority class", f"{rep.majority_accuracy:.3f}", "0.500", "", "")
         console.print(t)
         (ss, su), (us, uu) = rep.confusion
@@ -1493,7 +1494,7 @@ def stvs_assess(
                       "confirming)")
         for f in a.faults:
             if f.source == "failed":
-                console.print(f"[yellow]fault at bus {f.bus}: no prediction: {f.reason}[/yellow]")
+                console.print(f"[yellow]fault at bus {f.bus}: no prediction: {escape(f.reason)}[/yellow]")
         write_json(json_out, a.as_dict() | {"model": str(model_path)})
 
     guarded(body, debug)

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 
 import numpy as np
@@ -121,6 +122,7 @@ def test_training_is_reproducible(rows, other_model):
     other = train_surrogate(*rows, OTHER_NAMES, ["7"], tiny(seed=1))
     _, p2, v2 = other.predict(x)
     assert not np.allclose(p0, p2) and not np.allclose(v0, v2)
+    assert (v0 >= 0).all() and (v2 >= 0).all()  # VDSI predictions are clipped at 0
     # what predict returns: TVCI 0/1 from P(stable) >= 0.5, a VDSI per row
     assert p0.shape == v0.shape == c0.shape == (len(x),)
     assert ((p0 >= 0) & (p0 <= 1)).all()
@@ -146,6 +148,19 @@ def test_training_learns_which_class_is_stable():
     assert p[tvci == 1].mean() > p[tvci == 0].mean()
     ev = evaluate_surrogate(s, x, tvci, vdsi)
     assert ev.accuracy == pytest.approx((pred == tvci).mean())
+
+
+def test_vdsi_comes_back_on_its_own_scale():
+    """The VDSI target is standardized for training and the predictions are scaled back: on a target 50 times
+    larger (offset by 3), the predictions follow it (a model that forgot to scale back would predict about 0)."""
+    x, tvci, vdsi = random_rows(n=80, m=8, seed=3)
+    big = 3.0 + 50.0 * vdsi
+    s = train_surrogate(x, tvci, big, [f"f{k}" for k in range(8)], ["1"],
+                        TrainSettings(epochs=60, patience=60, lr=3e-3, seed=0))
+    assert s.vdsi_scale == pytest.approx((big.mean(), big.std()), rel=0.5)  # of the training rows
+    _, _, v = s.predict(x)
+    assert abs(v.mean() - big.mean()) < 0.5 * big.std()
+    assert np.corrcoef(v, big)[0, 1] > 0.5
 
 
 def test_balanced_class_weight_trains(rows):
@@ -203,6 +218,7 @@ def test_save_and_load_round_trip(rows, other_model, tmp_path):
     assert back.feature_names == OTHER_NAMES and back.key_nodes == ["7"]
     np.testing.assert_array_equal(back.mean, other_model.mean)
     np.testing.assert_array_equal(back.std, other_model.std)
+    assert back.vdsi_scale == pytest.approx(other_model.vdsi_scale)
     assert back.history == other_model.history and back.info == other_model.info
     assert load_surrogate(path).feature_names == OTHER_NAMES  # without feature names: no check
 
@@ -581,3 +597,24 @@ def test_require_andes_makes_no_temporary_folders(tmp_path, monkeypatch):
         andes = require_andes()
     assert andes.__name__ == "andes"
     assert count() == before
+
+
+@pytest.mark.parametrize("module, call", [
+    ("torch", "tdcoord.stability.surrogate:require_torch"),
+    ("andes", "tdcoord.stability.time_domain:require_andes"),
+])
+def test_a_missing_extra_is_named(module, call, monkeypatch):
+    """Without torch or ANDES the commands say which extra installs them (sys.modules[name] = None makes the
+    import fail as if the package were absent)."""
+    import importlib
+
+    monkeypatch.setitem(sys.modules, module, None)
+    mod, fn = call.split(":")
+    with pytest.raises(InputError, match=r"tdcoord\[stvs\]"):
+        getattr(importlib.import_module(mod), fn)()
+
+
+def test_cli_train_without_torch_exits_2(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "torch", None)
+    r = invoke("stvs", "train", "--data", tmp_path, "--out", tmp_path / "m.pt")
+    assert r.exit_code == 2 and "tdcoord[stvs]" in r.output and "Traceback" not in r.output

@@ -113,6 +113,7 @@ class TrainReport:
     majority_accuracy: float = float("nan")  # always answering the training set's most frequent class
     baseline_balanced_accuracy: float | None = None
     baseline_vdsi_mae: float | None = None
+    baseline_vdsi_rel_error_pct: float | None = None
     baseline_beats_cnn: bool | None = None  # the baseline's TVCI accuracy is at least the CNN's
     baseline_beats_cnn_vdsi: bool | None = None  # the baseline's VDSI error is smaller than the CNN's
     vdsi_test_sum: float = float("nan")  # the simulated VDSI summed over the test samples
@@ -154,7 +155,7 @@ def fit_and_score(data: Labelled, tr: np.ndarray, test: tuple[np.ndarray, np.nda
         bp, bv = baseline_predict(x, c, v, test[0], settings.seed)
         be = score(bp, bv, test[1], test[2])
         rep.baseline_accuracy, rep.baseline_balanced_accuracy = be.accuracy, be.balanced_accuracy
-        rep.baseline_vdsi_mae = be.vdsi_mae
+        rep.baseline_vdsi_mae, rep.baseline_vdsi_rel_error_pct = be.vdsi_mae, be.vdsi_rel_error_pct
         rep.baseline_beats_cnn = bool(be.accuracy >= ev.accuracy)
         rep.baseline_beats_cnn_vdsi = bool(be.vdsi_mae < ev.vdsi_mae)
     return model, rep
