@@ -90,26 +90,27 @@ def guarded(fn: Callable[[], Any], debug: bool, out: Path | None = None, resume:
         if debug:
             traceback.print_exc()
         else:
-            err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))} (run with --debug for the traceback)",
+            err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))} "
+                              "(run with --debug for the traceback)",
                               highlight=False, soft_wrap=True)
         raise typer.Exit(3)
 
 
-def check_json(path: Path | None) -> None:
-    """A ``--json`` file can be written (checked before the computation, not after it)."""
+def check_json(path: Path | None, option: str = "--json") -> None:
+    """A ``--json`` (or other output) file can be written (checked before the computation, not after it)."""
     if path is None:
         return
     from tdcoord.errors import InputError
 
     if path.is_dir():
-        raise InputError(f"--json {str(path)!r} is a folder; expected a file name")
+        raise InputError(f"{option} {str(path)!r} is a folder; expected a file name")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         probe = path.parent / f".tdcoord-probe-{id(path)}"
         probe.write_text("")
         probe.unlink()
     except OSError as exc:
-        raise InputError(f"--json {str(path)!r}: cannot write there ({exc.strerror or exc})") from None
+        raise InputError(f"{option} {str(path)!r}: cannot write there ({exc.strerror or exc})") from None
 
 
 def record_outputs(paths: Any) -> None:
@@ -1310,7 +1311,8 @@ def stvs_dataset(
     chunk_size: Annotated[int, typer.Option("--chunk-size", help="samples per checkpointed chunk")] = 25,
     key_nodes: Annotated[Optional[str], typer.Option("--key-nodes", help="key nodes, e.g. '14,13,12,10' (default: "
                                                      "the three-step selection with pilot faults)")] = None,
-    durations: Annotated[str, typer.Option("--durations", help="range of the fault durations, s: LOW,HIGH")] = "0.1,0.5",
+    durations: Annotated[str, typer.Option("--durations", help="range of the fault durations, s: LOW,HIGH")] = \
+        "0.1,0.5",
     json_out: JsonOut = None,
     debug: Debug = False,
 ) -> None:
@@ -1338,7 +1340,7 @@ def stvs_dataset(
         with _status() as status:
             run = generate_dataset(out, settings, executor=ex, progress=lambda m: status.update(m))
         s = run.summary()
-        console.print(f"{run.samples} samples in {out} ({run.computed_samples} simulated now in {run.time_s:.1f} s, "
+        console.print(f"{run.samples} samples in {escape(str(out))} ({run.computed_samples} simulated now in {run.time_s:.1f} s, "
                       f"{run.kept_chunks} chunk(s) kept): {run.stable} stable, {run.unstable} unstable, "
                       f"{run.failed} failed simulations; key nodes {', '.join(run.key_nodes)}")
         write_json(json_out, s)
@@ -1363,8 +1365,8 @@ def stvs_train(
     out: Annotated[Path, typer.Option("--out", help="model file to write (PyTorch)")],
     test_data: Annotated[Optional[Path], typer.Option("--test-data", help="a separately generated dataset to test on "
                                                       "(default: --test-samples held out of --data)")] = None,
-    test_samples: Annotated[int, typer.Option("--test-samples", help="labelled samples held out of --data for the "
-                                              "test (the paper: 100)")] = 100,
+    test_samples: Annotated[Optional[int], typer.Option("--test-samples", help="labelled samples held out of --data "
+                                                        "for the test (default 100, the paper's)")] = None,
     max_train: Annotated[Optional[int], typer.Option("--max-train", help="use at most this many of the other samples "
                                                      "for training and validation")] = None,
     epochs: Annotated[int, typer.Option("--epochs", help="most training epochs (early stopping ends sooner)")] = 100,
@@ -1385,16 +1387,21 @@ def stvs_train(
     """Train the CNN surrogate (TVCI and VDSI) on a dataset and evaluate it on held-out samples."""
 
     def body() -> None:
+        from tdcoord.errors import InputError
         from tdcoord.stability.surrogate import TrainSettings, require_torch
-        from tdcoord.studies.stvs_surrogate import train_on_dataset
+        from tdcoord.studies.stvs_surrogate import TEST_SAMPLES, train_on_dataset
 
         require_torch()
         check_json(json_out)
+        check_json(out, "--out")
+        if test_data is not None and test_samples is not None:
+            raise InputError("--test-samples holds samples out of --data; with --test-data the test is that dataset: "
+                             "give one of the two")
         st = TrainSettings(epochs=epochs, batch=batch, lr=lr, patience=patience, seed=seed, class_weight=class_weight)
         sizes = _sizes(curve, "--learning-curve")
         with _status() as status:
-            status.update(f"training on {data}")
-            model, rep = train_on_dataset(data, st, test_samples=test_samples, test_folder=test_data,
+            status.update(f"training on {escape(str(data))}")
+            model, rep = train_on_dataset(data, st, test_samples=test_samples or TEST_SAMPLES, test_folder=test_data,
                                           max_train=max_train, baseline=baseline, curve=sizes)
         out.parent.mkdir(parents=True, exist_ok=True)
         model.save(out)
@@ -1407,7 +1414,7 @@ def stvs_train(
         if rep.baseline_accuracy is not None:
             t.add_row("gradient boosting", f"{rep.baseline_accuracy:.3f}", f"{rep.baseline_balanced_accuracy:.3f}",
                       f"{rep.baseline_vdsi_mae:.4f}", f"{rep.baseline_vdsi_rel_error_pct:.1f}")
-        t.add_row("majority class", f"{rep.majority_accuracy:.3f}", "0.500", "", "")
+        t.add_row("majority class", f"{rep.majority_accuracy:.3f}", f"{rep.majority_balanced_accuracy:.3f}", "", "")
         console.print(t)
         (ss, su), (us, uu) = rep.confusion
         console.print(f"confusion (simulated x predicted): stable {ss} stable / {su} unstable; unstable {us} stable / "
@@ -1423,7 +1430,7 @@ def stvs_train(
             console.print(f"learning curve: {r['train_samples']} samples -> accuracy {r['accuracy']:.3f} (balanced "
                           f"{r['balanced_accuracy']:.3f}), VDSI MAE {r['vdsi_mae']:.4f}"
                           + (f"; baseline {r['baseline_accuracy']:.3f}" if r["baseline_accuracy"] is not None else ""))
-        console.print(f"model written to {out} ({rep.time_s:.1f} s in all)")
+        console.print(f"model written to {escape(str(out))} ({rep.time_s:.1f} s in all)")
         write_json(json_out, rep.as_dict() | {"model": str(out)})
 
     guarded(body, debug)
@@ -1460,7 +1467,8 @@ def stvs_assess(
 
             ev = evaluate_on_dataset(model, data)
             (ss, su), (us, uu) = ev["confusion"]
-            console.print(f"{model_path} on {ev['test_samples']} labelled samples of {data} ({ev['unstable_test']} "
+            console.print(f"{escape(str(model_path))} on {ev['test_samples']} labelled samples of {escape(str(data))} "
+                          f"({ev['unstable_test']} "
                           f"unstable): TVCI accuracy {ev['accuracy']:.3f} (balanced {ev['balanced_accuracy']:.3f}), "
                           f"VDSI MAE {ev['vdsi_mae']:.4f}, relative {ev['vdsi_rel_error_pct']:.1f} %; confusion "
                           f"(simulated x predicted) stable {ss}/{su}, unstable {us}/{uu}")

@@ -180,6 +180,8 @@ def test_draw_samples_one_per_interval(base):
     (DatasetSettings(samples=4, ranges=SampleRanges(load=(1.5, 0.7))), "sample range load"),
     (DatasetSettings(samples=4, ranges=SampleRanges(duration=(0.0, 0.3))), "positive time"),
     (DatasetSettings(samples=4, ranges=SampleRanges(fault_buses=())), "no candidate bus"),
+    (DatasetSettings(samples=4, ranges=SampleRanges(duration=(0.001, 0.004))), "at least one step"),
+    (DatasetSettings(samples=4, ranges=SampleRanges(duration=(0.1, 4.7))), "window after clearing"),
 ])
 def test_draw_samples_bad_settings(base, settings, needle):
     with pytest.raises(InputError, match=needle):
@@ -473,6 +475,8 @@ def test_cli_stvs_dataset(tmp_path):
     (("--samples", 4, "--executor", "bogus", "--key-nodes", "14,13,12,10"), "--executor 'bogus'"),
     (("--samples", 4, "--seed", 1, "--executor", "serial", "--chunk-size", 0, "--key-nodes", "14"),
      "--chunk-size 0"),
+    (("--samples", 4, "--executor", "serial", "--key-nodes", "14", "--durations", "0.001,0.004"), "one step"),
+    (("--samples", 4, "--executor", "serial", "--key-nodes", "14", "--durations", "0.1"), "--durations"),
 ])
 def test_cli_bad_input_exits_2(tmp_path, args, needle):
     r = invoke("stvs", "dataset", *args, "--out", tmp_path / "ds")

@@ -318,13 +318,33 @@ def test_train_on_dataset_is_reproducible(dataset, trained):
     assert again.learning_curve == []
 
 
-def test_train_on_a_separate_test_folder(dataset):
+def reseeded_copy(src, dst, seed=1000):
+    """A copy of a dataset folder whose manifest names another seed (the plumbing of a separate test dataset,
+    without simulating one)."""
+    shutil.copytree(src, dst)
+    m = json.loads((dst / "manifest.json").read_text())
+    m["settings"]["seed"] = seed
+    (dst / "manifest.json").write_text(json.dumps(m))
+    return dst
+
+
+def test_train_on_a_separate_test_folder(dataset, tmp_path):
     out, _, _ = dataset
     n = len(labelled(out))
-    _, rep = train_on_dataset(out, tiny(epochs=1), test_folder=out, max_train=20, baseline=False)
+    test = reseeded_copy(out, tmp_path / "test")
+    _, rep = train_on_dataset(out, tiny(epochs=1), test_folder=test, max_train=20, baseline=False)
     assert (rep.train_samples, rep.test_samples) == (20, n)
-    assert rep.test_data == str(out)
+    assert rep.test_data == str(test)
     assert rep.baseline_accuracy is None and rep.baseline_beats_cnn is None
+
+
+def test_the_training_data_is_not_a_test_set(dataset, tmp_path):
+    out, _, _ = dataset
+    with pytest.raises(InputError, match="is the training data"):
+        train_on_dataset(out, tiny(epochs=1), test_folder=out, baseline=False)
+    shutil.copytree(out, tmp_path / "copy")  # same seed and ranges: the same samples
+    with pytest.raises(InputError, match="training data's seed"):
+        train_on_dataset(out, tiny(epochs=1), test_folder=tmp_path / "copy", baseline=False)
 
 
 def test_split():
@@ -362,6 +382,7 @@ def renamed_copy(src, dst):
         arrays["feature_names"] = np.array([f"renamed:{n}" for n in arrays["feature_names"]])
         np.savez_compressed(path, **arrays)
         m["chunks"][str(k)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    m["settings"]["seed"] += 1000  # not the training data's draw, so only the feature set is wrong
     (dst / "manifest.json").write_text(json.dumps(m))
     return dst
 
@@ -505,6 +526,8 @@ def test_cli_stvs_assess_bad_model_exits_2(dataset, other_model, tmp_path):
     (("--learning-curve", "8,a"), "--learning-curve"),
     (("--test-samples", 0), "--test-samples"),
     (("--epochs", 0), "epochs"),
+    (("--test-samples", 5, "--test-data", "."), "give one of the two"),
+    (("--learning-curve", "100000", "--test-samples", 10), "learning curve size 100000"),
 ])
 def test_cli_stvs_train_bad_input_exits_2(dataset, tmp_path, args, needle):
     out, _, _ = dataset
@@ -513,6 +536,23 @@ def test_cli_stvs_train_bad_input_exits_2(dataset, tmp_path, args, needle):
     assert r.exit_code == 2, r.output
     assert needle in r.output and "Traceback" not in r.output
     assert not model.exists()
+
+
+def test_cli_stvs_train_checks_its_model_file_first(dataset, tmp_path, monkeypatch):
+    """--out is a folder: refused before any training (the training is made to fail loudly if it is reached)."""
+    import tdcoord.stability.surrogate as surrogate
+
+    out, _, _ = dataset
+    monkeypatch.setattr(surrogate, "train_surrogate", lambda *a, **k: (_ for _ in ()).throw(AssertionError("trained")))
+    r = invoke("stvs", "train", "--data", out, "--out", tmp_path)
+    assert r.exit_code == 2, r.output
+    assert "is a folder" in r.output and "--out" in r.output and "Traceback" not in r.output
+
+
+def test_a_failed_save_leaves_no_file(other_model, tmp_path):
+    with pytest.raises(InputError, match="cannot write the model"):
+        other_model.save(tmp_path / "missing-folder" / "m.pt")
+    assert not (tmp_path / "missing-folder").exists()
 
 
 def test_cli_stvs_train_without_a_dataset_exits_2(tmp_path):

@@ -55,7 +55,8 @@ def test_fit_pbox_by_hand():
     m, s, n = 0.002, float(np.std(e, ddof=1)), 5
     half = stats.t.ppf(0.975, 4) * s / np.sqrt(n)
     assert b.mu == pytest.approx((m - half, m + half))
-    assert b.sigma == pytest.approx((s * np.sqrt(4 / stats.chi2.ppf(0.975, 4)), s * np.sqrt(4 / stats.chi2.ppf(0.025, 4))))
+    assert b.sigma == pytest.approx((s * np.sqrt(4 / stats.chi2.ppf(0.975, 4)),
+                                     s * np.sqrt(4 / stats.chi2.ppf(0.025, 4))))
     assert b.sigma[0] < s < b.sigma[1]
 
 
@@ -103,8 +104,11 @@ def test_tail_risk_by_hand():
     assert t.prob_up[0] == pytest.approx(0.1) and t.prob_down[0] == pytest.approx(0.1)
     assert t.excess_up[0] == pytest.approx(8 - bound) and t.excess_down[0] == pytest.approx(5 - bound)
     assert t.expected_up[0] == pytest.approx(0.1 * (8 - bound))
-    assert t.cvar_up[0] == pytest.approx(bound + 0.1 * (8 - bound) / 0.05)
-    assert t.cvar_down[0] == pytest.approx(bound + 0.1 * (5 - bound) / 0.05)
+    # CVaR at 95 % of ten equally likely errors: the worst one (8 MW up, 5 MW down)
+    assert t.cvar_up[0] == pytest.approx(8.0) and t.cvar_down[0] == pytest.approx(5.0)
+    # at 80 %: the mean of the worst two, (3 + 8) / 2 up and (2 + 5) / 2 down (the truncation level is beta too)
+    t80 = tail_risk(h, np.array([100.0]), np.array([0.0]), np.array([0.0]), boxes, 0.8)
+    assert t80.cvar_up[0] == pytest.approx(5.5) and t80.cvar_down[0] == pytest.approx(3.5)
 
 
 def test_synthetic_history_is_seeded_and_scaled():
@@ -119,8 +123,10 @@ def test_synthetic_history_is_seeded_and_scaled():
     # the fitted boxes hold the generator's deviation (inflated by the day's spread and bias)
     boxes = fit_pboxes(a)
     assert len(boxes["pv"]) == 24
-    inside = np.mean([bx.sigma[0] <= 0.16 <= bx.sigma[1] * 1.2 for bx in boxes["wind"]])
-    assert inside > 0.5
+    # the generator's marginal deviation: 0.15 sqrt(0.2^2 + E[s_d^2]) with E[s_d^2] = exp(2 x 0.15^2)
+    marginal = 0.15 * np.sqrt(0.04 + np.exp(0.045))
+    inside = np.mean([bx.sigma[0] <= marginal <= bx.sigma[1] for bx in boxes["wind"]])
+    assert inside >= 0.75
 
 
 @pytest.mark.parametrize("mu, sigma", [((0.1, -0.1), (0.01, 0.02)), ((0.0, 0.1), (0.02, 0.01)),

@@ -122,6 +122,14 @@ def draw_samples(cs: Any, settings: DatasetSettings) -> list[dict]:
 
     r = settings.ranges
     r.check()
+    lo, hi = r.duration
+    if round(lo / DT_SAVE) < 1:
+        raise InputError(f"sample range duration: {r.duration} s; the shortest fault must last at least one step of "
+                         f"{DT_SAVE} s (durations are rounded to that grid)")
+    if T_FAULT + hi + (WINDOW + 1) * DT_SAVE > settings.t_end + 1e-9:
+        raise InputError(f"sample range duration: {r.duration} s; a fault from {T_FAULT} s must be cleared "
+                         f"{(WINDOW + 1) * DT_SAVE:.2f} s before the end ({settings.t_end} s) to leave the CNN's "
+                         "window after clearing inside the run")
     if settings.samples < 1:
         raise InputError(f"--samples {settings.samples}: expected at least 1")
     buses = load_buses(cs)

@@ -13,7 +13,8 @@ VDSI absolute and aggregated relative error (Table 4), and, so that the
 CNN's figures can be judged, the accuracy of always answering the
 majority class and of a gradient-boosting baseline (scikit-learn's
 ``HistGradientBoostingClassifier`` and ``...Regressor``, seeded) trained
-on the same rows and features. When the baseline is at least as accurate,
+on the same features and on all the CNN's rows (its training and its
+validation rows: it needs no validation split). When the baseline is at least as accurate,
 the report says so (``baseline_beats_cnn``; for VDSI,
 ``baseline_beats_cnn_vdsi``).
 
@@ -79,15 +80,40 @@ def check_same_features(a: Labelled, b: Labelled) -> None:
                          f"{', '.join(b.key_nodes)}; there {len(a.feature_names)}, {', '.join(a.key_nodes)})")
 
 
+def check_held_out(folder: str | Path, test_folder: str | Path) -> None:
+    """A test dataset is not the training data: another folder, and not drawn with the same settings (the same seed
+    and settings draw the same samples)."""
+    import json
+
+    a, b = Path(folder), Path(test_folder)
+    if a.resolve() == b.resolve():
+        raise InputError(f"--test-data {str(b)!r} is the training data; make a test set with another seed "
+                         "(tdcoord stvs dataset --seed S)")
+    try:
+        sa = json.loads((a / "manifest.json").read_text())["settings"]
+        sb = json.loads((b / "manifest.json").read_text())["settings"]
+    except (OSError, ValueError, KeyError):
+        return  # labelled() reports a missing or unreadable manifest
+    if sa.get("seed") == sb.get("seed") and sa.get("ranges") == sb.get("ranges"):
+        raise InputError(f"--test-data {str(b)!r} was drawn with the training data's seed ({sa.get('seed')}) and "
+                         "ranges, so its samples are the training samples; make a test set with another seed")
+
+
 # ------------------------------------------------------------------ baseline
+def require_sklearn() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("sklearn") is None:
+        raise InputError('the baseline needs scikit-learn, which is not installed: pip install "tdcoord[stvs]" '
+                         "(or train without it: --no-baseline)")
+
+
 def baseline_predict(x_tr: np.ndarray, c_tr: np.ndarray, v_tr: np.ndarray, x_te: np.ndarray,
                      seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Gradient boosting on the same inputs: (TVCI, VDSI) predictions for ``x_te``."""
-    try:
-        from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-    except ImportError as exc:
-        raise InputError('the baseline needs scikit-learn, which is not installed: pip install "tdcoord[stvs]"') \
-            from exc
+    require_sklearn()
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
     if len(np.unique(c_tr)) < 2:  # one class only: the classifier cannot be fitted; it would answer that class
         pred = np.full(len(x_te), int(c_tr[0]))
     else:
@@ -111,6 +137,7 @@ class TrainReport:
     time_s: float
     balanced_accuracy: float = float("nan")
     majority_accuracy: float = float("nan")  # always answering the training set's most frequent class
+    majority_balanced_accuracy: float = float("nan")
     baseline_balanced_accuracy: float | None = None
     baseline_vdsi_mae: float | None = None
     baseline_vdsi_rel_error_pct: float | None = None
@@ -147,8 +174,9 @@ def fit_and_score(data: Labelled, tr: np.ndarray, test: tuple[np.ndarray, np.nda
     t_train = time.perf_counter() - t0
     ev = evaluate_surrogate(model, *test)
     majority = int(np.bincount(c, minlength=2).argmax())
+    me = score(np.full(len(test[1]), majority), np.zeros(len(test[1])), test[1], test[2])
     rep = TrainReport(ev.accuracy, ev.vdsi_mae, ev.vdsi_rel_error_pct, ev.confusion, None, int(len(tr)),
-                      ev.test_samples, 0.0, ev.balanced_accuracy, float((test[1] == majority).mean()),
+                      ev.test_samples, 0.0, ev.balanced_accuracy, me.accuracy, me.balanced_accuracy,
                       vdsi_test_sum=ev.vdsi_sum, unstable_test=int((test[1] == 0).sum()), unlabelled=data.unlabelled,
                       epochs=len(model.history), train_time_s=t_train)
     if baseline:
@@ -175,8 +203,11 @@ def train_on_dataset(folder: str | Path, settings: Any = None, *, test_samples: 
     t0 = time.perf_counter()
     st = settings or TrainSettings()
     st.check()
+    if baseline:
+        require_sklearn()  # before the training, not after it
     data = labelled(folder)
     if test_folder is not None:
+        check_held_out(folder, test_folder)
         test_data = labelled(test_folder)
         check_same_features(data, test_data)
         if len(test_data) == 0:
@@ -191,10 +222,11 @@ def train_on_dataset(folder: str | Path, settings: Any = None, *, test_samples: 
         if max_train < 4:
             raise InputError(f"--max-train: expected at least 4 training samples, got {max_train}")
         order = order[:max_train]
-    model, rep = fit_and_score(data, np.sort(order), test, st, baseline)
     for n in sorted(set(curve or [])):
         if not 4 <= n <= len(order):
             raise InputError(f"learning curve size {n}: expected 4 to {len(order)} (the training rows)")
+    model, rep = fit_and_score(data, np.sort(order), test, st, baseline)
+    for n in sorted(set(curve or [])):
         _, r = fit_and_score(data, np.sort(order[:n]), test, st, baseline)
         rep.learning_curve.append({k: getattr(r, k) for k in (
             "train_samples", "accuracy", "balanced_accuracy", "vdsi_mae", "vdsi_rel_error_pct", "baseline_accuracy",
@@ -331,4 +363,4 @@ def assess(model: Any, op: Any, faults: list[Any], *, confirm: int = 0, seed: in
 
 
 __all__ = ["Assessment", "FaultAssessment", "Labelled", "TEST_SAMPLES", "TrainReport", "assess", "baseline_predict",
-           "check_faults", "evaluate_on_dataset", "labelled", "split", "train_on_dataset"]
+           "check_faults", "check_held_out", "evaluate_on_dataset", "labelled", "split", "train_on_dataset"]

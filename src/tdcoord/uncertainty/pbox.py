@@ -33,9 +33,10 @@ The day is taken as repeating: the last period's next period is the first.
 
 **Tail risk** (:func:`tail_risk`): the frequency with which the history's
 net-load errors fall outside ``[eps_d, eps_u]`` in each period (the
-paper's "direct statistics"), the mean excess beyond the bound among those,
-and the CVaR at ``beta`` of the excess (Rockafellar-Uryasev with the bound
-as the value at risk: ``E[(n - eps_u)^+] / (1 - beta)``).
+paper's "direct statistics", ``P^u`` and ``P^d``), the mean excess beyond
+the bound among those (the loss ``alpha``), so that ``P * alpha`` is the
+expected excess, and the empirical CVaR at ``beta`` of the upward and
+downward net-load error itself (:func:`cvar`, per period).
 
 **Synthetic history** (:func:`synthetic_history`), the generator: for each
 source, day ``d`` and period ``t``, ``e[d, t] = mu_d + sigma_t * s_d * z``
@@ -145,9 +146,9 @@ class PBox:
         return lo, hi
 
 
-def check_beta(beta: float) -> None:
+def check_beta(beta: float, name: str = "beta") -> None:
     if not 0 < beta < 1:
-        raise InputError(f"confidence level beta = {beta!r}; expected a fraction in (0, 1)")
+        raise InputError(f"confidence level {name} = {beta!r}; expected a fraction in (0, 1)")
 
 
 def fit_pbox(errors: np.ndarray, level: float = 0.95) -> PBox:
@@ -155,7 +156,7 @@ def fit_pbox(errors: np.ndarray, level: float = 0.95) -> PBox:
     e = np.asarray(errors, float).ravel()
     if len(e) < 2 or not np.isfinite(e).all():
         raise InputError(f"p-box: need at least 2 finite errors, got {len(e)}")
-    check_beta(level)
+    check_beta(level, "level")
     n, m, s = len(e), float(e.mean()), float(e.std(ddof=1))
     half = float(stats.t.ppf((1 + level) / 2, n - 1)) * s / np.sqrt(n)
     chi_hi, chi_lo = stats.chi2.ppf((1 + level) / 2, n - 1), stats.chi2.ppf((1 - level) / 2, n - 1)
@@ -233,8 +234,8 @@ class TailRisk:
     prob_down: np.ndarray
     excess_up: np.ndarray  # mean excess beyond eps_up among the errors above it, MW (0 where none)
     excess_down: np.ndarray  # mean excess below eps_down among the errors below it, MW (>= 0)
-    cvar_up: np.ndarray  # eps_up + E[(n - eps_up)^+] / (1 - beta), MW
-    cvar_down: np.ndarray  # -eps_down + E[(eps_down - n)^+] / (1 - beta), MW (the downward loss, positive)
+    cvar_up: np.ndarray  # CVaR at beta of the net-load error n, MW
+    cvar_down: np.ndarray  # CVaR at beta of -n (the downward error, positive), MW
     beta: float
 
     @property
@@ -277,8 +278,8 @@ def tail_risk(history: ErrorHistory, load: np.ndarray, wind: np.ndarray, pv: np.
     with np.errstate(invalid="ignore", divide="ignore"):
         ex_up = np.where(p_up > 0, over.sum(axis=0) / np.maximum((over > 0).sum(axis=0), 1), 0.0)
         ex_down = np.where(p_down > 0, under.sum(axis=0) / np.maximum((under > 0).sum(axis=0), 1), 0.0)
-    return TailRisk(p_up, p_down, ex_up, ex_down, eps_up + over.mean(axis=0) / (1 - beta),
-                    -eps_down + under.mean(axis=0) / (1 - beta), beta)
+    return TailRisk(p_up, p_down, ex_up, ex_down, np.array([cvar(n[:, t], beta) for t in range(n.shape[1])]),
+                    np.array([cvar(-n[:, t], beta) for t in range(n.shape[1])]), beta)
 
 
 __all__ = ["BETA", "ErrorHistory", "FlexDemand", "PBox", "SIGMA", "SOURCES", "TailRisk", "check_beta", "cvar",
