@@ -339,15 +339,33 @@ Band = Annotated[str, typer.Option("--vm-band", help="every bus's voltage limits
                                    "'data' = the buses' own limits, violations counted against 0.95-1.05")]
 
 
+def _pair(text: str, option: str, example: str) -> tuple[float, float]:
+    """Two numbers 'LOW,HIGH' of an option."""
+    from tdcoord.errors import InputError
+
+    try:
+        lo, hi = (float(x) for x in text.split(","))
+    except ValueError:
+        raise InputError(f"{option} {text!r}: expected two numbers 'LOW,HIGH', e.g. {example}") from None
+    return lo, hi
+
+
+def _integers(text: str | None, option: str, example: str) -> list[int]:
+    """Comma-separated integers of an option (none for an empty text)."""
+    from tdcoord.errors import InputError
+
+    try:
+        return [int(v) for v in (text or "").split(",") if v.strip()]
+    except ValueError:
+        raise InputError(f"{option} {text!r}: expected comma-separated integers, e.g. {example}") from None
+
+
 def _band(text: str) -> tuple[float, float] | None:
     from tdcoord.errors import InputError
 
     if text.strip().lower() == "data":
         return None
-    try:
-        lo, hi = (float(x) for x in text.split(","))
-    except ValueError as exc:
-        raise InputError(f"--vm-band {text!r}: expected two numbers 'LOW,HIGH', e.g. 0.95,1.05") from exc
+    lo, hi = _pair(text, "--vm-band", "0.95,1.05")
     if not 0 < lo < hi:
         raise InputError(f"--vm-band {text!r}: expected 0 < LOW < HIGH")
     return lo, hi
@@ -1108,16 +1126,11 @@ def study_dso_led(
     IEEE 30-bus + N IEEE 33-bus feeders with PV, batteries and P2P trades; growth with N."""
 
     def body() -> None:
-        from tdcoord.errors import InputError
         from tdcoord.reporting.dso_led import write_outputs
         from tdcoord.studies.dso_led import DsoLedSettings, run_study
 
         check_json(json_out)
-        try:
-            counts = tuple(int(x) for x in growth_feeders.split(",") if x.strip())
-        except ValueError:
-            raise InputError(f"--growth-feeders {growth_feeders!r}: expected comma-separated counts, e.g. 1,2,5") \
-                from None
+        counts = tuple(_integers(growth_feeders, "--growth-feeders", "1,2,5"))
         settings = DsoLedSettings(feeders=feeders, periods=periods, method=method, gap=gap, time_limit=time_limit,
                                   band_mw=band_mw, growth=counts, growth_time_limit=growth_time_limit)
         say = lambda m: err_console.print(f"[dim]{m}[/]", highlight=False, soft_wrap=True)  # noqa: E731
@@ -1331,32 +1344,19 @@ def stvs_dataset(
         if chunk_size < 1:
             raise InputError(f"--chunk-size {chunk_size}: expected at least 1")
         nodes = tuple(b.strip() for b in key_nodes.split(",") if b.strip()) if key_nodes else ()
-        try:
-            lo, hi = (float(v) for v in durations.split(","))
-        except ValueError:
-            raise InputError(f"--durations {durations!r}: expected LOW,HIGH in seconds, e.g. 0.1,0.5") from None
+        lo, hi = _pair(durations, "--durations", "0.1,0.5 (seconds)")
         settings = DatasetSettings(samples=samples, seed=seed, chunk_size=chunk_size, key_nodes=nodes,
                                    ranges=SampleRanges(duration=(lo, hi)))
         with _status() as status:
             run = generate_dataset(out, settings, executor=ex, progress=lambda m: status.update(m))
         s = run.summary()
-        console.print(f"{run.samples} samples in {escape(str(out))} ({run.computed_samples} simulated now in {run.time_s:.1f} s, "
+        console.print(f"{run.samples} samples in {escape(str(out))} ({run.computed_samples} simulated now in "
+                      f"{run.time_s:.1f} s, "
                       f"{run.kept_chunks} chunk(s) kept): {run.stable} stable, {run.unstable} unstable, "
                       f"{run.failed} failed simulations; key nodes {', '.join(run.key_nodes)}")
         write_json(json_out, s)
 
     guarded(body, debug)
-
-
-def _sizes(text: str | None, option: str) -> list[int]:
-    from tdcoord.errors import InputError
-
-    if not text:
-        return []
-    try:
-        return [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise InputError(f"{option} {text!r}: expected comma-separated integers, e.g. 250,500,1000") from None
 
 
 @stvs_app.command("train")
@@ -1398,7 +1398,7 @@ def stvs_train(
             raise InputError("--test-samples holds samples out of --data; with --test-data the test is that dataset: "
                              "give one of the two")
         st = TrainSettings(epochs=epochs, batch=batch, lr=lr, patience=patience, seed=seed, class_weight=class_weight)
-        sizes = _sizes(curve, "--learning-curve")
+        sizes = _integers(curve, "--learning-curve", "250,500,1000")
         with _status() as status:
             status.update(f"training on {escape(str(data))}")
             model, rep = train_on_dataset(data, st, test_samples=test_samples or TEST_SAMPLES, test_folder=test_data,
