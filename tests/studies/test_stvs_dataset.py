@@ -33,15 +33,8 @@ def test_andes_is_installed():
 
 
 @pytest.fixture(scope="module")
-def base():
-    from tdcoord.cases.stvs_flex import stvs_flex_system
-
-    return stvs_flex_system()
-
-
-@pytest.fixture(scope="module")
-def op(base):
-    return operating_point(base)
+def op(stvs_flex):
+    return operating_point(stvs_flex)
 
 
 # ------------------------------------------------------------------ simulation
@@ -132,24 +125,24 @@ def test_build_system_places_the_operating_point(op):
 
 
 # ------------------------------------------------------------------ sampling
-def test_draw_samples_is_seeded(base):
-    a = draw_samples(base, SETTINGS)
-    assert a == draw_samples(base, DatasetSettings(samples=48, chunk_size=8, seed=5, key_nodes=KEY))
-    assert draw_samples(base, DatasetSettings(samples=48, seed=5)) == a  # chunks and key nodes do not matter
-    b = draw_samples(base, DatasetSettings(samples=48, seed=6))
+def test_draw_samples_is_seeded(stvs_flex):
+    a = draw_samples(stvs_flex, SETTINGS)
+    assert a == draw_samples(stvs_flex, DatasetSettings(samples=48, chunk_size=8, seed=5, key_nodes=KEY))
+    assert draw_samples(stvs_flex, DatasetSettings(samples=48, seed=5)) == a  # chunks and key nodes do not matter
+    b = draw_samples(stvs_flex, DatasetSettings(samples=48, seed=6))
     assert all(x != y for x, y in zip(a, b))
 
 
-def test_the_latin_hypercube_depends_on_the_sample_count(base):
+def test_the_latin_hypercube_depends_on_the_sample_count(stvs_flex):
     """The first 8 of 48 samples are not the 8 samples of the same seed: a separate 8-sample dataset is no
     sub-dataset (so executors are compared chunk by chunk in the resume test instead)."""
-    assert draw_samples(base, DatasetSettings(samples=8, seed=5)) != draw_samples(base, SETTINGS)[:8]
+    assert draw_samples(stvs_flex, DatasetSettings(samples=8, seed=5)) != draw_samples(stvs_flex, SETTINGS)[:8]
 
 
-def test_draw_samples_one_per_interval(base):
+def test_draw_samples_one_per_interval(stvs_flex):
     n = SETTINGS.samples
     r = SampleRanges()
-    s = draw_samples(base, SETTINGS)
+    s = draw_samples(stvs_flex, SETTINGS)
     assert len(s) == n
     assert set(s[0]["load"]) == {"2", "3", "4", "5", "6", "9", "10", "11", "12", "13", "14"}
     assert set(s[0]["gen_share"]) == {"2", "3", "6", "8"}
@@ -183,23 +176,24 @@ def test_draw_samples_one_per_interval(base):
     (DatasetSettings(samples=4, ranges=SampleRanges(duration=(0.001, 0.004))), "at least one step"),
     (DatasetSettings(samples=4, ranges=SampleRanges(duration=(0.1, 4.7))), "window after clearing"),
 ])
-def test_draw_samples_bad_settings(base, settings, needle):
+def test_draw_samples_bad_settings(stvs_flex, settings, needle):
     with pytest.raises(InputError, match=needle):
-        draw_samples(base, settings)
+        draw_samples(stvs_flex, settings)
 
 
-def test_sample_system_scales_a_copy(base):
-    s = draw_samples(base, SETTINGS)[0]
-    cs = sample_system(base, s)
-    t0, t1 = base.transmission.load, cs.transmission.load
+def test_sample_system_scales_a_copy(stvs_flex):
+    s = draw_samples(stvs_flex, SETTINGS)[0]
+    cs = sample_system(stvs_flex, s)
+    t0, t1 = stvs_flex.transmission.load, cs.transmission.load
     for b, f in s["load"].items():
         rows = t0.index[t0.bus == b]
         np.testing.assert_allclose(t1.loc[rows, "p_mw"], t0.loc[rows, "p_mw"] * f, rtol=1e-12)
         np.testing.assert_allclose(t1.loc[rows, "q_mvar"], t0.loc[rows, "q_mvar"] * f, rtol=1e-12)
     for name, net in cs.feeders.items():
-        np.testing.assert_allclose(net.load.p_mw, base.feeders[name].load.p_mw * s["feeder_load"][name], rtol=1e-12)
-        np.testing.assert_allclose(net.sgen.p_mw, base.feeders[name].sgen.p_max_mw * s["der"][name], rtol=1e-12)
-        np.testing.assert_allclose(base.feeders[name].sgen.p_mw, base.feeders[name].sgen.p_max_mw)  # untouched
+        src = stvs_flex.feeders[name]
+        np.testing.assert_allclose(net.load.p_mw, src.load.p_mw * s["feeder_load"][name], rtol=1e-12)
+        np.testing.assert_allclose(net.sgen.p_mw, src.sgen.p_max_mw * s["der"][name], rtol=1e-12)
+        np.testing.assert_allclose(src.sgen.p_mw, src.sgen.p_max_mw)  # untouched
 
 
 # ------------------------------------------------------------------ the dataset (process executor)
@@ -239,9 +233,9 @@ def test_dataset_shapes(dataset):
     assert d["manifest"]["settings"]["seed"] == 5
 
 
-def test_dataset_matches_its_samples(dataset, base):
+def test_dataset_matches_its_samples(dataset, stvs_flex):
     out, _, d = dataset
-    samples = draw_samples(base, SETTINGS)
+    samples = draw_samples(stvs_flex, SETTINGS)
     assert list(d["fault_bus"]) == [s["fault_bus"] for s in samples]
     np.testing.assert_allclose(d["t_clear"], [0.2 + s["duration"] for s in samples], rtol=0, atol=1e-12)
     assert ((d["t_clear"] >= 0.3) & (d["t_clear"] <= 0.7)).all()  # durations 0.1-0.5 s
@@ -249,7 +243,7 @@ def test_dataset_matches_its_samples(dataset, base):
         assert json.loads(str(z["samples"])) == samples[16:24]
         assert list(z["key_nodes"]) == list(KEY)
     names = d["feature_names"]
-    t_load = base.transmission.load
+    t_load = stvs_flex.transmission.load
     for i, s in enumerate(samples):
         for b, f in s["load"].items():
             p = t_load.p_mw[t_load.bus == b].sum() * f

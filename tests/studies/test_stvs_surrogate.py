@@ -450,20 +450,13 @@ def test_cli_stvs_assess_a_dataset(dataset, cli_model, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def base():
-    from tdcoord.cases.stvs_flex import stvs_flex_system
-
-    return stvs_flex_system()
-
-
-@pytest.fixture(scope="module")
-def fault14(base):
+def fault14(stvs_flex):
     """The default operating point (every factor 1) and a 0.2 s fault at bus 14, simulated to the end of the
     CNN's window and over the whole 5 s."""
     from tdcoord.stability.time_domain import simulate
     from tdcoord.studies.stvs_dataset import sample_operating_point, uniform_point, window_end
 
-    op = sample_operating_point(base, uniform_point(base))
+    op = sample_operating_point(stvs_flex, uniform_point(stvs_flex))
     f = FaultSpec("14", 0.4)
     return op, f, simulate(op, f, window_end(f)), simulate(op, f)
 
@@ -578,7 +571,7 @@ def test_window_features_of_a_window_run_equal_the_whole_runs(fault14):
     np.testing.assert_allclose(a, b, atol=1e-3, rtol=0)
 
 
-def test_window_run_of_a_dataset_sample_gives_its_features(dataset, base):
+def test_window_run_of_a_dataset_sample_gives_its_features(dataset, stvs_flex):
     """A sample of the dataset (its whole 5 s run saved) simulated again to the window's end only."""
     from tdcoord.stability.time_domain import simulate
     from tdcoord.studies.stvs_dataset import T_FAULT, sample_operating_point, window_end, window_features
@@ -588,7 +581,7 @@ def test_window_run_of_a_dataset_sample_gives_its_features(dataset, base):
         samples = json.loads(str(z["samples"]))
     i = next(k for k in range(len(samples)) if d["status"][k] == "completed" and samples[k]["fault_bus"] != "14")
     s = samples[i]
-    op = sample_operating_point(base, s)
+    op = sample_operating_point(stvs_flex, s)
     fault = FaultSpec(s["fault_bus"], T_FAULT + s["duration"])
     sim = simulate(op, fault, window_end(fault))
     assert sim.status == "completed"
@@ -598,10 +591,10 @@ def test_window_run_of_a_dataset_sample_gives_its_features(dataset, base):
 
 
 # ------------------------------------------------------------------ time-domain fixes
-def test_restore_fault_angle_lets_a_long_bus_12_fault_clear(base, monkeypatch):
+def test_restore_fault_angle_lets_a_long_bus_12_fault_clear(stvs_flex, monkeypatch):
     from tdcoord.stability import time_domain as td
 
-    op = td.operating_point(base)
+    op = td.operating_point(stvs_flex)
     fault = FaultSpec("12", 0.4)  # 0.2 s bolted fault at bus 12
     original = td.restore_fault_angle
     calls = []

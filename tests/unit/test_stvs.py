@@ -181,17 +181,10 @@ def test_vdsi_needs_time_after_clearing():
 
 # ------------------------------------------------------------------ the Table 3 system
 @pytest.fixture(scope="module")
-def flex():
-    from tdcoord.cases.stvs_flex import stvs_flex_system
-
-    return stvs_flex_system()
-
-
-@pytest.fixture(scope="module")
-def flex_pf(flex):
+def flex_pf(stvs_flex):
     from tdcoord.pf.integrated import run_coupled
 
-    return run_coupled(flex)
+    return run_coupled(stvs_flex)
 
 
 def test_paper_bus_map():
@@ -216,11 +209,11 @@ def test_paper_bus_outside_the_feeder_raises(sub, number):
         paper_bus(sub, number)
 
 
-def test_table3_resources_on_the_feeders(flex):
+def test_table3_resources_on_the_feeders(stvs_flex):
     from tdcoord.cases.stvs_flex import TABLE3
 
     assert len(TABLE3) == 10
-    ds1, ds2 = flex.feeders["ieee13@13"], flex.feeders["ieee13@14"]
+    ds1, ds2 = stvs_flex.feeders["ieee13@13"], stvs_flex.feeders["ieee13@14"]
     for net in (ds1, ds2):
         assert len(net.sgen) == 3 and len(net.storage) == 2
         assert net.sgen.in_service.all() and net.storage.in_service.all()
@@ -245,10 +238,10 @@ def test_table3_resources_on_the_feeders(flex):
     from tdcoord.cases.coupled_cases import seed001
 
     plain = seed001()
-    assert len(flex.transmission.load) == len(plain.transmission.load)
-    assert flex.transmission.load.p_mw.sum() == pytest.approx(plain.transmission.load.p_mw.sum())
-    assert len(flex.tie) == 1 and not bool(flex.tie.in_service.iloc[0])
-    assert any("Table 3" in n for n in flex.notes)
+    assert len(stvs_flex.transmission.load) == len(plain.transmission.load)
+    assert stvs_flex.transmission.load.p_mw.sum() == pytest.approx(plain.transmission.load.p_mw.sum())
+    assert len(stvs_flex.tie) == 1 and not bool(stvs_flex.tie.in_service.iloc[0])
+    assert any("Table 3" in n for n in stvs_flex.notes)
 
 
 def test_availability_scales_pv_and_wind_only():
@@ -260,7 +253,7 @@ def test_availability_scales_pv_and_wind_only():
         np.testing.assert_allclose(net.sgen.sn_mva, 1.1 * net.sgen.p_max_mw, rtol=1e-12)
 
 
-def test_integrated_power_flow_converges_and_der_offsets_the_import(flex, flex_pf):
+def test_integrated_power_flow_converges_and_der_offsets_the_import(stvs_flex, flex_pf):
     from tdcoord.cases.coupled_cases import seed001
     from tdcoord.pf.integrated import run_coupled
 
@@ -278,14 +271,14 @@ def test_integrated_power_flow_converges_and_der_offsets_the_import(flex, flex_p
 
 
 # ------------------------------------------------------------------ feeder equivalents (no ANDES)
-def test_feeder_equivalents_match_the_power_flow(flex, flex_pf):
+def test_feeder_equivalents_match_the_power_flow(stvs_flex, flex_pf):
     from tdcoord.stability.time_domain import feeder_equivalents
 
-    eqs = feeder_equivalents(flex, flex_pf)
+    eqs = feeder_equivalents(stvs_flex, flex_pf)
     assert [e.name for e in eqs] == ["ieee13@13", "ieee13@14"]
     assert [e.bus for e in eqs] == ["13", "14"]
     for e in eqs:
-        net = flex.feeders[e.name]
+        net = stvs_flex.feeders[e.name]
         assert e.p_mw == pytest.approx(flex_pf.res_boundary.at[e.name, "p_mw"], abs=1e-12)
         assert e.q_mvar == pytest.approx(flex_pf.res_boundary.at[e.name, "q_mvar"], abs=1e-12)
         assert e.p_der_mw == pytest.approx(net.sgen.p_mw.sum() + net.storage.p_mw.sum(), abs=1e-12)
@@ -299,19 +292,19 @@ def test_feeder_equivalents_match_the_power_flow(flex, flex_pf):
     assert eqs[0].p_der_mw == pytest.approx(1.5) and eqs[1].p_der_mw == pytest.approx(1.9)
     assert eqs[0].sn_der_mva == pytest.approx(1.1 * 2.5) and eqs[1].sn_der_mva == pytest.approx(1.1 * 2.9)
     # without a power flow given, it runs one: the same numbers
-    again = feeder_equivalents(flex)
+    again = feeder_equivalents(stvs_flex)
     assert [a.p_mw for a in again] == pytest.approx([e.p_mw for e in eqs], abs=1e-9)
 
 
-def test_feeder_equivalents_follow_der_output_and_storage(flex, flex_pf):
+def test_feeder_equivalents_follow_der_output_and_storage(stvs_flex, flex_pf):
     from tdcoord.stability.time_domain import feeder_equivalents
 
-    before = {e.name: e for e in feeder_equivalents(flex, flex_pf)}
-    cs = flex.copy()
+    before = {e.name: e for e in feeder_equivalents(stvs_flex, flex_pf)}
+    cs = stvs_flex.copy()
     cs.feeders["ieee13@13"].sgen["p_mw"] *= 0.5  # PV at half output on DS1
     cs.feeders["ieee13@14"].storage.loc[:, "p_mw"] = [0.3, 0.2]  # DS2's batteries discharge 0.5 MW
     after = {e.name: e for e in feeder_equivalents(cs)}
-    assert flex.feeders["ieee13@13"].sgen.p_mw.sum() == pytest.approx(1.5)  # the original is untouched
+    assert stvs_flex.feeders["ieee13@13"].sgen.p_mw.sum() == pytest.approx(1.5)  # the original is untouched
     a, b = before["ieee13@13"], after["ieee13@13"]
     assert b.p_der_mw == pytest.approx(0.75, abs=1e-12)
     assert b.p_mw - a.p_mw == pytest.approx(0.75, abs=0.05)  # imports what the PV no longer gives
@@ -322,20 +315,20 @@ def test_feeder_equivalents_follow_der_output_and_storage(flex, flex_pf):
     assert abs(d.p_load_mw - c.p_load_mw) < 0.05
 
 
-def test_feeder_equivalents_refuse_a_diverged_power_flow(flex, flex_pf):
+def test_feeder_equivalents_refuse_a_diverged_power_flow(stvs_flex, flex_pf):
     from types import SimpleNamespace
 
     from tdcoord.stability.time_domain import feeder_equivalents
 
     with pytest.raises(InputError, match="does not converge"):
-        feeder_equivalents(flex, SimpleNamespace(converged=False, res_boundary=flex_pf.res_boundary))
+        feeder_equivalents(stvs_flex, SimpleNamespace(converged=False, res_boundary=flex_pf.res_boundary))
 
 
-def test_operating_point_loads_and_features(flex, flex_pf):
+def test_operating_point_loads_and_features(stvs_flex, flex_pf):
     from tdcoord.stability.time_domain import operating_point
 
-    op = operating_point(flex, flex_pf)
-    ld = flex.transmission.load[flex.transmission.load.in_service]
+    op = operating_point(stvs_flex, flex_pf)
+    ld = stvs_flex.transmission.load[stvs_flex.transmission.load.in_service]
     assert sum(op.load_mw.values()) == pytest.approx(ld.p_mw.sum(), abs=1e-9)
     assert sum(op.load_mvar.values()) == pytest.approx(ld.q_mvar.sum(), abs=1e-9)
     assert set(op.load_mw) == {str(b) for b in ld.bus}

@@ -132,11 +132,10 @@ def constraint_deep_peak_cost(b: Any, prefix: str, units: list[DeepPeakUnit], p_
     b.constraint_ineq(f"{prefix}.deep_full_before_oil", d1 - rows(deep, y_oil), lb=0.0)
     b.constraint_ineq(f"{prefix}.oil_when_on", d2 - rows(oil, y_oil), ub=0.0)
     b.constraint_ineq(f"{prefix}.oil_after_deep", y_deep - y_oil, lb=0.0)
-    for k in range(max(int(breakpoints), 2) - 1):  # the chord through breakpoints k and k + 1
-        x0 = np.array([u.breakpoints(breakpoints)[k] for u in units])
-        x1 = np.array([u.breakpoints(breakpoints)[k + 1] for u in units])
-        f0 = np.array([u.fuel(v) for u, v in zip(units, x0)])
-        f1 = np.array([u.fuel(v) for u, v in zip(units, x1)])
+    xs = np.array([u.breakpoints(breakpoints) for u in units])  # (n, K)
+    fs = np.array([u.fuel(x) for u, x in zip(units, xs)])
+    for k in range(xs.shape[1] - 1):  # the chord through breakpoints k and k + 1
+        x0, x1, f0, f1 = xs[:, k], xs[:, k + 1], fs[:, k], fs[:, k + 1]
         slope = np.where(x1 > x0, (f1 - f0) / np.where(x1 > x0, x1 - x0, 1.0), 0.0)
         b.constraint_ineq(f"{prefix}.fuel_chord{k}", fuel - rows(slope, p_mw), lb=col(f0 - slope * x0))
     stage_coef = np.array([u.k1 - u.hs * u.ks for u in units])

@@ -21,7 +21,6 @@ inverse of its frequency in the training split (unstable cases are rare).
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from tdcoord.errors import InputError
+from tdcoord.results.serialize import plain  # plain data: what a file loaded with weights_only may hold
 
 FORMAT = "tdcoord-stvs-cnn"
 VERSION = 2  # 2: the VDSI target's scaling is saved
@@ -136,11 +136,6 @@ class Surrogate:
                     "feature_names": [str(n) for n in self.feature_names],
                     "key_nodes": [str(b) for b in self.key_nodes], "history": plain(self.history),
                     "info": plain(self.info)}, path)
-
-
-def plain(obj: Any) -> Any:
-    """``obj`` as plain Python data (what a file loaded with ``weights_only`` may hold)."""
-    return json.loads(json.dumps(obj, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
 
 
 def load_surrogate(path: str | Path, feature_names: list[str] | None = None) -> Surrogate:

@@ -147,6 +147,19 @@ class Simulation:
     def completed(self) -> bool:
         return self.status == "completed"
 
+    def voltages(self, buses: list[str]) -> np.ndarray:
+        """The voltage trajectories of ``buses``, columns in that order, p.u."""
+        return self.v[:, [self.buses.index(str(b)) for b in buses]]
+
+    def indices(self, key_nodes: list[str], t_end: float | None = None) -> Any:
+        """TVCI and VDSI over ``key_nodes`` (:func:`~tdcoord.stability.stvs_indices.stvs_indices`) up to ``t_end``
+        (default: the run's own end; a run stopped short of it counts the rest as 0 V)."""
+        from tdcoord.stability.stvs_indices import stvs_indices
+
+        return stvs_indices(self.t, self.voltages(key_nodes), self.fault.t_clear,
+                            self.t_end if t_end is None else t_end, completed=self.completed,
+                            delta_deg=self.delta_deg)
+
 
 def feeder_equivalents(cs: Any, pf: Any = None) -> list[FeederEquivalent]:
     """Each feeder aggregated at its PCC from tdcoord's data and integrated power flow (run here unless given)."""

@@ -58,6 +58,7 @@ from typing import Any, Callable
 import numpy as np
 
 from tdcoord.errors import InputError
+from tdcoord.results.serialize import write_json
 
 VERSION = 2  # 2: the faulted bus angle restored at clearing (time_domain.restore_fault_angle)
 WINDOW = 20  # key-node voltage samples after clearing in the CNN inputs
@@ -203,8 +204,8 @@ def window_features(op: Any, sim: Any, key_nodes: list[str]) -> tuple[np.ndarray
 
     window = np.full((WINDOW, len(key_nodes)), np.nan)
     if len(sim.t) >= 2:
-        v = sim.v[:, [sim.buses.index(b) for b in key_nodes]]
-        _, window = uniform(sim.t, v, sim.fault.t_clear, sim.fault.t_clear + WINDOW * DT_SAVE, DT_SAVE)
+        _, window = uniform(sim.t, sim.voltages(key_nodes), sim.fault.t_clear, sim.fault.t_clear + WINDOW * DT_SAVE,
+                            DT_SAVE)
     gen = [sim.gen_mw.get(b, np.nan) for b in ("1",) + MACHINE_BUSES]
     feats = op.features()
     x = np.r_[gen, list(feats.values()), np.nan_to_num(window[:WINDOW], nan=0.0).T.ravel()]
@@ -220,7 +221,7 @@ def window_end(fault: Any) -> float:
 
 def run_sample(base: Any, s: dict, key_nodes: list[str], t_end: float) -> dict:
     """Simulate one sample and label it: inputs, indices, status and the key nodes' trajectories."""
-    from tdcoord.stability.stvs_indices import stvs_indices, uniform
+    from tdcoord.stability.stvs_indices import uniform
     from tdcoord.stability.time_domain import FaultSpec, simulate
 
     op = sample_operating_point(base, s)
@@ -231,11 +232,10 @@ def run_sample(base: Any, s: dict, key_nodes: list[str], t_end: float) -> dict:
     tvci, vdsi = -1, float("nan")  # -1: no label (the simulation failed; see status and reason)
     reason = sim.reason
     if len(sim.t) >= 2:
-        v = sim.v[:, [sim.buses.index(b) for b in key_nodes]]
-        _, grid_v = uniform(sim.t, v, 0.0, t_end, DT_SAVE)
+        _, grid_v = uniform(sim.t, sim.voltages(key_nodes), 0.0, t_end, DT_SAVE)
         traj[:] = grid_v[:n_grid]
         if sim.status in ("completed", "stopped"):  # a numerical failure is no label: recorded, not learned from
-            ind = stvs_indices(sim.t, v, fault.t_clear, t_end, completed=sim.completed, delta_deg=sim.delta_deg)
+            ind = sim.indices(key_nodes)
             tvci, vdsi = ind.tvci, ind.vdsi
             reason = reason or ind.reason
     x, names = window_features(op, sim, key_nodes)
@@ -303,8 +303,7 @@ def select_key_nodes(n: int = 4, *, duration: float = 0.2, t_end: float = 5.0,
         if len(sim.t) < 2:
             continue
         after = sim.t > T_FAULT + duration
-        cols = [sim.buses.index(x) for x in t_buses]
-        dyn += np.abs(sim.v[after][:, cols] - 1.0).mean(axis=0) if after.any() else 0.0
+        dyn += np.abs(sim.voltages(t_buses)[after] - 1.0).mean(axis=0) if after.any() else 0.0
         runs += 1
     dyn /= max(runs, 1)
     parts = {"static": static, "dynamic": dyn, "coupling": coupling}
@@ -417,10 +416,8 @@ def generate_dataset(out: str | Path, settings: DatasetSettings, executor: Any =
     kept = len(chunks) - len(pending)
 
     def save_manifest() -> None:
-        data = {"settings": wanted, "key_nodes": key, "chunks": digests, "n_chunks": len(chunks)}
-        tmp = manifest_path.with_name(".manifest.json.tmp")
-        tmp.write_text(json.dumps(data, indent=1))
-        tmp.replace(manifest_path)
+        write_json(manifest_path, {"settings": wanted, "key_nodes": key, "chunks": digests, "n_chunks": len(chunks)},
+                   indent=1)
 
     save_manifest()
     if pending:

@@ -74,10 +74,12 @@ def labelled(folder: str | Path) -> Labelled:
                     str(folder))
 
 
-def check_same_features(a: Labelled, b: Labelled) -> None:
-    if a.feature_names != b.feature_names:
-        raise InputError(f"{b.folder}: another feature set than {a.folder} ({len(b.feature_names)} inputs, key nodes "
-                         f"{', '.join(b.key_nodes)}; there {len(a.feature_names)}, {', '.join(a.key_nodes)})")
+def check_same_features(data: Labelled, names: list[str], key_nodes: list[str], reference: str) -> None:
+    """``data`` has the inputs ``names`` (of ``reference``, a training folder or a model)."""
+    if data.feature_names != list(names):
+        raise InputError(f"{data.folder}: another feature set than {reference} ({len(data.feature_names)} inputs, key "
+                         f"nodes {', '.join(data.key_nodes)}; {reference}: {len(names)} inputs, key nodes "
+                         f"{', '.join(key_nodes)})")
 
 
 def check_held_out(folder: str | Path, test_folder: str | Path) -> None:
@@ -209,7 +211,7 @@ def train_on_dataset(folder: str | Path, settings: Any = None, *, test_samples: 
     if test_folder is not None:
         check_held_out(folder, test_folder)
         test_data = labelled(test_folder)
-        check_same_features(data, test_data)
+        check_same_features(test_data, data.feature_names, data.key_nodes, data.folder)
         if len(test_data) == 0:
             raise InputError(f"{test_folder}: no labelled samples to test on")
         tr = np.arange(len(data))
@@ -242,10 +244,7 @@ def evaluate_on_dataset(model: Any, folder: str | Path) -> dict:
     from tdcoord.stability.surrogate import evaluate_surrogate
 
     data = labelled(folder)
-    if data.feature_names != model.feature_names:
-        raise InputError(f"{folder}: another feature set than the model's ({len(data.feature_names)} inputs, key "
-                         f"nodes {', '.join(data.key_nodes)}; the model: {len(model.feature_names)} inputs, key nodes "
-                         f"{', '.join(model.key_nodes)})")
+    check_same_features(data, model.feature_names, model.key_nodes, "the model")
     ev = evaluate_surrogate(model, data.x, data.tvci, data.vdsi)
     out = asdict(ev)
     out["unlabelled"] = data.unlabelled
@@ -313,7 +312,6 @@ def assess(model: Any, op: Any, faults: list[Any], *, confirm: int = 0, seed: in
     indices are filled in. ``confirmed`` counts the confirming runs that
     gave a label, ``agree`` those whose TVCI is the prediction's.
     """
-    from tdcoord.stability.stvs_indices import stvs_indices
     from tdcoord.stability.time_domain import T_END, simulate
     from tdcoord.studies.stvs_dataset import window_end, window_features
 
@@ -335,9 +333,7 @@ def assess(model: Any, op: Any, faults: list[Any], *, confirm: int = 0, seed: in
             where.append(len(out))
         elif sim.status == "stopped":  # rotor angles ran apart inside the window: unstable, no prediction needed
             fa.tvci, fa.p_stable, fa.source = 0, 0.0, "simulation"
-            ind = stvs_indices(sim.t, sim.v[:, [sim.buses.index(b) for b in model.key_nodes]], f.t_clear, T_END,
-                               completed=False, delta_deg=sim.delta_deg)
-            fa.vdsi = ind.vdsi
+            fa.vdsi = sim.indices(model.key_nodes, T_END).vdsi  # the time after the separation counts as 0 V
         out.append(fa)
     window_time = time.perf_counter() - t0
     if rows:
@@ -354,8 +350,7 @@ def assess(model: Any, op: Any, faults: list[Any], *, confirm: int = 0, seed: in
         fa = out[i]
         fa.simulated_status = sim.status
         if sim.status in ("completed", "stopped"):
-            ind = stvs_indices(sim.t, sim.v[:, [sim.buses.index(b) for b in model.key_nodes]], f.t_clear, T_END,
-                               completed=sim.completed, delta_deg=sim.delta_deg)
+            ind = sim.indices(model.key_nodes)
             fa.simulated_tvci, fa.simulated_vdsi = ind.tvci, ind.vdsi
             confirmed += 1
             agree += int(fa.tvci == ind.tvci)
