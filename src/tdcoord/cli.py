@@ -360,6 +360,16 @@ def _integers(text: str | None, option: str, example: str) -> list[int]:
         raise InputError(f"{option} {text!r}: expected comma-separated integers, e.g. {example}") from None
 
 
+def _floats(text: str | None, option: str, example: str) -> list[float]:
+    """Comma-separated numbers of an option (none for an empty text)."""
+    from tdcoord.errors import InputError
+
+    try:
+        return [float(v) for v in (text or "").split(",") if v.strip()]
+    except ValueError:
+        raise InputError(f"{option} {text!r}: expected comma-separated numbers, e.g. {example}") from None
+
+
 def _band(text: str) -> tuple[float, float] | None:
     from tdcoord.errors import InputError
 
@@ -1241,6 +1251,84 @@ def study_smart_inverters(
             r.add_row(key, _fmt(summary["objective"].get(key), 8), _fmt(summary["runtime_s"].get(key), 3))
         console.print(r)
         console.print(f"written to {out}/ in {summary['time_s']:.1f} s")
+
+    guarded(body, debug, out=out)
+
+
+@study_app.command("stvs-flex")
+def study_stvs_flex(
+    model: Annotated[Optional[Path], typer.Option(help="CNN surrogate from `tdcoord stvs train` (the proposed "
+                                                       "method's STVS loop and the methods' STVS indices need it)")]
+    = None,
+    penetration: Annotated[str, typer.Option(help="DER penetration: base | high (Table 3 x3, the stress case) | "
+                                                  "both")] = "base",
+    eps: Annotated[float, typer.Option(help="risk preference: weight of the operating cost against the "
+                                            "flexibility risk, in [0, 1]")] = 0.5,
+    faults: Annotated[str, typer.Option(help="critical fault buses of the STVS assessment (IEEE 14-bus), comma "
+                                             "separated")] = "2,4,5",
+    fault_duration: Annotated[float, typer.Option(help="their duration, s")] = 0.2,
+    max_iter: Annotated[int, typer.Option(help="STVS iterations (schedule, assess, constrain) at most")] = 5,
+    confirm_hours: Annotated[int, typer.Option(help="hours whose final schedules are simulated whole, per "
+                                                    "method")] = 2,
+    eps_grid: Annotated[str, typer.Option(help="eps values of the sensitivity sweep, comma separated (empty: "
+                                               "none)")] = "0.1,0.5,0.8,0.9,0.95,0.98,1",
+    executor: Annotated[str, typer.Option("--executor", help="where the stability assessments run: serial | "
+                                                             "process | ray")] = "process",
+    workers: Workers = None,
+    out: Annotated[Path, typer.Option(help="output folder")] = Path("tdcoord-out/stvs-flex"),
+    json_out: JsonOut = None,
+    debug: Debug = False,
+) -> None:
+    """T-D coordinated day-ahead scheduling with the flexibility balance and short-term voltage stability (seed
+    001): three methods on IEEE 14 + two IEEE 13 feeders, every hour re-checked by an AC power flow."""
+
+    def body() -> None:
+        from tdcoord.errors import InputError
+        from tdcoord.reporting.stvs_flex import write_outputs
+        from tdcoord.studies.stvs_flex import StvsFlexSettings, run_study
+
+        check_json(json_out)
+        grid = _floats(eps_grid, "--eps-grid", "0.5,0.9,1")
+        buses = tuple(b.strip() for b in faults.split(",") if b.strip())
+        if not buses:
+            raise InputError(f"--faults {faults!r}: expected comma-separated bus numbers, e.g. 2,4,5")
+        if executor not in ("serial", "process", "ray"):
+            raise InputError(f"--executor {executor!r}: expected serial, process or ray")
+        settings = StvsFlexSettings(model=None if model is None else str(model), penetration=penetration, eps=eps,
+                                    faults=buses, duration_s=fault_duration, max_iter=max_iter,
+                                    confirm_hours=confirm_hours, eps_grid=tuple(grid))
+        ex = _executor(executor, workers if executor != "serial" else None) if model is not None else None
+        say = lambda m: err_console.print(f"[dim]{escape(m)}[/]", highlight=False, soft_wrap=True)  # noqa: E731
+        study = run_study(settings, progress=say, executor=ex)
+        summary = write_outputs(study, out, json_out)
+        record_outputs(sorted(p for p in out.iterdir() if p.is_file()))
+        for key, title in (("methods", summary["penetration"]), ("stress", "high")):
+            block = summary if key == "methods" else summary.get("stress")
+            if not block:
+                continue
+            t = _table(f"three methods, {title} DER penetration",
+                       caption="costs $ over the day (operating, flexibility risk); V p.u. and violations after "
+                               "the AC re-check; unstable faults and VDSI max from whole simulations of the "
+                               f"critical faults at the hours {block.get('confirm_hours') or '-'}; STVS iterations")
+            for col in ("method", "cost", "oper.", "risk", "V min", "V max", "viol.", "unst.", "VDSI", "iter"):
+                t.add_column(col, justify="left" if col == "method" else "right")
+            for m in block["methods"]:
+                t.add_row(m["name"], _fmt(round(m["cost"])), _fmt(round(m["operating_cost"])),
+                          _fmt(round(m["flex_risk_cost"])),
+                          _fmt(m["vm_min_pu"], 4), _fmt(m["vm_max_pu"], 4), str(m["violations"]),
+                          _fmt(m["tvci_unstable_faults"], 0), _fmt(m["vdsi_max"], 3), str(m["stvs_iterations"]))
+            console.print(t)
+        f = _table("flexibility margins by source (MW, largest over the day; Table 5)")
+        for col in ("source", "up", "down", "paper up", "paper down"):
+            f.add_column(col, justify="left" if col == "source" else "right")
+        paper = summary["paper"]["flex_margins_mw"]
+        for src, v in summary["flex_margins_mw"].items():
+            p = paper.get(src, {})
+            f.add_row(src, _fmt(v["up"], 1), _fmt(v["down"], 1), _fmt(p.get("up"), 0), _fmt(p.get("down"), 0))
+        console.print(f)
+        for note in summary["notes"]:
+            console.print(f"[dim]{escape(note)}[/]", highlight=False)
+        console.print(f"written to {escape(str(out))}/ in {summary['time_s']:.1f} s")
 
     guarded(body, debug, out=out)
 

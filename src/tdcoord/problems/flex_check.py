@@ -17,6 +17,13 @@ The power flow is tdcoord's integrated Newton (``run_coupled(..., "merged")``)
 and the point is judged by :func:`tdcoord.problems.evaluate.evaluate`:
 voltages outside [0.95, 1.05] on every bus, reactive and active limits of
 every source, branch ratings (boundary transformers included), each counted.
+
+**AC correction** (:func:`solve_checked`, with voltage control): LinDistFlow
+drops the losses, so its voltages run a little above the AC ones at the
+feeders' far ends. Where an AC voltage leaves the band, that bus and hour
+get a band narrowed by the model's error there plus
+:data:`CORRECTION_MARGIN`, and the day is solved again (at most
+:data:`CORRECTION_PASSES` times).
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ from tdcoord.problems.flex_schedule import FlexSchedule
 
 TAP_STEP = 0.00625  # 5/8 % per step
 TAP_RANGE = (0.9, 1.1)  # +-16 steps
+CORRECTION_PASSES = 3
+CORRECTION_MARGIN = 0.002  # p.u. beyond the observed error
 
 
 @dataclass
@@ -170,4 +179,52 @@ def recheck(cs: CoupledSystem, sched: FlexSchedule, voltage_control: bool) -> Ac
     return AcCheck([check_hour(cs, sched, t, voltage_control) for t in range(len(sched.shed_mw))])
 
 
-__all__ = ["AcCheck", "HourCheck", "TAP_RANGE", "TAP_STEP", "check_hour", "hour_system", "pick_tap", "recheck"]
+def band_corrections(sched: FlexSchedule, ac: AcCheck, bounds: dict, band: tuple[float, float] = (0.95, 1.05),
+                     margin: float = CORRECTION_MARGIN) -> int:
+    """Tighten ``bounds`` ((feeder, bus, hour) -> (lo, hi)) where the AC voltage of a feeder bus left ``band``:
+    by the linear model's error there (its voltage less the AC one) plus ``margin``. Returns how many changed."""
+    changed = 0
+    for hc in ac.hours:
+        t = hc.hour
+        for f, vms in hc.feeder_vm.items():
+            buses = sched.feeder_buses.get(f, [])
+            for bus, v_ac in vms.items():
+                if band[0] <= v_ac <= band[1] or bus not in buses:
+                    continue
+                v_lin = float(sched.feeder_vm[f][buses.index(bus), t])
+                lo, hi = bounds.get((f, bus, t), band)
+                if v_ac < band[0]:
+                    lo = max(lo, min(band[0] + (v_lin - v_ac) + margin, band[1]))
+                else:
+                    hi = min(hi, max(band[1] - (v_ac - v_lin) - margin, band[0]))
+                if (lo, hi) != bounds.get((f, bus, t), band):
+                    bounds[(f, bus, t)] = (lo, hi)
+                    changed += 1
+    return changed
+
+
+def solve_checked(cs: CoupledSystem, data: Any, *, voltage_control: bool, passes: int = CORRECTION_PASSES,
+                  **kw: Any) -> tuple[FlexSchedule, AcCheck, int]:
+    """Solve, re-check, and (with voltage control) correct: where the AC voltage of a feeder bus leaves the
+    band, that bus and hour get a band narrowed by the linear model's error there, and the day is solved again,
+    at most ``passes`` times. Returns the schedule, its AC re-check and the corrections made (LinDistFlow drops
+    the losses, so its voltages run a little above the AC ones at the far ends)."""
+    from tdcoord.problems.flex_schedule import solve_schedule
+
+    bounds: dict = {}
+    sched = solve_schedule(cs, data, voltage_control=voltage_control, vm_bounds=bounds, **kw)
+    ac = recheck(cs, sched, voltage_control)
+    made = 0
+    for _ in range(passes if voltage_control else 0):
+        n = band_corrections(sched, ac, bounds)
+        if not n:
+            break
+        made += n
+        sched = solve_schedule(cs, data, voltage_control=voltage_control, vm_bounds=bounds, **kw)
+        ac = recheck(cs, sched, voltage_control)
+    sched.corrections = {f"{f}:{b}@{t}": list(v) for (f, b, t), v in sorted(bounds.items())}
+    return sched, ac, made
+
+
+__all__ = ["AcCheck", "CORRECTION_MARGIN", "CORRECTION_PASSES", "HourCheck", "TAP_RANGE", "TAP_STEP",
+           "band_corrections", "check_hour", "hour_system", "pick_tap", "recheck", "solve_checked"]

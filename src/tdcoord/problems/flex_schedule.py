@@ -19,7 +19,8 @@ the band ``[0.95, 1.05]`` on every bus, the inverters' reactive power and the
 feeder's source voltage (the substation transformer's tap, see
 :func:`schedule_taps`) as decisions. Without voltage control the band is
 dropped, the inverters run at unity power factor and the source voltage is
-whatever the transmission bus gives through the nominal tap.
+whatever the transmission bus gives through the nominal tap (the schedule's
+own voltages are computed with the source at 1 p.u.).
 
 **Flexibility** (section 4.3, MW, per hour): the upward and downward supply
 of each source:
@@ -42,7 +43,10 @@ does not cover. ``C_CVaR = c_CVaR / (1 - beta) * sum_t mean_k z_kt`` (the
 paper's ``c beta^ sum P alpha``: probability times expected loss). Raising
 ``s`` above its least value could lower ``z``; that never pays while
 ``c_CVaR <= c_F`` (checked in :class:`tdcoord.cases.stvs_flex.FlexData`),
-so ``s`` and ``z`` are the exact shortfall and tail excess.
+so ``s`` and ``z`` are the exact shortfall and tail excess. The schedule
+reports both computed from the available supply after the solve (equal to
+the model's at ``eps < 1``; at ``eps = 1`` the flexibility terms weigh
+nothing and the model leaves ``s`` and ``z`` loose).
 
 **Objective** ``eps (C_T + C_D) + (1 - eps) C_F`` with ``C_T`` the generation
 cost and transmission penalties, ``C_D`` the feeders' purchases minus sales,
@@ -144,6 +148,7 @@ class FlexSchedule:
     solve_s: float
     binaries: int
     variables: int
+    corrections: dict = field(default_factory=dict)  # "feeder:bus@hour" -> [lo, hi], from the AC correction
 
     @property
     def time_s(self) -> float:
@@ -223,6 +228,31 @@ def unit_rows(tn: Any, data: FlexData) -> dict[str, tuple[int, str]]:
     return out
 
 
+def check_cuts(cuts: StvsCuts, gen_buses: Any, feeders: list[str]) -> None:
+    """Every cut names an hour 0-23, a generator bus or a feeder that exists, and a finite value."""
+    def hour(h: Any, what: str) -> None:
+        if not (isinstance(h, (int, np.integer)) and 0 <= int(h) < T_PERIODS):
+            raise InputError(f"STVS cut {what}: hour {h!r}; expected 0-{T_PERIODS - 1}")
+
+    for h, v in cuts.vm_max.items():
+        hour(h, "vm_max")
+        if not (np.isfinite(v) and v > 0):
+            raise InputError(f"STVS cut vm_max at hour {h}: {v!r}; expected a voltage in p.u.")
+    for (g, h), v in cuts.gen_mw.items():
+        hour(h, f"gen_mw (bus {g})")
+        if str(g) not in gen_buses:
+            raise InputError(f"STVS cut gen_mw: bus {g!r} has no generator (generator buses: "
+                             f"{', '.join(map(str, gen_buses))})")
+        if not (np.isfinite(v) and v >= 0):
+            raise InputError(f"STVS cut gen_mw at bus {g}, hour {h}: {v!r}; expected MW >= 0")
+    for (f, h), v in cuts.boundary_mw.items():
+        hour(h, f"boundary_mw ({f})")
+        if f not in feeders:
+            raise InputError(f"STVS cut boundary_mw: no feeder {f!r} (feeders: {', '.join(feeders)})")
+        if not (np.isfinite(v) and v >= 0):
+            raise InputError(f"STVS cut boundary_mw of {f}, hour {h}: {v!r}; expected MW >= 0")
+
+
 def _feeder_copy(net: Any) -> Any:
     f = net.copy()
     if len(f.storage):
@@ -242,8 +272,10 @@ class _Feeder:
 
 def solve_schedule(cs: CoupledSystem, data: FlexData, *, method: str = "proposed", voltage_control: bool = True,
                    cuts: StvsCuts | None = None, profiles: SystemProfiles | None = None,
+                   vm_bounds: dict[tuple[str, str, int], tuple[float, float]] | None = None,
                    time_limit_s: float = 60.0, gap: float = 1e-4) -> FlexSchedule:
-    """Build and solve the day's schedule (see the module docstring)."""
+    """Build and solve the day's schedule (see the module docstring). ``vm_bounds``: a voltage band of its own for
+    some (feeder, bus, hour), from the AC correction (:func:`tdcoord.problems.flex_check.solve_checked`)."""
     from tdcoord.backends import new_builder
     from tdcoord.devices import DeviceOptions, build_devices
     from tdcoord.devices.deep_peak import DeepPeakUnit, constraint_deep_peak_cost
@@ -281,6 +313,7 @@ def solve_schedule(cs: CoupledSystem, data: FlexData, *, method: str = "proposed
         else:
             lb[r], ub[r] = 0.0, wind_av
     pos_gen = {str(bus): r for r, bus in enumerate(tn.gen.bus.astype(str))}
+    check_cuts(cuts, pos_gen, list(cs.boundary.index))
     for (bus, h), cap in cuts.gen_mw.items():
         r = pos_gen[str(bus)]
         ub[r, h] = max(lb[r, h], min(ub[r, h], cap))
@@ -340,7 +373,16 @@ def solve_schedule(cs: CoupledSystem, data: FlexData, *, method: str = "proposed
         vmax = np.full(T, hi)
         for h, v in cuts.vm_max.items():
             vmax[h] = min(vmax[h], v)
-        b.set_bounds(f"{n}.w", np.full(wblk.lb.shape, lo ** 2), np.tile(vmax[None, :] ** 2, (wblk.lb.shape[0], 1)))
+        w_lo, w_hi = np.full(wblk.lb.shape, lo ** 2), np.tile(vmax[None, :] ** 2, (wblk.lb.shape[0], 1))
+        if not voltage_control:  # the source at 1 p.u. (nominal tap): the voltages the schedule reports
+            root = s.form.o.root
+            w_lo[root, :] = w_hi[root, :] = 1.0
+        where = s.cn.position()
+        for (f, bus, h), (v_lo, v_hi) in (vm_bounds or {}).items():
+            if f == n and bus in where:
+                w_lo[where[bus], h] = max(w_lo[where[bus], h], v_lo ** 2)
+                w_hi[where[bus], h] = min(w_hi[where[bus], h], v_hi ** 2)
+        b.set_bounds(f"{n}.w", w_lo, w_hi)
         if voltage_control:  # a small price on |V - 1| picks the flattest of the equally cheap voltage profiles
             vm_l = s.form.vm()
             dv = b.variable(f"{n}.dv", wblk.lb.shape, 0.0, np.inf)
@@ -476,12 +518,6 @@ def solve_schedule(cs: CoupledSystem, data: FlexData, *, method: str = "proposed
             continue
         out_margins[name] = {"up": np.clip(np.minimum(ub[r] - g[r], ramp), 0.0, None),
                              "down": np.clip(np.minimum(g[r] - pmin, ramp), 0.0, None)}
-    tail_ex = {}
-    for key in ("up", "down"):
-        arr = np.zeros(T)
-        for t, z in tails[key]:
-            arr[t] = float(val(z).sum()) / prof.days
-        tail_ex[key] = arr
     fr = {}
     for fd in feeders:
         n, s = fd.name, fd.sched
@@ -495,13 +531,30 @@ def solve_schedule(cs: CoupledSystem, data: FlexData, *, method: str = "proposed
                      q=val(s.form.q_root).ravel() * fd.base)
     for k, fd in enumerate(feeders):
         out_margins[fd.name] = _feeder_margins(fd, x, data.boundary_mw, x["T.boundary_p"][k] * base)
+    # the shortfall and the tail excess from the available supply: what the model's s and z equal at eps < 1,
+    # and what they mean at eps = 1, where the flexibility terms weigh nothing and s, z are left loose
+    supply = {k: sum(m[k] for m in out_margins.values()) for k in ("up", "down")}
+    need = {"up": dem.up, "down": -dem.down}
+    short = {k: np.maximum(need[k] - supply[k], 0.0) for k in ("up", "down")}
+    short = {k: np.where(v > 1e-7, v, 0.0) for k, v in short.items()}  # solver round-off is not a shortfall
+    tail_ex = {}
+    for key, tail in (("up", prof.tail_up), ("down", prof.tail_down)):
+        arr = np.zeros(T)
+        for t, d in tail:
+            arr[t] = float(np.maximum(d - max(need[key][t], supply[key][t]), 0.0).sum()) / prof.days
+        tail_ex[key] = arr
+    costs = {k: float(v) for k, v in sol.terms.items()}
+    costs["F.shortfall"] = bh * (data.c_flex_up * float(short["up"].sum())
+                                 + data.c_flex_down * float(short["down"].sum()))
+    costs["F.cvar"] = bh * (data.c_cvar_up * float(tail_ex["up"].sum())
+                            + data.c_cvar_down * float(tail_ex["down"].sum()))
     surplus = {}
     for fd in feeders:
         own = prof.feeder_demand[fd.name]
         surplus[fd.name] = {"up": out_margins[fd.name]["up"] - own.up, "down": out_margins[fd.name]["down"] + own.down}
     return FlexSchedule(
         method=method, status=sol.status, solver_status=str(sol.solver_status), objective=float(sol.objective),
-        costs={k: float(v) for k, v in sol.terms.items()},
+        costs=costs,
         gen_mw=gen_mw, gen_bus={name: str(tn.gen.bus.iloc[r]) for name, (r, _) in units.items()},
         wind_available_mw=wind_av, shed_mw=x["T.shed"].sum(axis=0) * base,
         shed_bus_mw={str(cn.labels[i]): x["T.shed"][i] * base for i in range(cn.n_bus) if x["T.shed"][i].max() > 1e-9},
@@ -515,7 +568,7 @@ def solve_schedule(cs: CoupledSystem, data: FlexData, *, method: str = "proposed
         sgen_available_mw={fd.name: fd.avail for fd in feeders},
         storage_p_mw={n: fr[n]["stp"] for n in names}, storage_energy_mwh={n: fr[n]["ste"] for n in names},
         margins_mw=out_margins, used_mw=used, demand_mw={"up": dem.up.copy(), "down": dem.down.copy()},
-        shortfall_mw={"up": x["flex.shortfall_up"].ravel(), "down": x["flex.shortfall_down"].ravel()},
+        shortfall_mw=short,
         tail_excess_mw=tail_ex, surplus_mw=surplus, cuts=cuts.as_dict(), eps=eps, build_s=build_s,
         solve_s=float(sol.info.get("time_s", time.perf_counter() - t0 - build_s)),
         binaries=int(sum(blk.size for blk in b.blocks.values() if blk.discrete)),
@@ -551,5 +604,6 @@ def _price(ops: Any, price: Any, x: Any) -> Any:
     return ops.sum(ops.mm(np.diag(np.asarray(price, float)), x.T))
 
 
-__all__ = ["FREE_BAND", "FlexSchedule", "StvsCuts", "SystemProfiles", "VM_BAND", "check_profiles", "solve_schedule",
+__all__ = ["FREE_BAND", "FlexSchedule", "StvsCuts", "SystemProfiles", "VM_BAND", "check_cuts",
+           "check_profiles", "solve_schedule",
            "system_profiles", "unit_rows"]

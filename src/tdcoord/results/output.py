@@ -109,6 +109,8 @@ class OutputFolder:
         root = self.path.resolve()
         emptied: set[Path] = set()
         for rel in self._previous():
+            if Path(rel).name in (LOCK, MANIFEST):  # the folder's own bookkeeping (an older manifest may list it)
+                continue
             f = (self.path / rel).resolve()
             if root in f.parents and f.is_file():  # only files inside the folder
                 f.unlink()
@@ -122,6 +124,8 @@ class OutputFolder:
         """Files this run wrote (removed by the next run of a command into the folder)."""
         for p in paths:
             p = Path(p)
+            if p.name in (LOCK, MANIFEST):  # bookkeeping, not an output
+                continue
             try:
                 self.files.add(str(p.resolve().relative_to(self.path.resolve())))
             except ValueError:

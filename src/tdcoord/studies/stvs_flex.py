@@ -2,7 +2,8 @@
 
 Three methods on the day-ahead schedule of
 :mod:`tdcoord.problems.flex_schedule` (one MILP each), every hour re-checked
-by an AC power flow (:mod:`tdcoord.problems.flex_check`):
+by an AC power flow and, with voltage control, corrected where the AC
+voltages leave the band (:func:`tdcoord.problems.flex_check.solve_checked`):
 
 - ``method1``, coordination without voltage control: no voltage band in the
   feeders, inverters at unity power factor, nominal substation taps;
@@ -17,7 +18,8 @@ by an AC power flow (:mod:`tdcoord.problems.flex_check`):
   output at that hour (a machine loaded less accelerates less during the
   fault and keeps more of its critical clearing time); where the predicted VDSI exceeds ``vdsi_limit``, the
   feeders' voltage ceiling at that hour drops by 0.01 p.u. and each
-  boundary's exchange is capped at ``cap_factor`` of its value. Re-solve and
+  boundary's exchange is capped at ``cap_factor`` of its value (the ceiling
+  no lower than 0.95 plus the hour's voltage spread, so the profile fits). Re-solve and
   repeat until no critical fault is predicted unstable (or ``max_iter``).
 
 **STVS of the final schedules, from simulation**: for every method, whole
@@ -48,8 +50,8 @@ import numpy as np
 
 from tdcoord.cases.stvs_flex import FlexData, check_eps, flex_data, flex_system
 from tdcoord.errors import InputError, SolveError
-from tdcoord.problems.flex_check import AcCheck, hour_system, recheck
-from tdcoord.problems.flex_schedule import FlexSchedule, StvsCuts, solve_schedule, system_profiles
+from tdcoord.problems.flex_check import AcCheck, hour_system, solve_checked
+from tdcoord.problems.flex_schedule import VM_BAND, FlexSchedule, StvsCuts, solve_schedule, system_profiles
 
 METHODS = {"method1": ("Method 1: coordination without voltage control", False, False),
            "method2": ("Method 2: coordination without STVS", True, False),
@@ -128,7 +130,8 @@ class MethodResult:
             "predicted_unstable_faults": len(self.predicted_unstable) if self.assessments else None,
             "predicted_vdsi_max": max(vd) if vd else None,
             "stvs_iterations": len(self.iterations), "stvs_converged": self.stvs_converged,
-            "cuts": s.cuts, "schedule_time_s": s.time_s, "binaries": s.binaries,
+            "cuts": s.cuts, "ac_corrections": len(s.corrections), "schedule_time_s": s.time_s,
+            "binaries": s.binaries,
             "curtailed_mwh": curtailed_mwh(s), "shed_mwh": float(s.shed_mw.sum()),
             "flex_shortfall_mwh": {k: float(v.sum()) for k, v in s.shortfall_mw.items()},
         }
@@ -322,12 +325,16 @@ def stvs_cuts(cs: Any, s: FlexSchedule, assessed: dict[int, Any], cuts: StvsCuts
                     made.append({"hour": h, "fault": f.bus, "cut": "gen_mw", "bus": m, "value": round(cap, 3)})
         if np.isfinite(a.vdsi_max) and a.vdsi_max > settings.vdsi_limit and not a.unstable:
             vmax = max(float(v[:, h].max()) for v in s.feeder_vm.values())
-            cuts.vm_max[h] = min(cuts.vm_max.get(h, 1.05), round(vmax - 0.01, 4))
-            made.append({"hour": h, "cut": "vm_max", "value": cuts.vm_max[h]})
+            spread = max(float(v[:, h].max() - v[:, h].min()) for v in s.feeder_vm.values())
+            ceiling = round(max(vmax - 0.01, VM_BAND[0] + spread), 4)  # the profile must still fit above 0.95
+            if ceiling < cuts.vm_max.get(h, VM_BAND[1]) - 1e-6:
+                cuts.vm_max[h] = ceiling
+                made.append({"hour": h, "cut": "vm_max", "value": ceiling})
             for n, p in s.boundary_mw.items():
                 cap = settings.cap_factor * abs(float(p[h]))
-                cuts.boundary_mw[(n, h)] = min(cuts.boundary_mw.get((n, h), np.inf), cap)
-                made.append({"hour": h, "cut": "boundary_mw", "feeder": n, "value": round(cap, 4)})
+                if cap < cuts.boundary_mw.get((n, h), np.inf) - 1e-6:
+                    cuts.boundary_mw[(n, h)] = cap
+                    made.append({"hour": h, "cut": "boundary_mw", "feeder": n, "value": round(cap, 4)})
     return made
 
 
@@ -343,9 +350,8 @@ def run_case(penetration: str, settings: StvsFlexSettings, assessor: Assessor | 
         if stvs and "method2" in res:  # the same model before any cut: method 2's schedule is the first iterate
             s, ac = replace(res["method2"].schedule, method=name), res["method2"].ac
         else:
-            s = solve_schedule(cs, data, method=name, voltage_control=vc, cuts=cuts, profiles=prof,
-                               time_limit_s=settings.time_limit_s)
-            ac = recheck(cs, s, vc)
+            s, ac, _ = solve_checked(cs, data, method=name, voltage_control=vc, cuts=cuts, profiles=prof,
+                                     time_limit_s=settings.time_limit_s)
         progress(f"{penetration}: {name} scheduled in {s.time_s:.1f} s, AC re-check V {ac.vm_min_pu:.4f}-"
                  f"{ac.vm_max_pu:.4f}, {ac.n_violations} violations")
         mr = MethodResult(name, label, s, ac)
@@ -362,13 +368,12 @@ def run_case(penetration: str, settings: StvsFlexSettings, assessor: Assessor | 
                     if not made:
                         break
                     try:
-                        s = solve_schedule(cs, data, method=name, voltage_control=vc, cuts=cuts, profiles=prof,
-                                           time_limit_s=settings.time_limit_s)
+                        s, ac, _ = solve_checked(cs, data, method=name, voltage_control=vc, cuts=cuts,
+                                                 profiles=prof, time_limit_s=settings.time_limit_s)
                     except SolveError as exc:  # the cuts left no feasible day: keep the last schedule
                         mr.iterations[-1]["infeasible"] = str(exc)
                         progress(f"{penetration}: STVS iteration {it + 1}: the cuts made the day infeasible; stopped")
                         break
-                    ac = recheck(cs, s, vc)
                     mr.schedule, mr.ac = s, ac
                     mr.assessments = assessor.hours(cs, s, ac)
                     mr.stvs_converged = not any(a.unstable for a in mr.assessments.values())
