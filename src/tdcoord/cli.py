@@ -1267,7 +1267,7 @@ def study_stvs_flex(
     faults: Annotated[str, typer.Option(help="critical fault buses of the STVS assessment (IEEE 14-bus), comma "
                                              "separated")] = "2,4,5",
     fault_duration: Annotated[float, typer.Option(help="their duration, s")] = 0.2,
-    max_iter: Annotated[int, typer.Option(help="STVS iterations (schedule, assess, constrain) at most")] = 5,
+    max_iter: Annotated[int, typer.Option(help="STVS iterations (schedule, assess, constrain) at most")] = 10,
     confirm_hours: Annotated[int, typer.Option(help="hours whose final schedules are simulated whole, per "
                                                     "method")] = 2,
     eps_grid: Annotated[str, typer.Option(help="eps values of the sensitivity sweep, comma separated (empty: "

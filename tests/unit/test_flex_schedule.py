@@ -485,3 +485,50 @@ def test_stress_case_no_violation_with_voltage_control_and_over_voltages_without
     assert s.objective >= s0.objective - 1e-6  # a narrower band costs no less
     _, ac1, _ = solve_checked(cs, d, voltage_control=False)
     assert ac1.over_voltages > 0 and ac1.vm_max_pu > 1.07  # method 1 in the stress case (paper: about 1.08)
+
+
+def test_feeder_load_shedding_when_the_boundary_cannot_carry_the_load(cs, prof):
+    """A 1 MW boundary cannot carry the feeders' evening load: the feeders shed, at c_L per MWh, and the AC
+    re-check takes the shed load out at the load's power factor."""
+    from tdcoord.problems.flex_check import hour_system
+    from tdcoord.network.timeseries import values
+
+    d = flex_data(boundary_mw=1.0)
+    s = solve_schedule(cs, d, profiles=prof)
+    total_shed = sum(float(v.sum()) for v in s.feeder_shed_mw.values())
+    assert total_shed > 1.0
+    assert s.costs["D.shed_D"] == pytest.approx(d.c_shed * total_shed, rel=1e-6)
+    n, shed = max(s.feeder_shed_mw.items(), key=lambda kv: kv[1].sum())
+    t = int(np.argmax(shed.sum(axis=0)))
+    for k in s.boundary_mw:
+        assert abs(s.boundary_mw[k][t]) <= 1.0 + TOL
+    f0 = cs.feeders[n]
+    p0 = values(f0, "load", "p_mw", 24)[:, t]
+    q0 = values(f0, "load", "q_mvar", 24)[:, t]
+    assert (shed[:, t] <= p0 + TOL).all()
+    f = hour_system(cs, s, t).feeders[n]
+    np.testing.assert_allclose(f.load.p_mw.to_numpy(), p0 - shed[:, t], atol=1e-9)
+    k = np.where(p0 > 0, (p0 - shed[:, t]) / np.where(p0 > 0, p0, 1.0), 1.0)
+    np.testing.assert_allclose(f.load.q_mvar.to_numpy(), q0 * k, atol=1e-9)
+
+
+def test_battery_margins_by_hand():
+    """0.5 MW / 1 MWh batteries, 95 % each way, SOC 10-90 %: worked by hand."""
+    import pandas as pd
+
+    from tdcoord.problems.flex_schedule import battery_margins
+
+    st = pd.DataFrame({"e_max_mwh": [1.0] * 3, "eta_charge": [0.95] * 3, "eta_discharge": [0.95] * 3,
+                       "soc_min": [0.1] * 3, "soc_max": [0.9] * 3, "p_charge_max_mw": [0.5] * 3,
+                       "p_discharge_max_mw": [0.5] * 3})
+    # charging 0.5 MW from the minimum (ends at 0.1 + 0.475); idle at half; discharging 0.2 MW near the top
+    ch = np.array([[0.5], [0.0], [0.0]])
+    dis = np.array([[0.0], [0.0], [0.2]])
+    e = np.array([[0.1 + 0.95 * 0.5], [0.5], [0.85]])
+    up, down = battery_margins(ch, dis, e, st)
+    # up: cancel the 0.5 MW of charging (frees 0.475 MWh, all there is); nothing left to discharge more
+    # idle: 0.4 MWh above the minimum gives 0.38 MW more discharge; near the top: 0.75 MWh gives the 0.3 MW left
+    np.testing.assert_allclose(up.ravel(), [0.5, 0.38, 0.3], atol=1e-12)
+    # down: charging at full power already, 0.325 MWh of room cannot be used; idle: 0.4 / 0.95 = 0.421 MW more
+    # charging; near the top (0.05 MWh room): charge 0.05 / 0.95 more, nothing left to cancel the discharging
+    np.testing.assert_allclose(down.ravel(), [0.0, 0.4 / 0.95, 0.05 / 0.95], atol=1e-12)

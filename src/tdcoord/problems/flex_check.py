@@ -117,6 +117,13 @@ def hour_system(cs: CoupledSystem, sched: FlexSchedule, t: int) -> CoupledSystem
             ld.loc[rows, "p_mw"] *= k
             ld.loc[rows, "q_mvar"] *= k
     for n, f in ch.feeders.items():
+        shed = sched.feeder_shed_mw.get(n, np.zeros((0, 1)))
+        if shed.shape[0] and shed[:, t].max() > 0:  # shed at the load's power factor
+            live = f.load.index[f.load.in_service & f.load.bus.isin(f.bus.index)]
+            p0 = f.load.loc[live, "p_mw"].to_numpy(float)
+            k = np.where(p0 > 0, np.clip(1.0 - shed[:, t] / np.where(p0 > 0, p0, 1.0), 0.0, 1.0), 1.0)
+            f.load.loc[live, "p_mw"] = p0 * k
+            f.load.loc[live, "q_mvar"] = f.load.loc[live, "q_mvar"].to_numpy(float) * k
         if len(f.sgen):
             f.sgen["p_mw"] = sched.sgen_p_mw[n][:, t]
             q = sched.sgen_q_mvar[n]
@@ -130,11 +137,10 @@ def hour_system(cs: CoupledSystem, sched: FlexSchedule, t: int) -> CoupledSystem
 def pick_tap(v_0: float, v_root: float, band: tuple[float, float] = (0.95, 1.05)) -> float:
     """The tap step nearest to ``v_0 / v_root`` (``v_0`` the source voltage at the nominal tap) whose source
     voltage ``v_0 / tap`` stays in ``band`` where one of the two neighbouring steps does."""
-    v_t = v_0
-    exact = v_t / v_root
+    exact = v_0 / v_root
     lo = 1.0 + TAP_STEP * np.floor((exact - 1.0) / TAP_STEP)
     cands = sorted((float(np.clip(x, *TAP_RANGE)) for x in (lo, lo + TAP_STEP)), key=lambda x: abs(x - exact))
-    inside = [x for x in cands if band[0] <= v_t / x <= band[1]]
+    inside = [x for x in cands if band[0] <= v_0 / x <= band[1]]
     return (inside or cands)[0]
 
 

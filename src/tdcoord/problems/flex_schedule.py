@@ -14,10 +14,11 @@ day's energy); the boundary injections into the feeders.
 **Feeders** (LinDistFlow, one per boundary, on the feeder's own base):
 :func:`tdcoord.problems.scheduling.build_schedule` into the same builder,
 with curtailable PV and wind, batteries, purchase and sale at the boundary
-(``p_root = buy - sell``, each within ``P_Bmax``) and, with voltage control,
+(``p_root = buy - sell``, each within ``P_Bmax``), load shedding at ``c_L``
+(a device kind registered while the feeders are built) and, with voltage control,
 the band ``[0.95, 1.05]`` on every bus, the inverters' reactive power and the
 feeder's source voltage (the substation transformer's tap, see
-:func:`schedule_taps`) as decisions. Without voltage control the band is
+:func:`tdcoord.problems.flex_check.pick_tap`) as decisions. Without voltage control the band is
 dropped, the inverters run at unity power factor and the source voltage is
 whatever the transmission bus gives through the nominal tap (the schedule's
 own voltages are computed with the source at 1 p.u.).
@@ -75,6 +76,7 @@ from tdcoord.uncertainty.pbox import (FlexDemand, fit_pboxes, flexibility_demand
 
 VM_BAND = (0.95, 1.05)
 FREE_BAND = (0.5, 1.5)  # no voltage control: the band is dropped (LinDistFlow's w stays positive)
+EPS_FLOOR = 1e-6  # the weight that stands in for 0 at eps = 0 or 1
 C_VOLTAGE = 10.0  # $ per p.u. of |V - 1| per bus and hour: a tie-breaker, not a cost of the paper's objective
 
 
@@ -136,6 +138,7 @@ class FlexSchedule:
     sgen_available_mw: dict[str, np.ndarray]
     storage_p_mw: dict[str, np.ndarray]  # (units, hours), + discharging
     storage_energy_mwh: dict[str, np.ndarray]
+    feeder_shed_mw: dict[str, np.ndarray]  # (loads, hours) per feeder, in the load table's order
     margins_mw: dict[str, dict[str, np.ndarray]]  # source -> up/down available (MW, >= 0), hourly
     used_mw: dict[str, dict[str, np.ndarray]]  # source -> up/down counted against the demand (<= available)
     demand_mw: dict[str, np.ndarray]  # up (>= 0) and down (<= 0)
@@ -253,6 +256,47 @@ def check_cuts(cuts: StvsCuts, gen_buses: Any, feeders: list[str]) -> None:
             raise InputError(f"STVS cut boundary_mw of {f}, hour {h}: {v!r}; expected MW >= 0")
 
 
+def _shedding_sets(net: Any, cn: Any, periods: int | None = None) -> list:
+    """Every in-service feeder load may be shed, up to its consumption (docs/model-layer.md's worked example)."""
+    from tdcoord.devices.base import DeviceSet
+
+    pos = cn.position()
+    sel = (net.load.in_service & net.load.bus.isin(pos)).to_numpy()
+    ld = net.load[sel]
+    if not len(ld):
+        return []
+    p = (values(net, "load", "p_mw", periods)[sel] if periods else ld.p_mw.to_numpy(float)) / cn.base_mva
+    n = len(ld)
+    return [DeviceSet(kind="flex_shedding", table="load", index=ld.index.to_numpy(),
+                      bus=np.array([pos[b] for b in ld.bus]),
+                      subtype=np.array(["load"] * n, dtype=object), q0=np.zeros(n), q_min=np.zeros(n),
+                      q_max=np.zeros(n), cost=np.zeros(n), response_ms=np.full(n, np.inf), base_mva=cn.base_mva,
+                      p=p)]
+
+
+def _build_shedding(b: Any, form: Any, ds: Any, prefix: str, opts: Any) -> Any:
+    """Shed power in [0, load] at the load's bus (active power; the AC re-check sheds at the load's power
+    factor); its cost is the schedule's (``C_D``)."""
+    from tdcoord.devices.base import DeviceVars, injection
+
+    shed = b.variable(f"{prefix}.load_shed", form.shape(len(ds)), 0.0, np.maximum(ds.p, 0.0), 0.0)
+    return DeviceVars(ds, None, shed, injection(b, ds, form.cn.n_bus, shed), None, costs={})
+
+
+class _feeder_shedding:
+    """Feeder load shedding as a device kind while the feeders are built (the model layer's extension point)."""
+
+    def __enter__(self) -> None:
+        from tdcoord.devices import register_device
+
+        register_device("flex_shedding", _shedding_sets, _build_shedding)
+
+    def __exit__(self, *exc: object) -> None:
+        from tdcoord.devices import unregister_device
+
+        unregister_device("flex_shedding")
+
+
 def _feeder_copy(net: Any) -> Any:
     f = net.copy()
     if len(f.storage):
@@ -357,10 +401,13 @@ def solve_schedule(cs: CoupledSystem, data: FlexData, *, method: str = "proposed
     # ------------------------------------------------------------ feeders
     feeders: list[_Feeder] = []
     c_v: Any = 0.0
-    c_d: dict[str, Any] = {"purchase": 0.0, "storage_om": 0.0, "curtail_D": 0.0}
+    c_d: dict[str, Any] = {"purchase": 0.0, "storage_om": 0.0, "curtail_D": 0.0, "shed_D": 0.0}
     for k, n in enumerate(names):
         fnet = _feeder_copy(cs.feeders[n])
-        s = build_schedule(fnet, formulation="lindistflow", builder=b, prefix=n, costs=False, flow_limit="none")
+        with _feeder_shedding():
+            s = build_schedule(fnet, formulation="lindistflow", builder=b, prefix=n, costs=False, flow_limit="none")
+        if f"{n}.load_shed" in b.blocks:
+            c_d["shed_D"] = c_d["shed_D"] + data.c_shed * s.cn.base_mva * ops.sum(b.blocks[f"{n}.load_shed"].sym)
         fb = s.cn.base_mva
         zero = np.zeros_like(b.blocks[f"{n}.ext_grid_p"].lb)
         b.set_bounds(f"{n}.ext_grid_p", zero, zero)
@@ -442,17 +489,24 @@ def solve_schedule(cs: CoupledSystem, data: FlexData, *, method: str = "proposed
             e = b.blocks[f"{n}.storage_energy"].sym
             e_max = st.e_max_mwh.to_numpy(float)
             m = len(st)
-            bu = b.variable(f"flex.{n}.storage_up", (m, T), 0.0, np.inf)
-            bd = b.variable(f"flex.{n}.storage_down", (m, T), 0.0, np.inf)
             col = lambda v: np.tile(np.asarray(v, float)[:, None], (1, T))  # noqa: E731
-            b.constraint_ineq(f"flex.{n}.storage_up_power", bu + dis - ch, ub=col(st.p_discharge_max_mw))
-            b.constraint_ineq(f"flex.{n}.storage_up_energy",
-                              bu - ch - ops.rows(st.eta_discharge.to_numpy(float), e),
-                              ub=-col(st.eta_discharge.to_numpy(float) * st.soc_min.to_numpy(float) * e_max))
-            b.constraint_ineq(f"flex.{n}.storage_down_power", bd + ch - dis, ub=col(st.p_charge_max_mw))
-            b.constraint_ineq(f"flex.{n}.storage_down_energy",
-                              bd - dis + ops.rows(1.0 / st.eta_charge.to_numpy(float), e),
-                              ub=col(st.soc_max.to_numpy(float) * e_max / st.eta_charge.to_numpy(float)))
+            eta_c, eta_d = st.eta_charge.to_numpy(float), st.eta_discharge.to_numpy(float)
+            lo, hi = st.soc_min.to_numpy(float) * e_max, st.soc_max.to_numpy(float) * e_max
+            # upward: cancel charging (uc <= ch) and discharge more (ud <= P_dis - dis), within the energy left at
+            # the hour's end: eta_c uc + ud / eta_d <= e - lo; downward the mirror
+            uc = b.variable(f"flex.{n}.storage_up_cancel", (m, T), 0.0, np.inf)
+            ud = b.variable(f"flex.{n}.storage_up_more", (m, T), 0.0, np.inf)
+            dc = b.variable(f"flex.{n}.storage_down_more", (m, T), 0.0, np.inf)
+            dd = b.variable(f"flex.{n}.storage_down_cancel", (m, T), 0.0, np.inf)
+            b.constraint_ineq(f"flex.{n}.storage_up_cancel_cap", uc - ch, ub=0.0)
+            b.constraint_ineq(f"flex.{n}.storage_up_power", ud + dis, ub=col(st.p_discharge_max_mw))
+            b.constraint_ineq(f"flex.{n}.storage_up_energy", ops.rows(eta_c, uc) + ops.rows(1.0 / eta_d, ud) - e,
+                              ub=-col(lo))
+            b.constraint_ineq(f"flex.{n}.storage_down_cancel_cap", dd - dis, ub=0.0)
+            b.constraint_ineq(f"flex.{n}.storage_down_power", dc + ch, ub=col(st.p_charge_max_mw))
+            b.constraint_ineq(f"flex.{n}.storage_down_energy", ops.rows(1.0 / eta_d, dd) + ops.rows(eta_c, dc) + e,
+                              ub=col(hi))
+            bu, bd = uc + ud, dc + dd
             up_terms = up_terms + ops.sum_rows(bu)
             dn_terms = dn_terms + ops.sum_rows(bd)
         fu = b.variable(f"flex.{n}_up", (1, T), 0.0, np.inf)
@@ -461,8 +515,8 @@ def solve_schedule(cs: CoupledSystem, data: FlexData, *, method: str = "proposed
         b.constraint_ineq(f"flex.{n}_down_supply", fdn - dn_terms, ub=0.0)
         k = names.index(n)
         pbk = ops.take(pb, [k]) * base
-        b.constraint_ineq(f"flex.{n}_up_boundary", pbk - fu, lb=-data.boundary_mw)
-        b.constraint_ineq(f"flex.{n}_down_boundary", pbk + fdn, ub=data.boundary_mw)
+        b.constraint_ineq(f"flex.{n}_up_boundary", pbk - fu, lb=-pb_lim[[k], :])  # with the STVS loop's caps
+        b.constraint_ineq(f"flex.{n}_down_boundary", pbk + fdn, ub=pb_lim[[k], :])
         margins[n] = (fu, fdn)
         sup_up.append(fu)
         sup_dn.append(fdn)
@@ -486,12 +540,14 @@ def solve_schedule(cs: CoupledSystem, data: FlexData, *, method: str = "proposed
             tails[key].append((t, z))
             cvar = cvar + c * bh / prof.days * ops.sum(z)
     c_f["cvar"] = cvar
+    # at eps = 0 or 1 a weight of 1e-6 stands in for 0, so the other terms still choose among the equal optima
+    w_cost, w_flex = max(eps, EPS_FLOOR), max(1.0 - eps, EPS_FLOOR)
     for key, expr in c_t.items():
-        b.objective_term(f"T.{key}", expr, eps)
+        b.objective_term(f"T.{key}", expr, w_cost)
     for key, expr in c_d.items():
-        b.objective_term(f"D.{key}", expr, eps)
+        b.objective_term(f"D.{key}", expr, w_cost)
     for key, expr in c_f.items():
-        b.objective_term(f"F.{key}", expr, 1.0 - eps)
+        b.objective_term(f"F.{key}", expr, w_flex)
     if voltage_control:
         b.objective_term("V.deviation", c_v, 1.0)
     build_s = time.perf_counter() - t0
@@ -530,7 +586,7 @@ def solve_schedule(cs: CoupledSystem, data: FlexData, *, method: str = "proposed
                      ste=x[f"{n}.storage_energy"] if len(fd.st) else np.zeros((0, T)),
                      q=val(s.form.q_root).ravel() * fd.base)
     for k, fd in enumerate(feeders):
-        out_margins[fd.name] = _feeder_margins(fd, x, data.boundary_mw, x["T.boundary_p"][k] * base)
+        out_margins[fd.name] = _feeder_margins(fd, x, pb_lim[k], x["T.boundary_p"][k] * base)
     # the shortfall and the tail excess from the available supply: what the model's s and z equal at eps < 1,
     # and what they mean at eps = 1, where the flexibility terms weigh nothing and s, z are left loose
     supply = {k: sum(m[k] for m in out_margins.values()) for k in ("up", "down")}
@@ -567,15 +623,38 @@ def solve_schedule(cs: CoupledSystem, data: FlexData, *, method: str = "proposed
         sgen_p_mw={n: fr[n]["sp"] for n in names}, sgen_q_mvar={n: fr[n]["sq"] for n in names},
         sgen_available_mw={fd.name: fd.avail for fd in feeders},
         storage_p_mw={n: fr[n]["stp"] for n in names}, storage_energy_mwh={n: fr[n]["ste"] for n in names},
+        feeder_shed_mw={fd.name: x[f"{fd.name}.load_shed"] * fd.base if f"{fd.name}.load_shed" in x
+                        else np.zeros((0, T)) for fd in feeders},
         margins_mw=out_margins, used_mw=used, demand_mw={"up": dem.up.copy(), "down": dem.down.copy()},
         shortfall_mw=short,
         tail_excess_mw=tail_ex, surplus_mw=surplus, cuts=cuts.as_dict(), eps=eps, build_s=build_s,
-        solve_s=float(sol.info.get("time_s", time.perf_counter() - t0 - build_s)),
+        solve_s=float(sol.time_s),
         binaries=int(sum(blk.size for blk in b.blocks.values() if blk.discrete)),
         variables=int(sum(blk.size for blk in b.blocks.values())))
 
 
-def _feeder_margins(fd: _Feeder, x: dict, p_bmax: float, p_b: np.ndarray) -> dict[str, np.ndarray]:
+def battery_margins(ch: np.ndarray, dis: np.ndarray, e: np.ndarray, st: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Each battery's largest upward and downward change of output within the hour (MW; (units, hours)).
+
+    ``e`` is the stored energy at the hour's end (after ``ch``, ``dis``). Upward: cancel the charging first (it
+    takes ``eta_c`` MWh per MW from the energy above the minimum, against ``1 / eta_d`` for discharging more),
+    then discharge more, within ``P_dis``; downward: charge more first (``eta_c`` MWh per MW of the room below
+    the maximum), then cancel the discharging (``1 / eta_d``). Each order gives the most MW for the energy."""
+    e_max = st.e_max_mwh.to_numpy(float)[:, None]
+    eta_c, eta_d = st.eta_charge.to_numpy(float)[:, None], st.eta_discharge.to_numpy(float)[:, None]
+    lo, hi = st.soc_min.to_numpy(float)[:, None] * e_max, st.soc_max.to_numpy(float)[:, None] * e_max
+    room = np.maximum(e - lo, 0.0)
+    cancel = np.minimum(ch, room / eta_c)
+    more = np.minimum(np.maximum(st.p_discharge_max_mw.to_numpy(float)[:, None] - dis, 0.0),
+                      (room - eta_c * cancel) * eta_d)
+    up = cancel + np.maximum(more, 0.0)
+    room = np.maximum(hi - e, 0.0)
+    more = np.minimum(np.maximum(st.p_charge_max_mw.to_numpy(float)[:, None] - ch, 0.0), room / eta_c)
+    cancel = np.minimum(dis, (room - eta_c * more) * eta_d)
+    return up, more + np.maximum(cancel, 0.0)
+
+
+def _feeder_margins(fd: _Feeder, x: dict, p_bmax: Any, p_b: np.ndarray) -> dict[str, np.ndarray]:
     """A feeder's available upward/downward supply at the schedule, within what its boundary can carry."""
     n, fb = fd.name, fd.base
     up = np.zeros_like(p_b)
@@ -587,14 +666,9 @@ def _feeder_margins(fd: _Feeder, x: dict, p_bmax: float, p_b: np.ndarray) -> dic
     if len(fd.st):
         st = fd.st
         ch, dis = x[f"{n}.storage_charge"] * fb, x[f"{n}.storage_discharge"] * fb
-        e = x[f"{n}.storage_energy"]
-        e_max = st.e_max_mwh.to_numpy(float)[:, None]
-        eta_c, eta_d = st.eta_charge.to_numpy(float)[:, None], st.eta_discharge.to_numpy(float)[:, None]
-        lo, hi = st.soc_min.to_numpy(float)[:, None] * e_max, st.soc_max.to_numpy(float)[:, None] * e_max
-        up = up + np.minimum(st.p_discharge_max_mw.to_numpy(float)[:, None] - dis + ch,
-                             ch + eta_d * (e - lo)).clip(0.0).sum(axis=0)
-        dn = dn + np.minimum(st.p_charge_max_mw.to_numpy(float)[:, None] - ch + dis,
-                             dis + (hi - e) / eta_c).clip(0.0).sum(axis=0)
+        b_up, b_dn = battery_margins(ch, dis, x[f"{n}.storage_energy"], st)
+        up = up + b_up.sum(axis=0)
+        dn = dn + b_dn.sum(axis=0)
     return {"up": np.clip(np.minimum(up, p_bmax + p_b), 0.0, None),
             "down": np.clip(np.minimum(dn, p_bmax - p_b), 0.0, None)}
 

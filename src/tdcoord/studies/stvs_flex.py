@@ -33,9 +33,10 @@ and ``vdsi_max`` is the largest simulated VDSI.
 the proposed method's cuts) for each ``eps`` of a grid, cost (C_T + C_D)
 against the flexibility risk (C_F and the uncovered flexibility, MWh).
 
-An hour whose machines moved less than :data:`SAME_POINT_MW` and whose
-boundaries moved less than a tenth of it since an earlier assessment keeps
-that assessment, so an iteration assesses only the hours it changed.
+An hour whose machine outputs round to the same multiples of
+:data:`SAME_POINT_MW` (and its boundary exchanges to the same tenths of it)
+as an hour already assessed keeps that assessment, so an iteration assesses
+only the hours it changed.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ METHODS = {"method1": ("Method 1: coordination without voltage control", False, 
            "proposed": ("Proposed: coordination with STVS", True, True)}
 PENETRATION_CHOICES = ("base", "high", "both")
 EPS_GRID = (0.1, 0.5, 0.8, 0.9, 0.95, 0.98, 1.0)  # the trade-off lies near 1: c_F / (1 - beta) outweighs costs
-#: an hour whose machines moved less than this (MW) and boundaries less than a tenth of it keeps its assessment
+#: an hour whose machines round to the same multiples of this (MW), and boundaries of a tenth of it, keeps its
+#: assessment
 SAME_POINT_MW = 1.0
 #: the paper's figures (Table 5 and section 5.2) for the closing comparison
 PAPER = {"flex_margins_mw": {"demand": {"up": 65, "down": -61}, "thermal": {"up": 89, "down": -49},
@@ -73,7 +75,7 @@ class StvsFlexSettings:
     eps: float = 0.5
     faults: tuple[str, ...] = ("2", "4", "5")
     duration_s: float = 0.2
-    max_iter: int = 5
+    max_iter: int = 10
     vdsi_limit: float = 0.5
     cap_factor: float = 0.85
     confirm_hours: int = 2
@@ -132,7 +134,7 @@ class MethodResult:
             "stvs_iterations": len(self.iterations), "stvs_converged": self.stvs_converged,
             "cuts": s.cuts, "ac_corrections": len(s.corrections), "schedule_time_s": s.time_s,
             "binaries": s.binaries,
-            "curtailed_mwh": curtailed_mwh(s), "shed_mwh": float(s.shed_mw.sum()),
+            "curtailed_mwh": curtailed_mwh(s), "shed_mwh": shed_mwh(s),
             "flex_shortfall_mwh": {k: float(v.sum()) for k, v in s.shortfall_mw.items()},
         }
 
@@ -152,6 +154,11 @@ class StvsFlexStudy:
     cases: dict[str, CaseResult]
     time_s: float
     notes: list[str] = field(default_factory=list)
+
+
+def shed_mwh(s: FlexSchedule) -> dict[str, float]:
+    return {"transmission": float(s.shed_mw.sum()),
+            "distribution": float(sum(v.sum() for v in s.feeder_shed_mw.values()))}
 
 
 def curtailed_mwh(s: FlexSchedule) -> dict[str, float]:
