@@ -532,3 +532,12 @@ def test_battery_margins_by_hand():
     # down: charging at full power already, 0.325 MWh of room cannot be used; idle: 0.4 / 0.95 = 0.421 MW more
     # charging; near the top (0.05 MWh room): charge 0.05 / 0.95 more, nothing left to cancel the discharging
     np.testing.assert_allclose(down.ravel(), [0.0, 0.4 / 0.95, 0.05 / 0.95], atol=1e-12)
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"bogus": 1}, "no field bogus"), ({"boundary_mw": 0.0}, "boundary_mw"), ({"c_shed": -1.0}, "c_shed"),
+    ({"history_days": 1}, "history_days"), ({"c_flex_up": float("nan")}, "c_flex_up"),
+])
+def test_bad_schedule_data(changes, words):
+    with pytest.raises(InputError, match=words):
+        flex_data(**changes)

@@ -233,6 +233,17 @@ class FlexData:
                              "otherwise the model would buy a tail reduction with a made-up shortfall")
         if len(self.thermal) != len(self.thermal_bus) or len(self.thermal) != len(self.thermal_ramp_mw_per_h):
             raise InputError("flexibility schedule data: one bus and one ramp rate per thermal unit")
+        for name in ("c_shed", "c_wind", "c_pv", "xi_shed", "storage_om", "c_flex_up", "c_flex_down", "c_cvar_up",
+                     "c_cvar_down", "sell_ratio", "nuclear_ratio"):
+            v = getattr(self, name)
+            if not (np.isfinite(v) and v >= 0):
+                raise InputError(f"flexibility schedule data: {name} = {v!r}; expected a finite number >= 0")
+        for name in ("boundary_mw", "wind_mw", "nuclear_rated_mw"):
+            v = getattr(self, name)
+            if not (np.isfinite(v) and v > 0):
+                raise InputError(f"flexibility schedule data: {name} = {v!r}; expected a number > 0 (MW)")
+        if self.history_days < 2:
+            raise InputError(f"flexibility schedule data: history_days = {self.history_days!r}; expected 2 or more")
 
     @property
     def price_sell(self) -> np.ndarray:
@@ -268,6 +279,10 @@ def flex_data(penetration: str = "base", **changes: object) -> FlexData:
     head = tuple(float(v) for v in 0.95 + 0.05 * np.cos(2 * np.pi * (HOURS_ - 4) / 24))
     hydro = HydroUnit("H3", "3", 100.0, 10.0, 60.0, 1200.0, head, 5.0, 40.0)
     data = FlexData(thermal, ("1", "2"), (50.0, 50.0), hydro, penetration=penetration)
+    unknown = sorted(set(changes) - set(FlexData.__dataclass_fields__))
+    if unknown:
+        raise InputError(f"flexibility schedule data: no field {', '.join(unknown)} (fields: "
+                         f"{', '.join(FlexData.__dataclass_fields__)})")
     return replace(data, **changes) if changes else data  # type: ignore[arg-type]
 
 

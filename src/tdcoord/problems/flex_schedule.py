@@ -54,6 +54,10 @@ cost and transmission penalties, ``C_D`` the feeders' purchases minus sales,
 battery operation and curtailment, ``C_F`` the shortfall and tail penalties.
 The model's terms are kept apart (:attr:`FlexSchedule.costs`).
 
+HiGHS stops at a relative MIP gap of 0.1 % (``gap``): on the high-DER case
+proving 0.01 % took 14 s and gave the same schedule (objective equal to
+0.1 $), where 0.1 % takes 1.4 s.
+
 **STVS cuts** (:class:`StvsCuts`), added by the stability loop of
 :mod:`tdcoord.studies.stvs_flex`: per hour, a lower voltage ceiling in the
 feeders, a cap on each boundary's exchange and caps on machine outputs.
@@ -317,7 +321,7 @@ class _Feeder:
 def solve_schedule(cs: CoupledSystem, data: FlexData, *, method: str = "proposed", voltage_control: bool = True,
                    cuts: StvsCuts | None = None, profiles: SystemProfiles | None = None,
                    vm_bounds: dict[tuple[str, str, int], tuple[float, float]] | None = None,
-                   time_limit_s: float = 60.0, gap: float = 1e-4) -> FlexSchedule:
+                   time_limit_s: float = 60.0, gap: float = 1e-3) -> FlexSchedule:
     """Build and solve the day's schedule (see the module docstring). ``vm_bounds``: a voltage band of its own for
     some (feeder, bus, hour), from the AC correction (:func:`tdcoord.problems.flex_check.solve_checked`)."""
     from tdcoord.backends import new_builder
