@@ -541,3 +541,24 @@ def test_battery_margins_by_hand():
 def test_bad_schedule_data(changes, words):
     with pytest.raises(InputError, match=words):
         flex_data(**changes)
+
+
+def test_tie_carries_a_feeder_cut_off_from_its_boundary(cs, data, prof):
+    """DS1's boundary closed at 03:00: the tie (a controlled transfer of at most 2 MW) brings it power from DS2,
+    equal and opposite at its ends, and the AC re-check injects it there (DS1 then draws ~nothing at its
+    boundary)."""
+    from tdcoord.problems.flex_check import check_hour, hour_system
+
+    cuts = StvsCuts(boundary_mw={("ieee13@13", 3): 0.0})
+    s = solve_schedule(cs, data, cuts=cuts, profiles=prof)
+    into_ds1 = s.tie_mw["ieee13@13"]["680"]
+    into_ds2 = s.tie_mw["ieee13@14"]["680"]
+    np.testing.assert_allclose(into_ds1 + into_ds2, 0.0, atol=TOL)
+    assert (np.abs(into_ds1) <= data.tie_mw + TOL).all()
+    assert abs(s.boundary_mw["ieee13@13"][3]) <= TOL and into_ds1[3] > 0.3
+    assert s.costs["D.tie"] == pytest.approx(data.c_tie * np.abs(into_ds1).sum(), abs=1e-6)
+    f = hour_system(cs, s, 3).feeders["ieee13@13"]
+    tie = f.sgen[f.sgen.name == "tie transfer"]
+    assert len(tie) == 1 and tie.bus.iloc[0] == "680" and tie.p_mw.iloc[0] == pytest.approx(into_ds1[3])
+    hc = check_hour(cs, s, 3, True)
+    assert hc.converged and abs(hc.boundary_mw["ieee13@13"]) < 0.05  # the feeder's own losses at most

@@ -129,6 +129,11 @@ def stvs_flex_system(availability: float = 1.0) -> CoupledSystem:
 #   PV and wind curtailment c_P = c_W = 100 $/MWh. Batteries run at unity power factor (their reactive power is
 #   not scheduled: the model stays a MILP); the inverters' reactive range at each hour is
 #   ``sqrt(sn^2 - p_forecast^2)`` (a box, not a cone: the forecast fixes it).
+# - The tie line DS1-DS2 (680-680): the paper uses it for exchange between the feeders. Closed as a line it would
+#   mesh the two feeders through the grid, which the radial LinDistFlow model cannot hold; it is scheduled as a
+#   controlled transfer (a back-to-back converter, or soft open point, in the tie) of at most tie_mw = 2.0 MW
+#   either way, lossless, at c_tie = 1 $/MWh (converter wear; it also keeps the transfer at 0 where it buys
+#   nothing). The AC re-check injects the scheduled transfer at both ends of the (still open) tie.
 # - Flexibility (section 3.2): confidence beta = 0.95, so the multiplier 1/(1 - beta) = 20; shortfall penalty
 #   c_F 30 $/MWh up and down, tail (CVaR) penalty c_CVaR 20 $/MWh (at most c_F: see problems.flex_schedule);
 #   the error history is 60 days drawn with seed 0 (uncertainty.pbox.synthetic_history).
@@ -208,6 +213,8 @@ class FlexData:
     c_pv: float = 100.0
     xi_shed: float = 0.02
     boundary_mw: float = 6.3
+    tie_mw: float = 2.0
+    c_tie: float = 1.0
     price_buy: tuple[float, ...] = field(default_factory=_tou)
     sell_ratio: float = 0.5
     storage_om: float = 5.0
@@ -234,7 +241,7 @@ class FlexData:
         if len(self.thermal) != len(self.thermal_bus) or len(self.thermal) != len(self.thermal_ramp_mw_per_h):
             raise InputError("flexibility schedule data: one bus and one ramp rate per thermal unit")
         for name in ("c_shed", "c_wind", "c_pv", "xi_shed", "storage_om", "c_flex_up", "c_flex_down", "c_cvar_up",
-                     "c_cvar_down", "sell_ratio", "nuclear_ratio"):
+                     "c_cvar_down", "sell_ratio", "nuclear_ratio", "tie_mw", "c_tie"):
             v = getattr(self, name)
             if not (np.isfinite(v) and v >= 0):
                 raise InputError(f"flexibility schedule data: {name} = {v!r}; expected a finite number >= 0")

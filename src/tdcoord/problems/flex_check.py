@@ -131,6 +131,10 @@ def hour_system(cs: CoupledSystem, sched: FlexSchedule, t: int) -> CoupledSystem
         if len(f.storage):
             f.storage["p_mw"] = sched.storage_p_mw[n][:, t]
             f.storage["q_mvar"] = 0.0
+        for bus, p in sched.tie_mw.get(n, {}).items():  # the tie's controlled transfer, injected at its end
+            f.add("sgen", {"bus": [bus], "p_mw": [float(p[t])], "q_mvar": [0.0], "p_max_mw": [np.nan],
+                           "sn_mva": [np.nan], "pf_min": [np.nan], "kind": ["dg"], "controllable": [False],
+                           "name": ["tie transfer"]})
     return ch
 
 

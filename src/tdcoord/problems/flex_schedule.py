@@ -15,7 +15,9 @@ day's energy); the boundary injections into the feeders.
 :func:`tdcoord.problems.scheduling.build_schedule` into the same builder,
 with curtailable PV and wind, batteries, purchase and sale at the boundary
 (``p_root = buy - sell``, each within ``P_Bmax``), load shedding at ``c_L``
-(a device kind registered while the feeders are built) and, with voltage control,
+(a device kind registered while the feeders are built), the tie between the
+feeders as a controlled transfer (an injection at each end, equal and opposite,
+priced at ``c_tie``) and, with voltage control,
 the band ``[0.95, 1.05]`` on every bus, the inverters' reactive power and the
 feeder's source voltage (the substation transformer's tap, see
 :func:`tdcoord.problems.flex_check.pick_tap`) as decisions. Without voltage control the band is
@@ -143,6 +145,7 @@ class FlexSchedule:
     storage_p_mw: dict[str, np.ndarray]  # (units, hours), + discharging
     storage_energy_mwh: dict[str, np.ndarray]
     feeder_shed_mw: dict[str, np.ndarray]  # (loads, hours) per feeder, in the load table's order
+    tie_mw: dict[str, dict[str, np.ndarray]]  # feeder -> tie bus -> its injection, MW (+ into the feeder)
     margins_mw: dict[str, dict[str, np.ndarray]]  # source -> up/down available (MW, >= 0), hourly
     used_mw: dict[str, dict[str, np.ndarray]]  # source -> up/down counted against the demand (<= available)
     demand_mw: dict[str, np.ndarray]  # up (>= 0) and down (<= 0)
@@ -287,6 +290,60 @@ def _build_shedding(b: Any, form: Any, ds: Any, prefix: str, opts: Any) -> Any:
     return DeviceVars(ds, None, shed, injection(b, ds, form.cn.n_bus, shed), None, costs={})
 
 
+def feeder_ties(cs: CoupledSystem) -> list[tuple[str, str, str, str, str]]:
+    """The ties between two feeders of ``cs``: (name, feeder a, bus a, feeder b, bus b)."""
+    out = []
+    tie = getattr(cs, "tie", None)
+    if tie is None or not len(tie):
+        return out
+    for i, r in tie.iterrows():
+        a, b = str(r.from_bus), str(r.to_bus)
+        if ":" in a and ":" in b:
+            fa, ba = a.split(":", 1)
+            fb_, bb = b.split(":", 1)
+            if fa in cs.feeders and fb_ in cs.feeders and fa != fb_:
+                out.append((str(r.get("name") or i), fa, ba, fb_, bb))
+    return out
+
+
+class _tie_ends:
+    """The tie's end in one feeder as a device kind (an injection ``<prefix>.tie_p`` per tie end, p.u.), while
+    that feeder is built."""
+
+    def __init__(self, buses: list[str], cap_mw: float) -> None:
+        self.buses, self.cap_mw = buses, cap_mw
+
+    def sets(self, net: Any, cn: Any, periods: int | None = None) -> list:
+        from tdcoord.devices.base import DeviceSet
+
+        pos = cn.position()
+        here = [b for b in self.buses if b in pos]
+        n = len(here)
+        if not n:
+            return []
+        return [DeviceSet(kind="flex_tie", table="tie", index=np.arange(n), bus=np.array([pos[b] for b in here]),
+                          subtype=np.array(["tie"] * n, dtype=object), q0=np.zeros(n), q_min=np.zeros(n),
+                          q_max=np.zeros(n), cost=np.zeros(n), response_ms=np.full(n, np.inf), base_mva=cn.base_mva,
+                          p=np.zeros(n))]
+
+    def build(self, b: Any, form: Any, ds: Any, prefix: str, opts: Any) -> Any:
+        from tdcoord.devices.base import DeviceVars, injection
+
+        cap = self.cap_mw / ds.base_mva
+        p = b.variable(f"{prefix}.tie_p", form.shape(len(ds)), -cap, cap, 0.0)
+        return DeviceVars(ds, None, p, injection(b, ds, form.cn.n_bus, p), None, costs={})
+
+    def __enter__(self) -> None:
+        from tdcoord.devices import register_device
+
+        register_device("flex_tie", self.sets, self.build)
+
+    def __exit__(self, *exc: object) -> None:
+        from tdcoord.devices import unregister_device
+
+        unregister_device("flex_tie")
+
+
 class _feeder_shedding:
     """Feeder load shedding as a device kind while the feeders are built (the model layer's extension point)."""
 
@@ -405,10 +462,15 @@ def solve_schedule(cs: CoupledSystem, data: FlexData, *, method: str = "proposed
     # ------------------------------------------------------------ feeders
     feeders: list[_Feeder] = []
     c_v: Any = 0.0
+    ties = feeder_ties(cs)
+    tie_buses = {n: [] for n in names}
+    for _, fa, ba, fb_, bb in ties:
+        tie_buses[fa].append(ba)
+        tie_buses[fb_].append(bb)
     c_d: dict[str, Any] = {"purchase": 0.0, "storage_om": 0.0, "curtail_D": 0.0, "shed_D": 0.0}
     for k, n in enumerate(names):
         fnet = _feeder_copy(cs.feeders[n])
-        with _feeder_shedding():
+        with _feeder_shedding(), _tie_ends(tie_buses[n], data.tie_mw):
             s = build_schedule(fnet, formulation="lindistflow", builder=b, prefix=n, costs=False, flow_limit="none")
         if f"{n}.load_shed" in b.blocks:
             c_d["shed_D"] = c_d["shed_D"] + data.c_shed * s.cn.base_mva * ops.sum(b.blocks[f"{n}.load_shed"].sym)
@@ -458,6 +520,20 @@ def solve_schedule(cs: CoupledSystem, data: FlexData, *, method: str = "proposed
             c_d["storage_om"] = c_d["storage_om"] + data.storage_om * fb * (
                 ops.sum(b.blocks[f"{n}.storage_charge"].sym) + ops.sum(b.blocks[f"{n}.storage_discharge"].sym))
         feeders.append(_Feeder(n, s, fb, avail, kinds, fnet.storage))
+
+    # ------------------------------------------------------------ ties: what leaves one end enters the other
+    c_d["tie"] = 0.0
+    ends: dict[str, int] = {}
+    for name_t, fa, ba, fb_, bb in ties:
+        ia, ib = ends.get(fa, 0), ends.get(fb_, 0)
+        ends[fa], ends[fb_] = ia + 1, ib + 1
+        pa = ops.take(b.blocks[f"{fa}.tie_p"].sym, [ia]) * next(f.base for f in feeders if f.name == fa)
+        pbb = ops.take(b.blocks[f"{fb_}.tie_p"].sym, [ib]) * next(f.base for f in feeders if f.name == fb_)
+        b.constraint_eq(f"tie.{fa}-{fb_}.{ia}", pa + pbb)
+        use = b.variable(f"tie.{fa}-{fb_}.{ia}.abs_mw", (1, T), 0.0, data.tie_mw)
+        b.constraint_ineq(f"tie.{fa}-{fb_}.{ia}.abs_pos", use - pa, lb=0.0)
+        b.constraint_ineq(f"tie.{fa}-{fb_}.{ia}.abs_neg", use + pa, lb=0.0)
+        c_d["tie"] = c_d["tie"] + data.c_tie * ops.sum(use)
 
     # ------------------------------------------------------------ flexibility supply
     sup_up, sup_dn = [], []
@@ -629,6 +705,8 @@ def solve_schedule(cs: CoupledSystem, data: FlexData, *, method: str = "proposed
         storage_p_mw={n: fr[n]["stp"] for n in names}, storage_energy_mwh={n: fr[n]["ste"] for n in names},
         feeder_shed_mw={fd.name: x[f"{fd.name}.load_shed"] * fd.base if f"{fd.name}.load_shed" in x
                         else np.zeros((0, T)) for fd in feeders},
+        tie_mw={fd.name: {bus: x[f"{fd.name}.tie_p"][k] * fd.base for k, bus in enumerate(tie_buses[fd.name])}
+                for fd in feeders if tie_buses[fd.name] and f"{fd.name}.tie_p" in x},
         margins_mw=out_margins, used_mw=used, demand_mw={"up": dem.up.copy(), "down": dem.down.copy()},
         shortfall_mw=short,
         tail_excess_mw=tail_ex, surplus_mw=surplus, cuts=cuts.as_dict(), eps=eps, build_s=build_s,

@@ -135,6 +135,7 @@ class MethodResult:
             "cuts": s.cuts, "ac_corrections": len(s.corrections), "schedule_time_s": s.time_s,
             "binaries": s.binaries,
             "curtailed_mwh": curtailed_mwh(s), "shed_mwh": shed_mwh(s),
+            "tie_transfer_mwh": float(sum(np.abs(p).sum() for ends in s.tie_mw.values() for p in ends.values()) / 2),
             "flex_shortfall_mwh": {k: float(v.sum()) for k, v in s.shortfall_mw.items()},
         }
 
