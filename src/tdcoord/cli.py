@@ -396,6 +396,14 @@ def _admm_settings(penalty: str, rho0: float, max_iter: int, tol: float, batch: 
     return AdmmSettings(rho0=rho0, max_iter=max_iter, tol_primal=tol, tol_dual=tol, penalty=penalty, batch=batch)
 
 
+def _check_executor(kind: str) -> None:
+    """``--executor`` names one of the executors (checked before any work starts)."""
+    from tdcoord.errors import InputError
+
+    if kind not in ("serial", "process", "ray"):
+        raise InputError(f"--executor {kind!r}: expected serial, process or ray")
+
+
 def _executor(kind: str, workers: int | None):
     from tdcoord.errors import InputError
     from tdcoord.execution import make_executor
@@ -1292,8 +1300,7 @@ def study_stvs_flex(
         buses = tuple(b.strip() for b in faults.split(",") if b.strip())
         if not buses:
             raise InputError(f"--faults {faults!r}: expected comma-separated bus numbers, e.g. 2,4,5")
-        if executor not in ("serial", "process", "ray"):
-            raise InputError(f"--executor {executor!r}: expected serial, process or ray")
+        _check_executor(executor)
         settings = StvsFlexSettings(model=None if model is None else str(model), penetration=penetration, eps=eps,
                                     faults=buses, duration_s=fault_duration, max_iter=max_iter,
                                     confirm_hours=confirm_hours, eps_grid=tuple(grid))
@@ -1426,8 +1433,7 @@ def stvs_dataset(
 
         require_andes()
         check_json(json_out)
-        if executor not in ("serial", "process", "ray"):
-            raise InputError(f"--executor {executor!r}: expected serial, process or ray")
+        _check_executor(executor)
         ex = _executor(executor, workers if executor != "serial" else None)  # its workers: one chunk each
         if chunk_size < 1:
             raise InputError(f"--chunk-size {chunk_size}: expected at least 1")

@@ -77,6 +77,7 @@ import scipy.sparse as sp
 from tdcoord.cases.stvs_flex import T_PERIODS, FlexData
 from tdcoord.errors import InputError, SolveError
 from tdcoord.network.coupled import CoupledSystem
+from tdcoord.problems.flex_devices import feeder_shedding, feeder_ties, tie_ends
 from tdcoord.network.timeseries import bus_values, values
 from tdcoord.uncertainty.pbox import (FlexDemand, fit_pboxes, flexibility_demand, net_errors, synthetic_history)
 
@@ -169,7 +170,7 @@ def system_profiles(cs: CoupledSystem, data: FlexData) -> SystemProfiles:
     """The forecasts (from the networks' time series) and the p-box flexibility demand of the day."""
     T = T_PERIODS
     tn = cs.transmission
-    wind_t = data.wind_mw * np.asarray(_wind_profile(cs), float)
+    wind_t = data.wind_mw * np.asarray(_wind_profile(), float)
     load = values(tn, "load", "p_mw", T)[tn.load.in_service.to_numpy(bool)].sum(axis=0)
     wind, pv = wind_t.copy(), np.zeros(T)
     per_feeder = {}
@@ -199,7 +200,8 @@ def system_profiles(cs: CoupledSystem, data: FlexData) -> SystemProfiles:
     return SystemProfiles(load, wind, pv, demand, per_feeder, up, down, history.days)
 
 
-def _wind_profile(cs: CoupledSystem) -> np.ndarray:
+def _wind_profile() -> np.ndarray:
+    """The transmission wind farm's availability, per unit: the built-in day's wind."""
     from tdcoord.cases.profiles import DEFAULT
 
     return np.asarray(DEFAULT.wind, float)
@@ -238,6 +240,16 @@ def unit_rows(tn: Any, data: FlexData) -> dict[str, tuple[int, str]]:
     return out
 
 
+def flexible_units(units: dict[str, tuple[int, str]], data: FlexData) -> dict[str, tuple[int, float, float]]:
+    """The thermal and hydro units (the transmission's flexibility sources): name -> (gen row, lowest output
+    MW, ramp MW/h)."""
+    out = {}
+    for u, ramp in zip(data.thermal, data.thermal_ramp_mw_per_h):
+        out[u.name] = (units[u.name][0], u.p_c_mw, ramp)
+    out[data.hydro.name] = (units[data.hydro.name][0], data.hydro.p_min_mw, data.hydro.ramp_mw_per_h)
+    return out
+
+
 def check_cuts(cuts: StvsCuts, gen_buses: Any, feeders: list[str]) -> None:
     """Every cut names an hour 0-23, a generator bus or a feeder that exists, and a finite value."""
     def hour(h: Any, what: str) -> None:
@@ -261,101 +273,6 @@ def check_cuts(cuts: StvsCuts, gen_buses: Any, feeders: list[str]) -> None:
             raise InputError(f"STVS cut boundary_mw: no feeder {f!r} (feeders: {', '.join(feeders)})")
         if not (np.isfinite(v) and v >= 0):
             raise InputError(f"STVS cut boundary_mw of {f}, hour {h}: {v!r}; expected MW >= 0")
-
-
-def _shedding_sets(net: Any, cn: Any, periods: int | None = None) -> list:
-    """Every in-service feeder load may be shed, up to its consumption (docs/model-layer.md's worked example)."""
-    from tdcoord.devices.base import DeviceSet
-
-    pos = cn.position()
-    sel = (net.load.in_service & net.load.bus.isin(pos)).to_numpy()
-    ld = net.load[sel]
-    if not len(ld):
-        return []
-    p = (values(net, "load", "p_mw", periods)[sel] if periods else ld.p_mw.to_numpy(float)) / cn.base_mva
-    n = len(ld)
-    return [DeviceSet(kind="flex_shedding", table="load", index=ld.index.to_numpy(),
-                      bus=np.array([pos[b] for b in ld.bus]),
-                      subtype=np.array(["load"] * n, dtype=object), q0=np.zeros(n), q_min=np.zeros(n),
-                      q_max=np.zeros(n), cost=np.zeros(n), response_ms=np.full(n, np.inf), base_mva=cn.base_mva,
-                      p=p)]
-
-
-def _build_shedding(b: Any, form: Any, ds: Any, prefix: str, opts: Any) -> Any:
-    """Shed power in [0, load] at the load's bus (active power; the AC re-check sheds at the load's power
-    factor); its cost is the schedule's (``C_D``)."""
-    from tdcoord.devices.base import DeviceVars, injection
-
-    shed = b.variable(f"{prefix}.load_shed", form.shape(len(ds)), 0.0, np.maximum(ds.p, 0.0), 0.0)
-    return DeviceVars(ds, None, shed, injection(b, ds, form.cn.n_bus, shed), None, costs={})
-
-
-def feeder_ties(cs: CoupledSystem) -> list[tuple[str, str, str, str, str]]:
-    """The ties between two feeders of ``cs``: (name, feeder a, bus a, feeder b, bus b)."""
-    out = []
-    tie = getattr(cs, "tie", None)
-    if tie is None or not len(tie):
-        return out
-    for i, r in tie.iterrows():
-        a, b = str(r.from_bus), str(r.to_bus)
-        if ":" in a and ":" in b:
-            fa, ba = a.split(":", 1)
-            fb_, bb = b.split(":", 1)
-            if fa in cs.feeders and fb_ in cs.feeders and fa != fb_:
-                out.append((str(r.get("name") or i), fa, ba, fb_, bb))
-    return out
-
-
-class _tie_ends:
-    """The tie's end in one feeder as a device kind (an injection ``<prefix>.tie_p`` per tie end, p.u.), while
-    that feeder is built."""
-
-    def __init__(self, buses: list[str], cap_mw: float) -> None:
-        self.buses, self.cap_mw = buses, cap_mw
-
-    def sets(self, net: Any, cn: Any, periods: int | None = None) -> list:
-        from tdcoord.devices.base import DeviceSet
-
-        pos = cn.position()
-        here = [b for b in self.buses if b in pos]
-        n = len(here)
-        if not n:
-            return []
-        return [DeviceSet(kind="flex_tie", table="tie", index=np.arange(n), bus=np.array([pos[b] for b in here]),
-                          subtype=np.array(["tie"] * n, dtype=object), q0=np.zeros(n), q_min=np.zeros(n),
-                          q_max=np.zeros(n), cost=np.zeros(n), response_ms=np.full(n, np.inf), base_mva=cn.base_mva,
-                          p=np.zeros(n))]
-
-    def build(self, b: Any, form: Any, ds: Any, prefix: str, opts: Any) -> Any:
-        from tdcoord.devices.base import DeviceVars, injection
-
-        cap = self.cap_mw / ds.base_mva
-        p = b.variable(f"{prefix}.tie_p", form.shape(len(ds)), -cap, cap, 0.0)
-        return DeviceVars(ds, None, p, injection(b, ds, form.cn.n_bus, p), None, costs={})
-
-    def __enter__(self) -> None:
-        from tdcoord.devices import register_device
-
-        register_device("flex_tie", self.sets, self.build)
-
-    def __exit__(self, *exc: object) -> None:
-        from tdcoord.devices import unregister_device
-
-        unregister_device("flex_tie")
-
-
-class _feeder_shedding:
-    """Feeder load shedding as a device kind while the feeders are built (the model layer's extension point)."""
-
-    def __enter__(self) -> None:
-        from tdcoord.devices import register_device
-
-        register_device("flex_shedding", _shedding_sets, _build_shedding)
-
-    def __exit__(self, *exc: object) -> None:
-        from tdcoord.devices import unregister_device
-
-        unregister_device("flex_shedding")
 
 
 def _feeder_copy(net: Any) -> Any:
@@ -406,7 +323,7 @@ def solve_schedule(cs: CoupledSystem, data: FlexData, *, method: str = "proposed
     gen = next(d for d in devs if d.ds.table == "gen")
     lb = np.zeros_like(b.blocks["T.gen_p"].lb)
     ub = np.zeros_like(b.blocks["T.gen_p"].ub)  # generators outside the schedule's units stay at 0
-    wind_av = data.wind_mw * _wind_profile(cs)
+    wind_av = data.wind_mw * _wind_profile()
     for name, (r, kind) in units.items():
         if kind == "thermal":
             u = data.thermal[[x.name for x in data.thermal].index(name)]
@@ -470,7 +387,7 @@ def solve_schedule(cs: CoupledSystem, data: FlexData, *, method: str = "proposed
     c_d: dict[str, Any] = {"purchase": 0.0, "storage_om": 0.0, "curtail_D": 0.0, "shed_D": 0.0}
     for k, n in enumerate(names):
         fnet = _feeder_copy(cs.feeders[n])
-        with _feeder_shedding(), _tie_ends(tie_buses[n], data.tie_mw):
+        with feeder_shedding(), tie_ends(tie_buses[n], data.tie_mw):
             s = build_schedule(fnet, formulation="lindistflow", builder=b, prefix=n, costs=False, flow_limit="none")
         if f"{n}.load_shed" in b.blocks:
             c_d["shed_D"] = c_d["shed_D"] + data.c_shed * s.cn.base_mva * ops.sum(b.blocks[f"{n}.load_shed"].sym)
@@ -538,14 +455,8 @@ def solve_schedule(cs: CoupledSystem, data: FlexData, *, method: str = "proposed
     # ------------------------------------------------------------ flexibility supply
     sup_up, sup_dn = [], []
     margins: dict[str, tuple[Any, Any]] = {}
-    for name, (r, kind) in units.items():
-        if kind not in ("thermal", "hydro"):
-            continue
-        if kind == "thermal":
-            i = [x.name for x in data.thermal].index(name)
-            pmin, ramp = data.thermal[i].p_c_mw, data.thermal_ramp_mw_per_h[i]
-        else:
-            pmin, ramp = data.hydro.p_min_mw, data.hydro.ramp_mw_per_h
+    flexible = flexible_units(units, data)
+    for name, (r, pmin, ramp) in flexible.items():
         pmax = ub[r]  # with the STVS loop's caps
         up = b.variable(f"flex.{name}_up", (1, T), 0.0, ramp)
         dn = b.variable(f"flex.{name}_down", (1, T), 0.0, ramp)
@@ -644,14 +555,7 @@ def solve_schedule(cs: CoupledSystem, data: FlexData, *, method: str = "proposed
     gen_mw = {name: g[r] for name, (r, _) in units.items()}
     used = {name: {"up": val(up).ravel(), "down": val(dn).ravel()} for name, (up, dn) in margins.items()}
     out_margins = {}
-    for name, (r, kind) in units.items():  # what each source could give at the schedule: min(range, ramp)
-        if kind == "thermal":
-            i = [u.name for u in data.thermal].index(name)
-            pmin, ramp = data.thermal[i].p_c_mw, data.thermal_ramp_mw_per_h[i]
-        elif kind == "hydro":
-            pmin, ramp = data.hydro.p_min_mw, data.hydro.ramp_mw_per_h
-        else:
-            continue
+    for name, (r, pmin, ramp) in flexible.items():  # what each source could give at the schedule
         out_margins[name] = {"up": np.clip(np.minimum(ub[r] - g[r], ramp), 0.0, None),
                              "down": np.clip(np.minimum(g[r] - pmin, ramp), 0.0, None)}
     fr = {}
@@ -760,6 +664,6 @@ def _price(ops: Any, price: Any, x: Any) -> Any:
     return ops.sum(ops.mm(np.diag(np.asarray(price, float)), x.T))
 
 
-__all__ = ["FREE_BAND", "FlexSchedule", "StvsCuts", "SystemProfiles", "VM_BAND", "check_cuts",
-           "check_profiles", "solve_schedule",
+__all__ = ["FREE_BAND", "FlexSchedule", "StvsCuts", "SystemProfiles", "VM_BAND", "battery_margins", "check_cuts",
+           "check_profiles", "flexible_units", "solve_schedule",
            "system_profiles", "unit_rows"]

@@ -31,7 +31,6 @@ Written into the output folder, read from the study's results only:
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +39,8 @@ import pandas as pd
 
 from tdcoord.problems.flex_schedule import VM_BAND
 from tdcoord.reporting.files import save_figure, write_summary
-from tdcoord.results.serialize import plain
-from tdcoord.studies.stvs_flex import METHODS, CaseResult, MethodResult, StvsFlexStudy, summary
+from tdcoord.results.serialize import atomic_path, plain
+from tdcoord.studies.stvs_flex import METHODS, CaseResult, MethodResult, StvsFlexStudy, source_kinds, summary
 
 #: line colour and marker of each method in the figures
 STYLE = {"method1": ("#8c8c8c", "o"), "method2": ("#4c72b0", "s"), "proposed": ("#c44e52", "^")}
@@ -51,12 +50,8 @@ KIND_COLORS = {"thermal": "#dd8452", "hydro": "#4c72b0", "distribution": "#55a86
 
 def _write_csv(df: pd.DataFrame, path: Path, index: bool = True) -> Path:
     """``df`` to ``path`` through a temporary file and a rename (never a half-written table); returns ``path``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         df.to_csv(tmp, index=index)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -70,10 +65,8 @@ def voltage_figure_name(case: str) -> str:
 
 
 def kinds(case: CaseResult, method: str = "proposed") -> dict[str, list[str]]:
-    """The flexibility sources of each kind (thermal units, the hydro unit, the feeders), as in Table 5."""
-    s = case.methods[method].schedule
-    return {"thermal": [u.name for u in case.data.thermal], "hydro": [case.data.hydro.name],
-            "distribution": list(s.boundary_mw)}
+    """The flexibility sources of each kind (Table 5) in ``case``'s ``method`` schedule."""
+    return source_kinds(case.methods[method].schedule, case.data)
 
 
 # ------------------------------------------------------------------ tables

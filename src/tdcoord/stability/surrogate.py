@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from tdcoord.errors import InputError
-from tdcoord.results.serialize import plain  # plain data: what a file loaded with weights_only may hold
+from tdcoord.results.serialize import atomic_path, plain  # plain data: what a file loaded with weights_only may hold
 
 FORMAT = "tdcoord-stvs-cnn"
 VERSION = 2  # 2: the VDSI target's scaling is saved
@@ -121,12 +121,10 @@ class Surrogate:
         """Written to a temporary file beside ``path`` and renamed, so a failed save leaves no half file."""
         torch = require_torch()
         path = Path(path)
-        tmp = path.with_name(path.name + ".partial")
         try:
-            self._save(torch, tmp)
-            tmp.replace(path)
+            with atomic_path(path) as tmp:
+                self._save(torch, tmp)
         except (OSError, RuntimeError) as exc:
-            tmp.unlink(missing_ok=True)
             raise InputError(f"{path}: cannot write the model there ({exc})") from exc
 
     def _save(self, torch: Any, path: Path) -> None:

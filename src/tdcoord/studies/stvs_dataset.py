@@ -58,7 +58,7 @@ from typing import Any, Callable
 import numpy as np
 
 from tdcoord.errors import InputError
-from tdcoord.results.serialize import write_json
+from tdcoord.results.serialize import atomic_path, write_json
 
 VERSION = 2  # 2: the faulted bus angle restored at clearing (time_domain.restore_fault_angle)
 WINDOW = 20  # key-node voltage samples after clearing in the CNN inputs
@@ -325,22 +325,21 @@ def sha256(path: Path) -> str:
 
 def write_chunk(out: Path, k: int, samples: list[dict], rows: list[dict], key_nodes: list[str]) -> str:
     path = chunk_path(out, k)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(
-        tmp,
-        features=np.stack([r["features"] for r in rows]),
-        feature_names=np.array(rows[0]["names"]),
-        tvci=np.array([r["tvci"] for r in rows], np.int8),
-        vdsi=np.array([r["vdsi"] for r in rows], float),
-        status=np.array([r["status"] for r in rows]),
-        reason=np.array([r["reason"] for r in rows]),
-        traj=np.stack([r["traj"] for r in rows]),
-        key_nodes=np.array(key_nodes),
-        fault_bus=np.array([s["fault_bus"] for s in samples]),
-        t_clear=np.array([T_FAULT + s["duration"] for s in samples]),
-        samples=np.array(json.dumps(samples)),
-    )
-    tmp.replace(path)
+    with atomic_path(path, ".npz") as tmp:  # np.savez adds .npz to a name without it
+        np.savez_compressed(
+            tmp,
+            features=np.stack([r["features"] for r in rows]),
+            feature_names=np.array(rows[0]["names"]),
+            tvci=np.array([r["tvci"] for r in rows], np.int8),
+            vdsi=np.array([r["vdsi"] for r in rows], float),
+            status=np.array([r["status"] for r in rows]),
+            reason=np.array([r["reason"] for r in rows]),
+            traj=np.stack([r["traj"] for r in rows]),
+            key_nodes=np.array(key_nodes),
+            fault_bus=np.array([s["fault_bus"] for s in samples]),
+            t_clear=np.array([T_FAULT + s["duration"] for s in samples]),
+            samples=np.array(json.dumps(samples)),
+        )
     return sha256(path)
 
 

@@ -169,13 +169,16 @@ def curtailed_mwh(s: FlexSchedule) -> dict[str, float]:
     return out
 
 
+def source_kinds(s: FlexSchedule, data: FlexData) -> dict[str, list[str]]:
+    """The flexibility sources of each kind as in Table 5: the thermal units, the hydro unit, the feeders."""
+    return {"thermal": [u.name for u in data.thermal], "hydro": [data.hydro.name],
+            "distribution": list(s.boundary_mw)}
+
+
 def margins_table(s: FlexSchedule, data: FlexData) -> dict[str, dict[str, float]]:
     """Table 5: each kind's largest upward and downward margin over the day (MW; downward negative)."""
-    th = [u.name for u in data.thermal]
-    fe = list(s.boundary_mw)
-    groups = {"thermal": th, "hydro": [data.hydro.name], "distribution": fe}
     out = {}
-    for kind, names in groups.items():
+    for kind, names in source_kinds(s, data).items():
         up = sum(s.margins_mw[n]["up"] for n in names)
         dn = sum(s.margins_mw[n]["down"] for n in names)
         out[kind] = {"up": float(np.max(up)), "down": -float(np.max(dn))}
@@ -480,4 +483,4 @@ def summary(study: StvsFlexStudy) -> dict:
 
 
 __all__ = ["CaseResult", "EPS_GRID", "METHODS", "MethodResult", "PAPER", "PENETRATION_CHOICES", "StvsFlexSettings",
-           "StvsFlexStudy", "margins_table", "run_case", "run_study", "stvs_cuts", "summary"]
+           "StvsFlexStudy", "margins_table", "source_kinds", "run_case", "run_study", "stvs_cuts", "summary"]
