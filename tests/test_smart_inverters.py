@@ -17,7 +17,7 @@ import pytest
 from scipy.optimize import fsolve
 
 from tdcoord.cases import load_case
-from tdcoord.cases.profiles import apply_hour
+from tdcoord.cases.profiles import apply_hour, attach_profiles
 from tdcoord.cases.smart_inverters import with_der
 from tdcoord.coordination.sensitivity_estimation import estimate_sensitivities, estimated_linearization
 from tdcoord.coordination.smart_inverters import (BAND_TOL, PCC, solve_dispatch_corrected, feeder_view, recheck,
@@ -33,7 +33,7 @@ from tdcoord.pf.ac import run_newton, solve_compiled
 from tdcoord.pf.integrated import run_coupled
 from tdcoord.pf.sensitivity import injection_sensitivities
 from tdcoord.problems.inverter_dispatch import (DispatchOptions, dispatch_settings, linearize, solve_pcc_capability,
-                                                solve_dispatch)
+                                                solve_dispatch, spread_periods)
 from tdcoord.uncertainty.rls import Rls
 
 SPEC = "ieee9+ieee13@5+ieee123@7"
@@ -781,3 +781,36 @@ def test_injection_at_the_slack_bus_comes_out_of_the_slack():
 def test_dispatch_options_are_checked(lin13, kwargs, what):
     with pytest.raises(InputError, match=what):
         solve_dispatch(lin13, DispatchOptions(**kwargs))
+
+
+def test_spread_periods_hold_noon_and_span_the_day():
+    assert spread_periods(1) == [12]
+    assert spread_periods(2) == [0, 12]
+    assert spread_periods(3) == [4, 12, 20]
+    assert spread_periods(4) == [0, 6, 12, 18]
+    assert spread_periods(24) == list(range(24))
+    for count in range(1, 25):  # distinct hours, in order, noon always among them
+        hours = spread_periods(count)
+        assert len(hours) == count and hours == sorted(hours) and 12 in hours and 0 <= min(hours) <= max(hours) < 24
+    for count in (0, 25):
+        with pytest.raises(InputError, match="expected 1..24"):
+            spread_periods(count)
+
+
+def test_linearize_listed_periods_are_those_of_the_day():
+    """``periods=[0, 12]`` linearizes hours 0 and 12 of the series: the same columns as the first 13 hours give at
+    those hours; an empty list or an hour outside the series is refused, naming the feeder."""
+    day = feeder_view(attach_profiles(load_case(SPEC)), F13, 1.03)
+    picked = linearize(day, periods=[0, 12])
+    first = linearize(day, periods=13)
+    assert picked.periods == 2
+    for k, h in enumerate((0, 12)):
+        assert picked.vm0[:, k] == pytest.approx(first.vm0[:, h], abs=1e-12)
+        assert picked.p_avail[:, k] == pytest.approx(first.p_avail[:, h], abs=1e-12)
+        assert picked.dv_dq[k] == pytest.approx(first.dv_dq[h], abs=1e-12)
+    assert picked.p_avail[:, 0].sum() == 0.0 and picked.p_avail[:, 1].sum() > 1.0  # midnight and noon
+    for bad in ([], [24], [-1, 3]):
+        with pytest.raises(InputError, match=r"feeder 'ieee13': periods .*within 0\.\.23"):
+            linearize(day, periods=bad)
+    with pytest.raises(InputError, match="no time series"):
+        linearize(feeder_view(load_case(SPEC), F13, 1.03), periods=[0])

@@ -1195,7 +1195,8 @@ def study_smart_inverters(
     category: Annotated[str, typer.Option(help="IEEE 1547 category of the inverters: A | B")] = "B",
     outage_line: Annotated[int, typer.Option(help="transmission line out of service in the contingency case "
                                                   "(-1: none); 1 is ieee9's line 4-5")] = 1,
-    periods: Annotated[int, typer.Option(help="hours of the multi-period scale run on ieee123 (0: none)")] = 0,
+    periods: Annotated[int, typer.Option(help="hours of the multi-period scale run on ieee123, spaced evenly from "
+                                              "noon (0: none)")] = 0,
     form: Annotated[str, typer.Option(help="formulation of the loop's dispatches: sos1 | sos2 | binary")] = "binary",
     solver: Annotated[str, typer.Option(help="solver of the loop's dispatches: SCIP | HIGHS (binary form only)")]
     = "HIGHS",

@@ -84,3 +84,17 @@ def test_study_writes_the_contract(tmp_path):
     for name in ("summary.json", "inverters.csv", "settings.csv", "voltages.csv", "loop.csv", "rls.csv",
                  "runtimes.csv", "curves.png", "voltage_profile.png", "loop_convergence.png", "rls_error.png"):
         assert (out / name).is_file(), name
+
+
+@pytest.mark.slow
+def test_study_scale_run_spreads_its_hours(tmp_path):
+    """``--periods 2``: the multi-period run on ieee123 takes 00:00 and 12:00 (not the first two night hours), one
+    setting per inverter for both; the binary forms prove their optimum and agree."""
+    js = tmp_path / "summary.json"
+    r = invoke("study", "smart-inverters", "--out", str(tmp_path / "si"), "--json", str(js), "--rls-steps", "40",
+               "--outage-line", "-1", "--periods", "2", "--time-limit", "60")
+    assert r.exit_code == 0, r.output
+    scale = json.loads(js.read_text())["scale"]
+    assert scale["periods"] == 2 and scale["hours"] == [0, 12]
+    assert scale["status"]["binary_scip"] == scale["status"]["binary_highs"] == "optimal"
+    assert scale["objective"]["binary_scip"] == pytest.approx(scale["objective"]["binary_highs"], rel=1e-5)

@@ -290,6 +290,9 @@ def _hull(b: Any, menu: list[Option], d: InverterData, pc: Pieces, w: Any, w_col
     zv_vv = zv[vv, :]
     b.constraint_ineq(f"{prefix}.hull_vref_lo", zr - rlo * z[vv, :], lb=0.0)
     b.constraint_ineq(f"{prefix}.hull_vref_hi", zr - rhi * z[vv, :], ub=0.0)
+    for o in sorted(set(pc.option[vv])):  # each volt-var option's own VRef copy holds for the horizon
+        rows = np.flatnonzero(pc.option[vv] == o)
+        _same_over_periods(b, f"{prefix}.hull_vref_set_{o}", cp.sum(zr[rows, :], axis=0), d)
     for code, arg_of in (("u", lambda idx: zv_vv - zr), ("p", lambda idx: zp[idx, :]), ("v", lambda idx: zv[idx, :])):
         idx = np.flatnonzero(pc.arg == code)
         if not len(idx):
@@ -349,6 +352,7 @@ def _lambda(b: Any, menu: list[Option], d: InverterData, w: Any, w_col: Any, agg
             b.constraint_ineq(f"{prefix}.o{o}_vref_lo", ro - rlo * wo, lb=0.0)
             b.constraint_ineq(f"{prefix}.o{o}_vref_hi", ro - rhi * wo, ub=0.0)
             rs.append(ro)
+            _same_over_periods(b, f"{prefix}.o{o}_vref_set", ro[0, :], d)
             b.constraint_eq(f"{prefix}.o{o}_arg", vo - ro - arg, 0.0)
             b.constraint_eq(f"{prefix}.o{o}_curve", qo - val, 0.0)
         elif opt.arg == "p":

@@ -33,6 +33,7 @@ the undamped local loop would oscillate) is not offered to it.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -84,13 +85,30 @@ class Linearization:
         return self.p_avail.shape[1]
 
 
-def _period_nets(net: Network, periods: int | None) -> list[Network]:
+def _period_nets(net: Network, periods: int | Sequence[int] | None) -> list[Network]:
     n = net.n_periods
     if periods is None:
         return [net] if n == 0 else [net.at_period(t) for t in range(n)]
+    if not isinstance(periods, (int, np.integer)):  # the listed periods of the series
+        picks = [int(t) for t in periods]
+        bad = [t for t in picks if not 0 <= t < n]
+        if not picks or bad:
+            raise InputError(f"feeder {net.name!r}: periods {picks}, expected a non-empty list within 0..{n - 1} "
+                             f"(its series have {n})" if n else f"feeder {net.name!r} has no time series to pick "
+                             f"periods {picks} from")
+        return [net.at_period(t) for t in picks]
     if n and periods > n:
         raise InputError(f"feeder {net.name!r}: {periods} periods asked for, its series have {n}")
     return [net.at_period(t) if n else net for t in range(periods)]
+
+
+def spread_periods(count: int, day: int = 24, anchor: int = 12) -> list[int]:
+    """``count`` periods of a ``day`` spaced evenly from ``anchor`` (the hour of the PV peak by default), in order:
+    1 -> [12]; 2 -> [0, 12]; 4 -> [0, 6, 12, 18]; 24 -> every hour. A horizon of a few periods then holds the
+    day's extremes, where the first few hours would all be night."""
+    if not 1 <= count <= day:
+        raise InputError(f"periods {count}: expected 1..{day}")
+    return sorted({(anchor + round(k * day / count)) % day for k in range(count)})
 
 
 def scenario_nets(net: Network, scenarios: tuple[tuple[float, float], ...]) -> list[Network]:
@@ -117,11 +135,12 @@ def scenario_nets(net: Network, scenarios: tuple[tuple[float, float], ...]) -> l
 
 
 def linearize(net: Network, p_now: np.ndarray | None = None, q_now: np.ndarray | None = None,
-              periods: int | None = None, index: pd.Index | None = None,
+              periods: int | Sequence[int] | None = None, index: pd.Index | None = None,
               scenarios: tuple[tuple[float, float], ...] | None = None) -> Linearization:
     """Linearize ``net`` at the inverters' ``p_now``, ``q_now`` ((n, T) MW, Mvar; default: available power and
-    the tables' Q) per period of its series (or ``periods`` of them; none: one period), or per scenario: the
-    columns are then variations ``(pv, load)`` of the one operating point, the first being the forecast."""
+    the tables' Q) per period of its series (the first ``periods`` of them, or the periods listed; none: one
+    period), or per scenario: the columns are then variations ``(pv, load)`` of the one operating point, the
+    first being the forecast."""
     nets = scenario_nets(net, scenarios) if scenarios else _period_nets(net, periods)
     inv = inverter_rows(net) if index is None else net.sgen.loc[index]
     if not len(inv):
@@ -435,4 +454,5 @@ def solve_pcc_capability(lin: Linearization, opts: DispatchOptions | None = None
 
 
 __all__ = ["Dispatch", "DispatchOptions", "Linearization", "build_dispatch", "dispatch_settings", "inverter_data",
-           "check_options", "linearize", "solve_pcc_capability", "request_per_column", "scenario_nets", "solve_dispatch"]
+           "check_options", "linearize", "solve_pcc_capability", "request_per_column", "scenario_nets",
+           "solve_dispatch", "spread_periods"]

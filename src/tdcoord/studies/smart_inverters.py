@@ -22,7 +22,9 @@ half load, PV at full output):
    only the measured buses, re-checked by AC at every bus.
 5. Optionally (``periods`` > 0), the multi-period model of the ieee123
    feeder over that many hours of the built-in day
-   (:mod:`tdcoord.cases.profiles`), one setting per inverter for the
+   (:mod:`tdcoord.cases.profiles`), spaced evenly from noon
+   (:func:`~tdcoord.problems.inverter_dispatch.spread_periods`: 2 hours
+   are 00:00 and 12:00, 24 every hour), one setting per inverter for the
    horizon, timed in every formulation.
 """
 
@@ -40,7 +42,8 @@ from tdcoord.coordination.sensitivity_estimation import estimate_sensitivities, 
 from tdcoord.coordination.smart_inverters import solve_dispatch_corrected, feeder_view, recheck, solve_tso_dso_loop
 from tdcoord.errors import InputError, SolveError
 from tdcoord.network.coupled import CoupledSystem
-from tdcoord.problems.inverter_dispatch import DispatchOptions, linearize, solve_pcc_capability, solve_dispatch
+from tdcoord.problems.inverter_dispatch import (DispatchOptions, linearize, solve_dispatch, solve_pcc_capability,
+                                              spread_periods)
 
 FORMS = (("sos1", "SCIP"), ("sos2", "SCIP"), ("binary", "SCIP"), ("binary", "HIGHS"))
 FORM_KEYS = {("sos1", "SCIP"): "sos1", ("sos2", "SCIP"): "sos2", ("binary", "SCIP"): "binary_scip",
@@ -249,10 +252,11 @@ def run_study(st: SmartInverterSettings | None = None, cs: CoupledSystem | None 
         t = time.perf_counter()
         day = attach_profiles(registered)
         view_d = feeder_view(day, st.scale_feeder, vm_pcc.get(st.scale_feeder))
-        lin_d = linearize(view_d, periods=st.periods)
+        hours = spread_periods(st.periods)
+        lin_d = linearize(view_d, periods=hours)
         rows = _formulations(lin_d, st, st.scale_feeder, st.periods)
         runtimes = pd.concat([runtimes, pd.DataFrame(rows)], ignore_index=True)
-        out["scale"] = {"feeder": st.scale_feeder, "periods": st.periods,
+        out["scale"] = {"feeder": st.scale_feeder, "periods": st.periods, "hours": hours,
                         "runtime_s": {r["key"]: r["time_s"] for r in rows},
                         "objective": {r["key"]: r["objective"] for r in rows},
                         "status": {r["key"]: r["status"] for r in rows}}
