@@ -91,11 +91,11 @@ def _period_nets(net: Network, periods: int | Sequence[int] | None) -> list[Netw
         return [net] if n == 0 else [net.at_period(t) for t in range(n)]
     if not isinstance(periods, (int, np.integer)):  # the listed periods of the series
         picks = [int(t) for t in periods]
-        bad = [t for t in picks if not 0 <= t < n]
-        if not picks or bad:
+        if not n:
+            raise InputError(f"feeder {net.name!r} has no time series to pick periods {picks} from")
+        if not picks or any(not 0 <= t < n for t in picks):
             raise InputError(f"feeder {net.name!r}: periods {picks}, expected a non-empty list within 0..{n - 1} "
-                             f"(its series have {n})" if n else f"feeder {net.name!r} has no time series to pick "
-                             f"periods {picks} from")
+                             f"(its series have {n})")
         return [net.at_period(t) for t in picks]
     if n and periods > n:
         raise InputError(f"feeder {net.name!r}: {periods} periods asked for, its series have {n}")
